@@ -1,0 +1,50 @@
+"""The `hala` command: one typer app, one registration module per area so areas stay independent.
+
+Every command imports its heavy dependencies inside the command body: `hala --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+app = typer.Typer(
+    name="hala",
+    help="Arabic instruction and EN↔AR translation corpora with the translate-and-tune recipe.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class UserError(Exception):
+    """A problem the user can fix (bad input path, bad recipe key): printed as one line, exit code 2."""
+
+
+def _register_all() -> None:
+    from pipelines import cli_pipelines
+    from pipelines import cli_filters
+    from pipelines import cli_bilingual
+    from quality import cli_quality
+    from training import cli_training
+
+    for module in (cli_pipelines, cli_filters, cli_bilingual, cli_quality, cli_training):
+        module.register(app)
+
+
+_register_all()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        app()
+    except UserError as e:
+        typer.secho(f"error: {e}", err=True, fg=typer.colors.RED)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,178 @@
+"""Protect what must never be translated — code, LaTeX, URLs, HTML tags, JSON blocks — behind placeholders.
+
+A translator sees `Call [[1]] with [[2]]` instead of `` Call `f()` with $x^2$ ``; after translation the exact original
+bytes are put back. `unmask` refuses a text where a placeholder was lost or duplicated: that is the `structure` reject.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+PLACEHOLDER_RE = re.compile(r"\[\[([0-9٠-٩۰-۹]+)\]\]")
+_ARABIC_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int
+    kind: str  # code_block | inline_code | latex | url | html | json
+
+
+@dataclass(frozen=True)
+class Masked:
+    text: str
+    spans: list[str]
+
+
+class PlaceholderError(ValueError):
+    """A translated text lost, duplicated or invented a placeholder."""
+
+
+_FENCE_OPEN = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})[^\n]*$", re.MULTILINE)
+_INLINE_CODE = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)", re.DOTALL)
+_LATEX_PATTERNS = [
+    re.compile(r"\$\$.+?\$\$", re.DOTALL),
+    re.compile(r"\\\[.+?\\\]", re.DOTALL),
+    re.compile(r"\\\(.+?\\\)", re.DOTALL),
+    # inline $…$ (pandoc rule): no space after the opening $, no space before the closing $, no digit right after it;
+    # so "costs $5 and $10" is currency, not math.
+    re.compile(r"(?<![\\$\w])\$(?=[^\s$])([^$\n]{0,300}?[^\s\\$])\$(?![\d$])"),
+]
+_URL = re.compile(r"\b(?:https?|ftp)://[^\s<>\"'`\]\)]+[^\s<>\"'`\]\).,;:!?]")
+_HTML = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s+[^<>]*?)?/?>")
+_JSON_START = re.compile(r"^[ \t]*[\[{]", re.MULTILINE)
+
+
+def _fenced_blocks(text: str) -> list[Span]:
+    """Fenced code blocks; a fence closes only on a same-char fence at least as long (so fences nest)."""
+    spans = []
+    pos = 0
+    while True:
+        m = _FENCE_OPEN.search(text, pos)
+        if not m:
+            break
+        fence = m.group(1)
+        close = re.compile(rf"^[ \t]{{0,3}}{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$", re.MULTILINE)
+        c = close.search(text, m.end())
+        end = c.end() if c else len(text)  # an unclosed fence runs to the end, as in CommonMark
+        spans.append(Span(m.start(), end, "code_block"))
+        pos = end
+    return spans
+
+
+def _json_blocks(text: str, taken: list[Span]) -> list[Span]:
+    """Multi-line JSON objects/arrays that start a line and parse as JSON."""
+    spans = []
+    for m in _JSON_START.finditer(text):
+        start = m.end() - 1
+        if any(s.start <= start < s.end for s in taken + spans):
+            continue
+        opener = text[start]
+        closer = "}" if opener == "{" else "]"
+        depth, i, in_str, esc = 0, start, False, False
+        while i < len(text):
+            ch = text[i]
+            if in_str:
+                if esc:
+                    esc = False
+                elif ch == "\\":
+                    esc = True
+                elif ch == '"':
+                    in_str = False
+            elif ch == '"':
+                in_str = True
+            elif ch in "{[":
+                depth += 1
+            elif ch in "}]":
+                depth -= 1
+                if depth == 0:
+                    break
+            i += 1
+        if depth != 0 or text[i] != closer:
+            continue
+        candidate = text[start : i + 1]
+        if "\n" not in candidate or len(candidate) < 8:
+            continue
+        try:
+            json.loads(candidate)
+        except ValueError:
+            continue
+        spans.append(Span(start, i + 1, "json"))
+    return spans
+
+
+def find_protected_spans(text: str) -> list[Span]:
+    """Non-overlapping protected spans, in text order. Earlier kinds win (code beats LaTeX beats URL)."""
+    spans = _fenced_blocks(text)
+    spans += _json_blocks(text, spans)
+
+    def add(pattern: re.Pattern, kind: str) -> None:
+        for m in pattern.finditer(text):
+            if not any(m.start() < s.end and s.start < m.end() for s in spans):
+                spans.append(Span(m.start(), m.end(), kind))
+
+    add(_INLINE_CODE, "inline_code")
+    for pattern in _LATEX_PATTERNS:
+        add(pattern, "latex")
+    add(_URL, "url")
+    add(_HTML, "html")
+    return sorted(spans, key=lambda s: s.start)
+
+
+def protected_strings(text: str) -> list[str]:
+    """The exact protected substrings of `text`, in order (what must survive translation byte-identical)."""
+    return [text[s.start : s.end] for s in find_protected_spans(text)]
+
+
+def strip_protected(text: str) -> str:
+    """`text` with protected spans removed: what language-ID and script-share checks should judge."""
+    out, pos = [], 0
+    for s in find_protected_spans(text):
+        out.append(text[pos : s.start])
+        out.append(" ")
+        pos = s.end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def mask(text: str) -> Masked:
+    """Replace each protected span with `[[n]]` (n from 1)."""
+    spans = find_protected_spans(text)
+    # text that already contains our placeholder syntax: protect those literal occurrences too
+    literal = [m for m in PLACEHOLDER_RE.finditer(text) if not any(s.start <= m.start() < s.end for s in spans)]
+    spans = sorted(spans + [Span(m.start(), m.end(), "placeholder_literal") for m in literal], key=lambda s: s.start)
+    out, kept, pos = [], [], 0
+    for s in spans:
+        out.append(text[pos : s.start])
+        kept.append(text[s.start : s.end])
+        out.append(f"[[{len(kept)}]]")
+        pos = s.end
+    out.append(text[pos:])
+    return Masked("".join(out), kept)
+
+
+def placeholder_counts(text: str) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    for m in PLACEHOLDER_RE.finditer(text):
+        n = int(m.group(1).translate(_ARABIC_DIGITS))
+        counts[n] = counts.get(n, 0) + 1
+    return counts
+
+
+def check_placeholders(text: str, expected: set[int]) -> None:
+    """Raise `PlaceholderError` unless each expected placeholder appears exactly once and no other appears."""
+    counts = placeholder_counts(text)
+    lost = sorted(expected - counts.keys())
+    dup = sorted(n for n, c in counts.items() if c > 1)
+    extra = sorted(counts.keys() - expected)
+    if lost or dup or extra:
+        raise PlaceholderError(f"placeholders lost={lost} duplicated={dup} invented={extra}")
+
+
+def unmask(text: str, spans: list[str]) -> str:
+    """Put the protected strings back; raise `PlaceholderError` if any placeholder is lost or duplicated."""
+    check_placeholders(text, set(range(1, len(spans) + 1)))
+    return PLACEHOLDER_RE.sub(lambda m: spans[int(m.group(1).translate(_ARABIC_DIGITS)) - 1], text)

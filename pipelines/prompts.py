@@ -1,0 +1,62 @@
+"""Translation prompts, versioned: the version is part of every translation-memory key.
+
+`teacher` is the system-prompted request we send to a large instruction model (the paper's FP8 teacher);
+`lfm2` is the fine-tuned translator's shape: one user turn, "Translate everything that follows into Arabic:" + text.
+A recipe may also point `prompt` at a YAML file with `system`, `user` (containing `{text}`) and `version`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from pipelines.tiny_model import TRANSLATE_INSTRUCTION
+
+TEACHER_SYSTEM = (
+    "You are a professional translator from English into Modern Standard Arabic. Translate the user's text "
+    "faithfully and fluently. Keep every placeholder such as [[1]] exactly as written, in the right place. "
+    "Do not translate placeholders, do not add explanations, and answer with the translation only."
+)
+
+
+@dataclass(frozen=True)
+class TranslationPrompt:
+    name: str
+    user: str  # contains {text}
+    system: str | None = None
+
+    @property
+    def version(self) -> str:
+        digest = hashlib.sha1(f"{self.system}\x1f{self.user}".encode()).hexdigest()[:8]
+        return f"{self.name}@{digest}"
+
+    def messages(self, text: str) -> list[dict]:
+        msgs = [{"role": "system", "content": self.system}] if self.system else []
+        msgs.append({"role": "user", "content": self.user.replace("{text}", text)})
+        return msgs
+
+
+BUILTIN_PROMPTS = {
+    "teacher": TranslationPrompt("teacher", "{text}", TEACHER_SYSTEM),
+    "lfm2": TranslationPrompt("lfm2", f"{TRANSLATE_INSTRUCTION}\n{{text}}"),
+}
+
+
+def load_prompt(spec: str) -> TranslationPrompt:
+    """A built-in prompt name, or a YAML file with `user` (must contain `{text}`), optional `system` and `name`."""
+    if spec in BUILTIN_PROMPTS:
+        return BUILTIN_PROMPTS[spec]
+    path = Path(spec)
+    if not path.is_file():
+        from pipelines.cli import UserError
+
+        raise UserError(f"prompt {spec!r}: not one of {sorted(BUILTIN_PROMPTS)} and not a YAML file")
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if "{text}" not in str(data.get("user", "")):
+        from pipelines.cli import UserError
+
+        raise UserError(f"prompt file {spec}: `user` must contain {{text}}")
+    return TranslationPrompt(str(data.get("name", path.stem)), data["user"], data.get("system"))

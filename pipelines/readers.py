@@ -1,0 +1,124 @@
+"""Read raw source rows (local jsonl/parquet, or a Hub dataset id) without ever dropping one.
+
+datatrove's own JsonlReader logs and skips a line it cannot parse; here every line becomes a Document — the row in
+`metadata["raw"]`, or a `read_error` (bad_utf8, malformed_json, too_large) that the `normalize` stage turns into a
+reasoned reject. Files are sharded across tasks by datatrove (`BaseDiskReader`), Hub rows by index.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+import orjson
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.readers.base import BaseDiskReader, BaseReader
+
+from pipelines.records import make_source, stable_id
+
+MAX_LINE_BYTES = 1_000_000
+INPUT_SUFFIXES = (".jsonl", ".json", ".parquet")
+
+
+def _raw_document(dataset: str, config: str, split: str, file: str, row: int, raw, error: str | None = None,
+                  detail: str = "") -> Document:
+    meta = {"raw": raw, "source": make_source(dataset, config, split), "row": row, "file": file}
+    if error:
+        meta["read_error"] = error
+        meta["read_detail"] = detail
+    return Document(text="", id=stable_id(dataset, config, split, file, row), metadata=meta)
+
+
+class SourceFileReader(BaseDiskReader):
+    """jsonl and parquet files under a folder (or one file); one Document per line/row, broken ones included."""
+
+    name = "📖 Source files"
+
+    def __init__(self, path: str, dataset: str | None = None, config: str = "default", split: str = "train",
+                 limit: int = -1):
+        p = Path(path)
+        folder, glob = (str(p.parent), p.name) if p.is_file() else (str(p), None)
+        super().__init__(folder, limit=limit, glob_pattern=glob, recursive=True)
+        self.dataset = dataset or p.stem
+        self.per_file = not p.is_file()  # a folder of files: each file is its own source ("folder/file")
+        self.config = config
+        self.split = split
+
+    def read_file(self, filepath: str) -> DocumentsPipeline:
+        if filepath.endswith(".parquet"):
+            yield from self._read_parquet(filepath)
+        elif filepath.endswith((".jsonl", ".json")):
+            yield from self._read_jsonl(filepath)
+
+    def _read_jsonl(self, filepath: str) -> Iterator[Document]:
+        with self.data_folder.open(filepath, "rb") as f:
+            for row, line in enumerate(f):
+                if len(line) > MAX_LINE_BYTES:
+                    yield self._doc(filepath, row, line[:200].decode("utf-8", "replace") + "…", "too_large",
+                                    f"line of {len(line)} bytes (limit {MAX_LINE_BYTES})")
+                    continue
+                if not line.strip():
+                    yield self._doc(filepath, row, "", "malformed_json", "blank line")
+                    continue
+                try:
+                    text = line.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    yield self._doc(filepath, row, line.decode("utf-8", "replace"), "bad_utf8", str(e))
+                    continue
+                try:
+                    yield self._doc(filepath, row, orjson.loads(text))
+                except orjson.JSONDecodeError as e:
+                    yield self._doc(filepath, row, text.rstrip("\n"), "malformed_json", str(e))
+
+    def _read_parquet(self, filepath: str) -> Iterator[Document]:
+        import pyarrow.parquet as pq
+
+        with self.data_folder.open(filepath, "rb") as f:
+            row = 0
+            for batch in pq.ParquetFile(f).iter_batches(batch_size=1000):
+                for item in batch.to_pylist():
+                    yield self._doc(filepath, row, item)
+                    row += 1
+
+    def _doc(self, filepath: str, row: int, raw, error: str | None = None, detail: str = "") -> Document:
+        dataset = f"{self.dataset}/{Path(filepath).name.split('.')[0]}" if self.per_file else self.dataset
+        return _raw_document(dataset, self.config, self.split, filepath, row, raw, error, detail)
+
+
+class HubDatasetReader(BaseReader):
+    """A dataset by Hub id (or any path `datasets.load_dataset` accepts); rows are sharded across tasks by index."""
+
+    name = "🤗 Hub dataset"
+
+    def __init__(self, dataset: str, config: str | None = None, split: str = "train", revision: str | None = None,
+                 limit: int = -1):
+        super().__init__(limit=limit)
+        self.dataset, self.config, self.split, self.revision = dataset, config, split, revision
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        from datasets import load_dataset
+
+        ds = load_dataset(self.dataset, self.config, split=self.split, revision=self.revision)
+        count = 0
+        for row in range(rank, len(ds), world_size):
+            if self.limit != -1 and count >= self.limit:
+                break
+            doc = _raw_document(self.dataset, self.config or "default", self.split, "", row, ds[row])
+            doc.metadata["source"]["revision"] = self.revision or ""
+            count += 1
+            yield doc
+
+
+def source_reader(input_path: str, dataset: str | None = None, config: str | None = None, split: str = "train",
+                  limit: int = -1) -> BaseReader:
+    """A local file/folder if it exists, else a Hub dataset id: paths and ids are interchangeable."""
+    if os.path.exists(input_path):
+        p = Path(input_path)
+        if p.is_dir() and not any(q.suffix in INPUT_SUFFIXES for q in p.rglob("*") if q.is_file()):
+            from pipelines.cli import UserError
+
+            raise UserError(f"{input_path}: no .jsonl/.json/.parquet files inside")
+        name = dataset or (p.stem if p.is_file() else p.name)
+        return SourceFileReader(input_path, dataset=name, config=config or "default", split=split, limit=limit)
+    return HubDatasetReader(input_path, config=config, split=split, limit=limit)

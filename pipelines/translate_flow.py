@@ -1,0 +1,205 @@
+"""The corpus-translation stage as datatrove pipelines: read → normalize → translate (InferenceRunner) → finalize.
+
+Two executors. The first reads and normalizes the source rows and runs the rollout through datatrove's
+`InferenceRunner`, which checkpoints finished rows in chunks so a killed run resumes where it stopped. The second
+reads the runner's output, turns each rollout outcome into an Arabic record or a reasoned `translate` reject, runs
+any later in-flow stages (filters), and writes parquet. Every stage's read = kept + rejected lands in `stats.json`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+from datatrove.data import Document
+from datatrove.executor import LocalPipelineExecutor
+from datatrove.pipeline.base import PipelineStep
+from datatrove.pipeline.readers import JsonlReader
+from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipelines.normalize import NormalizeStage
+from pipelines.prompts import load_prompt
+from pipelines.readers import source_reader
+from pipelines.records import instruction_schema, instruction_writer_adapter, messages_text, stage_meta
+from pipelines.serving import HalaInferenceRunner, ServerConfig, inference_config
+from pipelines.stages import HalaStage, stage_accounting
+from pipelines.translation import SegmentTranslator, TranslationSettings, translate_rollout
+from pipelines.translation_memory import TranslationMemory
+
+DEFAULT_TM = Path.home() / ".cache" / "hala" / "tm.sqlite"
+
+
+class ExecutorConfig(BaseModel):
+    """How datatrove runs the stages; a recipe switches executor, not code."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field("local", pattern="^(local|slurm|ray)$", description="local, slurm or ray")
+    tasks: int = Field(1, ge=1, description="datatrove tasks (shards of the input)")
+    workers: int = Field(1, ge=1, description="tasks run at once on this machine (local executor)")
+    slurm: dict = Field(default_factory=dict, description="extra SlurmPipelineExecutor arguments (partition, time…)")
+    ray: dict = Field(default_factory=dict, description="extra RayPipelineExecutor arguments")
+
+
+class TranslateConfig(BaseModel):
+    """Everything `hala translate` does; every flag is also a recipe key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: str = Field(..., description="file or folder of jsonl/parquet, or a Hub dataset id")
+    output: str = Field(..., description="output folder: data/*.parquet, rejects/, stats.json")
+    format: str = Field("auto", pattern="^(auto|alpaca|sharegpt|openorca|messages)$")
+    dataset_name: str | None = Field(None, description="source dataset name recorded on every row")
+    config: str | None = Field(None, description="Hub dataset config")
+    split: str = Field("train", description="split to read and to record")
+    limit: int = Field(-1, description="rows per task to read (-1: all)")
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    prompt: str = Field("lfm2", description="built-in prompt (lfm2, teacher) or a YAML prompt file")
+    max_segment_tokens: int = Field(384, ge=16, description="longer content is split at sentence ends")
+    tm_path: str | None = Field(None, description=f"translation memory (default {DEFAULT_TM})")
+    records_per_chunk: int = Field(200, ge=1, description="rows per resumable checkpoint chunk")
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+
+
+class TranslateOutcomeStage(HalaStage):
+    """Turns each rollout outcome into the Arabic record (English kept in `messages_en`) or a reasoned reject."""
+
+    stage = "translate"
+
+    def __init__(self, output_dir: str | None = None, model: str = ""):
+        super().__init__(output_dir)
+        self.model = model
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        results = doc.metadata.pop("rollout_results", None) or []
+        outcome = results[0] if results else {"status": "rejected", "reason": "server_error", "detail": "no rollout"}
+        origins = Counter(outcome.get("origins", {}))
+        for key in ("segments", "tm_hits", "model_calls", "shared_inflight"):
+            self.stat_update(key, value=origins.get(key, 0))
+        meta = stage_meta(doc)
+        if outcome.get("status") != "ok":
+            return self.reject(doc, outcome.get("reason", "server_error"), outcome.get("detail", ""))
+        doc.metadata["messages_en"] = doc.metadata["messages"]
+        doc.metadata["messages"] = outcome["messages"]
+        doc.metadata["lang"] = "ar"
+        meta["translate"] = {**{k: origins.get(k, 0) for k in ("segments", "tm_hits", "model_calls")},
+                             "model": self.model}
+        doc.text = messages_text(outcome["messages"])
+        return True
+
+
+def _token_counter(model: str) -> Callable[[str], int]:
+    """The model's own tokenizer when it is a local folder; else a chars/3 estimate (remote endpoints)."""
+    from pipelines.translation import count_tokens_heuristic
+
+    if Path(model, "tokenizer_config.json").is_file():
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(model)
+        return lambda text: len(tok(text, add_special_tokens=False)["input_ids"])
+    return count_tokens_heuristic
+
+
+def translator_context(model: str, prompt: str, tm_path: str, max_segment_tokens: int):
+    """A picklable factory for the rollout's shared context (TM opened inside the task process, closed after)."""
+
+    @contextmanager
+    def factory() -> Iterator[dict]:
+        tm = TranslationMemory(tm_path)
+        settings = TranslationSettings(model=model, prompt=load_prompt(prompt), max_segment_tokens=max_segment_tokens)
+        try:
+            yield {"translator": SegmentTranslator(settings, tm, _token_counter(model))}
+        finally:
+            tm.close()
+
+    return factory
+
+
+def make_executor(cfg: ExecutorConfig, pipeline: list, logging_dir: str, depends=None, tasks: int | None = None):
+    tasks = tasks or cfg.tasks
+    if cfg.type == "slurm":
+        from datatrove.executor import SlurmPipelineExecutor
+
+        return SlurmPipelineExecutor(pipeline=pipeline, tasks=tasks, logging_dir=logging_dir, depends=depends,
+                                     **{"job_name": "hala", "time": "24:00:00", "partition": "default", **cfg.slurm})
+    if cfg.type == "ray":
+        from datatrove.executor import RayPipelineExecutor
+
+        return RayPipelineExecutor(pipeline=pipeline, tasks=tasks, logging_dir=logging_dir, depends=depends, **cfg.ray)
+    return LocalPipelineExecutor(pipeline=pipeline, tasks=tasks, workers=min(cfg.workers, tasks),
+                                 logging_dir=logging_dir, depends=depends, start_method="spawn")
+
+
+def resolve_model(server: ServerConfig) -> tuple[str, bool]:
+    """The model to serve, and whether it is the tiny demo model (built on the spot when none is given)."""
+    if server.model:
+        return server.model, False
+    if server.type == "endpoint":
+        from pipelines.cli import UserError
+
+        raise UserError("an endpoint server needs a model name (--model)")
+    from pipelines.tiny_model import cached_tiny_model
+
+    return str(cached_tiny_model()), True
+
+
+def translate_pipelines(cfg: TranslateConfig, later_steps: list[PipelineStep] | None = None,
+                        data_dir: str | None = None):
+    """The two executors of the translate stage (not yet run)."""
+    out = Path(cfg.output)
+    work = out / "work"
+    model, _ = resolve_model(cfg.server)
+    reader = source_reader(cfg.input, cfg.dataset_name, cfg.config, cfg.split, cfg.limit)
+    runner = HalaInferenceRunner(
+        rollout_fn=translate_rollout,
+        config=inference_config(cfg.server, model),
+        output_writer=JsonlWriter(str(work / "translated"), output_filename="${rank}_chunk_${chunk_index}.jsonl",
+                                  compression=None),
+        shared_context=translator_context(model, cfg.prompt, cfg.tm_path or str(DEFAULT_TM), cfg.max_segment_tokens),
+        checkpoints_local_dir=str(work / "checkpoints"),
+        records_per_chunk=cfg.records_per_chunk,
+    )
+    first = make_executor(cfg.executor, [reader, NormalizeStage(str(out), cfg.format), runner], str(out / "logs" / "translate"))
+    writer = ParquetWriter(data_dir or str(out / "data"), output_filename="${rank}.parquet",
+                           adapter=instruction_writer_adapter, schema=instruction_schema())
+    second = make_executor(
+        cfg.executor,
+        [JsonlReader(str(work / "translated"), compression=None), TranslateOutcomeStage(str(out), model),
+         *(later_steps or []), writer],
+        str(out / "logs" / "finalize"),
+        depends=first,
+    )
+    return first, second
+
+
+def write_stats(out: Path, logging_dirs: list[Path], extra: dict | None = None, kind: str = "instructions") -> dict:
+    """Merge every executor's stage accounting into OUT/stats.json (atomic write)."""
+    stages: dict[str, dict] = {}
+    extras: dict[str, int] = {}
+    for d in logging_dirs:
+        if (d / "stats.json").exists():
+            stages.update(stage_accounting(d))
+            for step in json.loads((d / "stats.json").read_text()):
+                if step.get("name") == "translate":
+                    for k in ("segments", "tm_hits", "model_calls", "shared_inflight"):
+                        v = step.get("stats", {}).get(k)
+                        if v is not None:
+                            extras[k] = int(v.get("total", 0) if isinstance(v, dict) else v)
+    stats = {"kind": kind, "stages": stages, **({"translation": extras} if extras else {}), **(extra or {})}
+    tmp = out / "stats.json.tmp"
+    tmp.write_text(json.dumps(stats, indent=2, ensure_ascii=False))
+    tmp.replace(out / "stats.json")
+    return stats
+
+
+def run_translate(cfg: TranslateConfig, later_steps: list[PipelineStep] | None = None) -> dict:
+    """Run the translate stage; returns the stats written to OUT/stats.json."""
+    out = Path(cfg.output)
+    out.mkdir(parents=True, exist_ok=True)
+    first, second = translate_pipelines(cfg, later_steps)
+    second.run()  # runs `first` first (depends); both skip tasks already completed in an earlier run
+    return write_stats(out, [out / "logs" / "translate", out / "logs" / "finalize"])
