@@ -184,7 +184,7 @@ def write_stats(out: Path, logging_dirs: list[Path], extra: dict | None = None, 
         if (d / "stats.json").exists():
             stages.update(stage_accounting(d))
             for step in json.loads((d / "stats.json").read_text()):
-                if step.get("name") == "translate":
+                if step.get("name", "").split(":", 1)[-1].strip() == "translate":
                     for k in ("segments", "tm_hits", "model_calls", "shared_inflight"):
                         v = step.get("stats", {}).get(k)
                         if v is not None:

@@ -1,0 +1,90 @@
+"""`hala translate`, `hala run` and `hala demo`: the corpus flow from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from pipelines.cli import UserError
+
+FORMAT_HELP = "input format: auto, alpaca, sharegpt, openorca, messages"
+
+
+def _summary(stats: dict, out: Path) -> str:
+    lines = []
+    for stage, s in stats.get("stages", {}).items():
+        reasons = ", ".join(f"{k}={v}" for k, v in sorted(s["reasons"].items(), key=lambda kv: -kv[1])) or "-"
+        lines.append(f"  {stage:<10} read {s['read']:>5}  kept {s['kept']:>5}  rejected {s['rejected']:>4}  ({reasons})")
+    t = stats.get("translation")
+    if t:
+        lines.append(
+            f"  translation memory: {t.get('segments', 0)} segments, {t.get('tm_hits', 0)} TM hits, "
+            f"{t.get('shared_inflight', 0)} shared in flight, {t.get('model_calls', 0)} sent to the model"
+        )
+    lines.append(f"  output: {out / 'data'}   rejects: {out / 'rejects'}   stats: {out / 'stats.json'}")
+    return "\n".join(lines)
+
+
+def translate(
+    input: str = typer.Argument(..., help="file or folder of jsonl/parquet, or a Hub dataset id"),
+    output: str = typer.Argument(..., help="output folder (receives data/*.parquet, rejects/, stats.json)"),
+    format: str = typer.Option("auto", "--format", help=FORMAT_HELP),
+    model: Optional[str] = typer.Option(None, "--model", help="model path or Hub id (default: the tiny demo model)"),
+    server: str = typer.Option("transformers", "--server", help="transformers | endpoint | vllm | sglang"),
+    endpoint: Optional[str] = typer.Option(None, "--endpoint", help="OpenAI-compatible base URL (--server endpoint)"),
+    prompt: str = typer.Option("lfm2", "--prompt", help="lfm2 | teacher | path to a YAML prompt file"),
+    device: str = typer.Option("cpu", "--device", help="transformers server device"),
+    concurrency: int = typer.Option(32, "--concurrency", help="requests in flight"),
+    tasks: int = typer.Option(1, "--tasks", help="datatrove tasks"),
+    workers: int = typer.Option(1, "--workers", help="tasks run at once"),
+    limit: int = typer.Option(-1, "--limit", help="rows per task (-1: all)"),
+    split: str = typer.Option("train", "--split", help="split to read (Hub datasets) and to record"),
+    tm: Optional[str] = typer.Option(None, "--tm", help="translation memory file"),
+) -> None:
+    """Translate English instruction rows to Arabic (roles kept, code/LaTeX/URLs untouched)."""
+    from pydantic import ValidationError
+
+    from pipelines.recipe import format_validation_error
+    from pipelines.translate_flow import TranslateConfig, run_translate
+
+    try:
+        cfg = TranslateConfig(
+            input=input, output=output, format=format, split=split, limit=limit, prompt=prompt, tm_path=tm,
+            server={"type": server, "model": model, "endpoint": endpoint, "device": device,
+                    "max_concurrency": concurrency},
+            executor={"tasks": tasks, "workers": workers},
+        )
+    except ValidationError as e:
+        raise UserError(format_validation_error("options", e)) from e
+    stats = run_translate(cfg)
+    typer.echo(_summary(stats, Path(output)))
+
+
+def run(recipe: str = typer.Argument(..., help="a YAML recipe (see recipes/)")) -> None:
+    """Run a whole flow described by a YAML recipe (`flow:` picks it: corpus, teacher_pairs, mine, translator_set)."""
+    from pipelines.flows import run_recipe
+
+    stats, out = run_recipe(recipe)
+    typer.echo(_summary(stats, out))
+
+
+def demo(
+    output: str = typer.Option("hala-demo-out", "--out", help="where the demo writes everything"),
+    model: Optional[str] = typer.Option(None, "--model", help="a real translator (path or Hub id) instead of the tiny one"),
+    server: str = typer.Option("transformers", "--server", help="transformers | endpoint | vllm | sglang"),
+    endpoint: Optional[str] = typer.Option(None, "--endpoint", help="OpenAI-compatible base URL"),
+) -> None:
+    """The whole flow on the bundled sample, offline: translate → filter → dedup, then audit, report and gate."""
+    from pipelines.demo import run_demo
+
+    code = run_demo(Path(output), model=model, server=server, endpoint=endpoint)
+    raise typer.Exit(code)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("translate")(translate)
+    app.command("run")(run)
+    app.command("demo")(demo)

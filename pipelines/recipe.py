@@ -1,0 +1,43 @@
+"""YAML recipes: one file describes a whole flow; pydantic validates it and names any bad key in one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from pipelines.cli import UserError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def format_validation_error(source: str, err: ValidationError) -> str:
+    """`recipe.yaml: server.typ: Extra inputs are not permitted` — one line per problem, keys spelled out."""
+    lines = []
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        got = f" (got {e['input']!r})" if e["type"] != "missing" and not isinstance(e.get("input"), dict) else ""
+        lines.append(f"{source}: {where}: {e['msg']}{got}")
+    return "\n".join(lines)
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"recipe {path}: no such file")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise UserError(f"recipe {path}: not valid YAML: {e}".splitlines()[0]) from e
+    if not isinstance(data, dict):
+        raise UserError(f"recipe {path}: the top level must be a mapping of keys")
+    return data
+
+
+def validate(model: type[M], data: dict[str, Any], source: str) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise UserError(format_validation_error(source, e)) from e
