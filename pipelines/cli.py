@@ -10,6 +10,8 @@ import sys
 
 import typer
 
+from pipelines.errors import UserError
+
 app = typer.Typer(
     name="hala",
     help="Arabic instruction and EN↔AR translation corpora with the translate-and-tune recipe.",
@@ -17,10 +19,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-class UserError(Exception):
-    """A problem the user can fix (bad input path, bad recipe key): printed as one line, exit code 2."""
 
 
 def _register_all() -> None:
@@ -34,11 +32,16 @@ def _register_all() -> None:
         module.register(app)
 
 
-_register_all()
+def get_app() -> typer.Typer:
+    """The app with every area's commands registered (registration happens once, on first use)."""
+    if not app.registered_commands:
+        _register_all()
+    return app
 
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING)
+    get_app()
     try:
         app()
     except UserError as e:

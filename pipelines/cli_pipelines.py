@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from pipelines.cli import UserError
+from pipelines.errors import UserError
 
 FORMAT_HELP = "input format: auto, alpaca, sharegpt, openorca, messages"
 

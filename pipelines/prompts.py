@@ -51,12 +51,12 @@ def load_prompt(spec: str) -> TranslationPrompt:
         return BUILTIN_PROMPTS[spec]
     path = Path(spec)
     if not path.is_file():
-        from pipelines.cli import UserError
+        from pipelines.errors import UserError
 
         raise UserError(f"prompt {spec!r}: not one of {sorted(BUILTIN_PROMPTS)} and not a YAML file")
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if "{text}" not in str(data.get("user", "")):
-        from pipelines.cli import UserError
+        from pipelines.errors import UserError
 
         raise UserError(f"prompt file {spec}: `user` must contain {{text}}")
     return TranslationPrompt(str(data.get("name", path.stem)), data["user"], data.get("system"))

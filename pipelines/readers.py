@@ -39,7 +39,7 @@ class SourceFileReader(BaseDiskReader):
                  limit: int = -1):
         p = Path(path)
         folder, glob = (str(p.parent), p.name) if p.is_file() else (str(p), None)
-        super().__init__(folder, limit=limit, glob_pattern=glob, recursive=True)
+        super().__init__(folder, limit=limit, glob_pattern=glob, recursive=True, doc_progress=True)
         self.dataset = dataset or p.stem
         self.per_file = not p.is_file()  # a folder of files: each file is its own source ("folder/file")
         self.config = config
@@ -116,7 +116,7 @@ def source_reader(input_path: str, dataset: str | None = None, config: str | Non
     if os.path.exists(input_path):
         p = Path(input_path)
         if p.is_dir() and not any(q.suffix in INPUT_SUFFIXES for q in p.rglob("*") if q.is_file()):
-            from pipelines.cli import UserError
+            from pipelines.errors import UserError
 
             raise UserError(f"{input_path}: no .jsonl/.json/.parquet files inside")
         name = dataset or (p.stem if p.is_file() else p.name)

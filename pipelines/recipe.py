@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from pipelines.cli import UserError
+from pipelines.errors import UserError
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -92,7 +92,7 @@ def inference_config(server: ServerConfig, model: str, generation: dict | None =
         kwargs.update({"hala_server": "transformers", "device": server.device,
                        "continuous_batching": server.continuous_batching})
     if server.type == "endpoint" and not server.endpoint:
-        from pipelines.cli import UserError
+        from pipelines.errors import UserError
 
         raise UserError("server type 'endpoint' needs an endpoint URL (--endpoint or server.endpoint)")
     config = InferenceConfig(
@@ -109,8 +109,8 @@ def inference_config(server: ServerConfig, model: str, generation: dict | None =
         model_kwargs=kwargs or None,
         metric_interval=600,
         server_start_timeout_sec=server.startup_timeout_s,
-        server_ready_max_attempts=int(server.startup_timeout_s / 0.5),
-        server_ready_delay_sec=0.5,
+        server_ready_max_attempts=int(server.startup_timeout_s),
+        server_ready_delay_sec=1.0,
     )
     return config
 

@@ -139,7 +139,7 @@ def resolve_model(server: ServerConfig) -> tuple[str, bool]:
     if server.model:
         return server.model, False
     if server.type == "endpoint":
-        from pipelines.cli import UserError
+        from pipelines.errors import UserError
 
         raise UserError("an endpoint server needs a model name (--model)")
     from pipelines.tiny_model import cached_tiny_model

@@ -32,12 +32,12 @@ class Rejected(Exception):
 
 
 def repetition_share(text: str, n: int = 3) -> float:
-    """Share of word n-grams taken by the most repeated one: near 1.0 for a model stuck in a loop."""
+    """Share of word n-grams that repeat an earlier one: 0 for ordinary prose, near 1 for a model stuck in a loop."""
     words = text.split()
     if len(words) < 4 * n:
         return 0.0
-    grams = Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
-    return grams.most_common(1)[0][1] * n / len(words)
+    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+    return 1 - len(set(grams)) / len(grams)
 
 
 def count_tokens_heuristic(text: str) -> int:
@@ -80,7 +80,7 @@ class SegmentTranslator:
                 raise Rejected("empty_output", f"empty answer for a segment of {len(segment_text)} chars")
             share = repetition_share(text)
             if share > max(s.max_repetition_share, repetition_share(segment_text) + 0.2):
-                raise Rejected("repetition", f"one 3-gram covers {share:.0%} of the answer")
+                raise Rejected("repetition", f"{share:.0%} of the answer's word 3-grams are repeats")
             try:
                 check_placeholders(text, expected)
                 return text

@@ -1,0 +1,22 @@
+# Two entry points, each doing all set-up on a fresh machine:  `make demo`  and  `make test`.
+PY ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	# CPU torch from the local wheel first; a GPU machine keeps its own CUDA build (pyproject only asks torch>=2.6)
+	$(VENV)/bin/pip install -q torch==2.13.0
+	$(VENV)/bin/pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(VENV)/bin/hala demo
+
+test: setup
+	$(VENV)/bin/python -m pytest -q

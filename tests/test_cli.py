@@ -1,0 +1,89 @@
+"""The `hala` command: help lists every command, bad recipes and options fail in one clear line with exit 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def hala(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_help_lists_every_command():
+    r = hala("--help")
+    assert r.returncode == 0
+    for command in ("translate", "run", "demo", "filter", "dedup", "report", "gate", "publish", "compress", "train",
+                    "merge", "eval", "teacher-pairs", "mine", "build-translator-set"):
+        assert command in r.stdout, command
+
+
+def test_translate_help_keeps_the_contract():
+    r = hala("translate", "--help")
+    assert r.returncode == 0
+    for flag in ("--format", "--model", "--server", "--endpoint"):
+        assert flag in r.stdout
+
+
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        ("flow: corpus\ninput: x\noutput: y\nservr: {type: vllm}\n", "servr: Extra inputs are not permitted"),
+        ("flow: corpus\ninput: x\noutput: y\nserver: {type: vlm}\n", "server.type: Input should be"),
+        ("flow: corpus\noutput: y\n", "input: Field required"),
+        ("flow: nope\ninput: x\noutput: y\n", "flow: unknown flow 'nope'"),
+        ("flow: corpus\ninput: x\noutput: y\nexecutor: {tasks: 0}\n", "executor.tasks"),
+        ("- just\n- a list\n", "top level must be a mapping"),
+        ("flow: corpus\ninput: [unclosed\n", "not valid YAML"),
+    ],
+)
+def test_bad_recipe_is_one_line_exit_2(tmp_path, body, expected):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(body)
+    r = hala("run", str(recipe))
+    assert r.returncode == 2, r.stderr
+    assert expected in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_bad_option_value_exit_2(tmp_path):
+    r = hala("translate", str(tmp_path), str(tmp_path / "o"), "--format", "csv")
+    assert r.returncode == 2 and "format" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_missing_recipe_file(tmp_path):
+    r = hala("run", str(tmp_path / "missing.yaml"))
+    assert r.returncode == 2 and "no such file" in r.stderr
+
+
+def test_bundled_recipes_validate():
+    from pipelines.flows import FLOWS, _bilingual_flows
+    from pipelines.recipe import load_yaml, validate
+
+    flows = {**FLOWS, **_bilingual_flows()}
+    recipes = sorted((REPO / "recipes").glob("*.yaml"))
+    assert recipes
+    for path in recipes:
+        data = load_yaml(path)
+        validate(flows[data.get("flow", "corpus")][0], data, str(path))
+
+
+def test_hub_reader_accepts_a_local_dataset_folder(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipelines.readers import HubDatasetReader
+
+    (tmp_path / "ds").mkdir()
+    pq.write_table(pa.Table.from_pylist([{"instruction": f"q{i}", "input": "", "output": "a"} for i in range(5)]),
+                   tmp_path / "ds" / "train.parquet")
+    docs = list(HubDatasetReader(str(tmp_path / "ds")).run())
+    assert len(docs) == 5 and docs[0].metadata["raw"]["instruction"] == "q0"
+    shard = list(HubDatasetReader(str(tmp_path / "ds")).run(rank=1, world_size=2))
+    assert [d.metadata["row"] for d in shard] == [1, 3]
