@@ -13,17 +13,24 @@ from pipelines.errors import UserError
 FORMAT_HELP = "input format: auto, alpaca, sharegpt, openorca, messages"
 
 
-def _summary(stats: dict, out: Path) -> str:
+def stage_lines(stats: dict, indent: str = "  ") -> list[str]:
+    """Human summary of a stats.json: one line per stage (read/kept/rejected by reason), then the TM line."""
     lines = []
     for stage, s in stats.get("stages", {}).items():
         reasons = ", ".join(f"{k}={v}" for k, v in sorted(s["reasons"].items(), key=lambda kv: -kv[1])) or "-"
-        lines.append(f"  {stage:<10} read {s['read']:>5}  kept {s['kept']:>5}  rejected {s['rejected']:>4}  ({reasons})")
+        lines.append(f"{indent}{stage:<10} read {s['read']:>5}  kept {s['kept']:>5}  rejected {s['rejected']:>4}  ({reasons})")
     t = stats.get("translation")
     if t:
         lines.append(
-            f"  translation memory: {t.get('segments', 0)} segments, {t.get('tm_hits', 0)} TM hits, "
-            f"{t.get('shared_inflight', 0)} shared in flight, {t.get('model_calls', 0)} sent to the model"
+            f"{indent}translation memory: {t.get('segments', 0)} segments — {t.get('tm_hits', 0)} TM hits, "
+            f"{t.get('shared_inflight', 0)} shared in flight, {t.get('model_calls', 0)} translated by the model, "
+            f"{t.get('failed', 0)} failed checks"
         )
+    return lines
+
+
+def _summary(stats: dict, out: Path) -> str:
+    lines = stage_lines(stats)
     lines.append(f"  output: {out / 'data'}   rejects: {out / 'rejects'}   stats: {out / 'stats.json'}")
     return "\n".join(lines)
 

@@ -25,15 +25,8 @@ TINY_NOTICE = (
 )
 
 
-def _stage_lines(stats: dict) -> list[str]:
-    lines = []
-    for stage, s in stats.get("stages", {}).items():
-        reasons = ", ".join(f"{k}={v}" for k, v in sorted(s["reasons"].items(), key=lambda kv: -kv[1])) or "-"
-        lines.append(f"    {stage:<10} read {s['read']:>4}  kept {s['kept']:>4}  rejected {s['rejected']:>3}  {reasons}")
-    return lines
-
-
 def run_demo(out: Path, model: str | None = None, server: str = "transformers", endpoint: str | None = None) -> int:
+    from pipelines.cli_pipelines import stage_lines
     from pipelines.flows import CorpusRecipe, run_corpus
 
     t0 = time.monotonic()
@@ -52,14 +45,11 @@ def run_demo(out: Path, model: str | None = None, server: str = "transformers", 
     typer.echo("")
     typer.secho("hala demo — summary", bold=True)
     typer.echo("  corpus flow (bundled English sample → Arabic):")
-    for line in _stage_lines(corpus):
+    for line in stage_lines(corpus, "    "):
         typer.echo(line)
-    t = corpus.get("translation", {})
-    typer.echo(f"    translation memory: {t.get('segments', 0)} segments, {t.get('tm_hits', 0)} TM hits, "
-               f"{t.get('shared_inflight', 0)} shared in flight, {t.get('model_calls', 0)} sent to the model")
     typer.echo(f"    output: {out / 'corpus' / 'data'}   rejects: {out / 'corpus' / 'rejects'}")
     typer.echo("  audit (bundled Arabic sample with labelled defects):")
-    for line in _stage_lines(audit["stats"]):
+    for line in stage_lines(audit["stats"], "    "):
         typer.echo(line)
     typer.echo(f"    defects caught with the expected reason: {audit['caught']}/{audit['labelled']}")
     typer.echo(f"    report: {audit['report']}")

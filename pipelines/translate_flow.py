@@ -78,7 +78,7 @@ class TranslateOutcomeStage(HalaStage):
         results = doc.metadata.pop("rollout_results", None) or []
         outcome = results[0] if results else {"status": "rejected", "reason": "server_error", "detail": "no rollout"}
         origins = Counter(outcome.get("origins", {}))
-        for key in ("segments", "tm_hits", "model_calls", "shared_inflight"):
+        for key in ("segments", "tm_hits", "model_calls", "shared_inflight", "failed"):
             self.stat_update(key, value=origins.get(key, 0))
         meta = stage_meta(doc)
         if outcome.get("status") != "ok":
@@ -185,7 +185,7 @@ def write_stats(out: Path, logging_dirs: list[Path], extra: dict | None = None, 
             stages.update(stage_accounting(d))
             for step in json.loads((d / "stats.json").read_text()):
                 if step.get("name", "").split(":", 1)[-1].strip() == "translate":
-                    for k in ("segments", "tm_hits", "model_calls", "shared_inflight"):
+                    for k in ("segments", "tm_hits", "model_calls", "shared_inflight", "failed"):
                         v = step.get("stats", {}).get(k)
                         if v is not None:
                             extras[k] = int(v.get("total", 0) if isinstance(v, dict) else v)

@@ -89,9 +89,13 @@ class SegmentTranslator:
         raise Rejected("structure", last_error)
 
     async def translate_segment(self, segment_text: str, generate, origins: Counter) -> str:
-        out, origin = await self.tm.get_or_translate(
-            self.settings.model, self.settings.prompt.version, segment_text, lambda t: self._ask(t, generate)
-        )
+        try:
+            out, origin = await self.tm.get_or_translate(
+                self.settings.model, self.settings.prompt.version, segment_text, lambda t: self._ask(t, generate)
+            )
+        except Rejected:
+            origins["failed"] += 1
+            raise
         origins[{"tm": "tm_hits", "model": "model_calls", "shared": "shared_inflight"}[origin]] += 1
         return out
 
@@ -100,12 +104,22 @@ class SegmentTranslator:
         pieces = segment(masked.text, self.settings.max_segment_tokens, self.count_tokens)
         todo = [p.text for p in pieces if p.translate]
         origins["segments"] += len(todo)
-        translated = await asyncio.gather(*(self.translate_segment(t, generate, origins) for t in todo))
-        joined = rejoin(pieces, list(translated))
+        translated = await _gather_all(self.translate_segment(t, generate, origins) for t in todo)
+        joined = rejoin(pieces, translated)
         try:
             return unmask(joined, masked.spans)
         except PlaceholderError as e:  # cannot happen when every segment passed its check; kept as a guard
             raise Rejected("structure", str(e)) from e
+
+
+async def _gather_all(coros) -> list:
+    """Like `asyncio.gather`, but waits for every task before raising the first error: no orphan requests, and
+    the per-row counts (segments = tm_hits + model_calls + shared_inflight + failed) stay exact."""
+    results = await asyncio.gather(*coros, return_exceptions=True)
+    for r in results:
+        if isinstance(r, BaseException):
+            raise r
+    return results
 
 
 async def translate_rollout(document: Document, generate, *, translator: SegmentTranslator) -> dict:
@@ -113,7 +127,7 @@ async def translate_rollout(document: Document, generate, *, translator: Segment
     origins: Counter = Counter()
     messages = document.metadata["messages"]
     try:
-        contents = await asyncio.gather(*(translator.translate_text(m["content"], generate, origins) for m in messages))
+        contents = await _gather_all(translator.translate_text(m["content"], generate, origins) for m in messages)
     except Rejected as e:
         return {"status": "rejected", "reason": e.reason, "detail": e.detail, "origins": dict(origins)}
     except ServerError:

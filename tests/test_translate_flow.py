@@ -108,7 +108,7 @@ def test_roles_and_structure_preserved(translated):
 def test_repeated_system_prompt_translated_once(translated):
     _, _, stats = translated
     t = stats["translation"]
-    assert t["segments"] == t["tm_hits"] + t["model_calls"] + t["shared_inflight"]
+    assert t["segments"] == t["tm_hits"] + t["model_calls"] + t["shared_inflight"] + t.get("failed", 0)
     assert t["tm_hits"] + t["shared_inflight"] >= 2  # "You are a helpful assistant." appears three times
 
 
