@@ -49,6 +49,8 @@ def translate(
     workers: int = typer.Option(1, "--workers", help="tasks run at once"),
     limit: int = typer.Option(-1, "--limit", help="rows per task (-1: all)"),
     split: str = typer.Option("train", "--split", help="split to read (Hub datasets) and to record"),
+    config: Optional[str] = typer.Option(None, "--config", help="Hub dataset config"),
+    dataset_name: Optional[str] = typer.Option(None, "--dataset-name", help="source name recorded on every row"),
     tm: Optional[str] = typer.Option(None, "--tm", help="translation memory file"),
 ) -> None:
     """Translate English instruction rows to Arabic (roles kept, code/LaTeX/URLs untouched)."""
@@ -60,6 +62,7 @@ def translate(
     try:
         cfg = TranslateConfig(
             input=input, output=output, format=format, split=split, limit=limit, prompt=prompt, tm_path=tm,
+            config=config, dataset_name=dataset_name,
             server={"type": server, "model": model, "endpoint": endpoint, "device": device,
                     "max_concurrency": concurrency},
             executor={"tasks": tasks, "workers": workers},

@@ -39,7 +39,8 @@ _LATEX_PATTERNS = [
     re.compile(r"\\\(.+?\\\)", re.DOTALL),
     # inline $…$ (pandoc rule): no space after the opening $, no space before the closing $, no digit right after it;
     # so "costs $5 and $10" is currency, not math.
-    re.compile(r"(?<![\\$\w])\$(?=[^\s$])([^$\n]{0,300}?[^\s\\$])\$(?![\d$])"),
+    # The lookbehind is ASCII-only: Arabic joins "و" to the next word, so "و$b$" must still be math.
+    re.compile(r"(?<![\\$A-Za-z0-9_])\$(?=[^\s$])([^$\n]{0,300}?[^\s\\$])\$(?![\d$])"),
 ]
 _URL = re.compile(r"\b(?:https?|ftp)://[^\s<>\"'`\]\)]+[^\s<>\"'`\]\).,;:!?]")
 _HTML = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s+[^<>]*?)?/?>")

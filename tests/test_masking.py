@@ -81,3 +81,7 @@ def test_long_text_is_split_at_sentences_within_budget():
     assert len(chunks) > 1
     assert all(len(c.split()) * 2 <= 40 for c in chunks)
     assert "".join(p.text for p in pieces) == text
+
+
+def test_latex_right_after_an_arabic_letter():
+    assert protected_strings("قيمة $a$ و$b$ معا") == ["$a$", "$b$"]
