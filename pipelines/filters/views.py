@@ -1,0 +1,91 @@
+"""What the filters judge: a record seen as aligned (source, target) segments, each with its protected spans known.
+
+An instruction record gives one segment per message (`messages[i]` against `messages_en[i]`); a pair gives one
+(`tgt` against `src`). Protected spans (code, LaTeX, URLs, HTML, JSON) come from `pipelines.masking`; a text without
+any of the characters those spans need skips the span search, which is most prose and most of the filter's time.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from datatrove.data import Document
+
+from pipelines.masking import find_protected_spans
+
+# Every protected-span pattern in pipelines.masking needs one of these (fences/inline code, LaTeX, HTML, JSON) or "://".
+_SPAN_HINT_RE = re.compile(r"[`~$\\<{\[]|://")
+
+
+def may_have_spans(text: str) -> bool:
+    return _SPAN_HINT_RE.search(text) is not None
+
+
+class TextView:
+    """One text with its protected spans found once (stripped text and protected strings both come from them)."""
+
+    __slots__ = ("text", "stripped", "protected")
+
+    def __init__(self, text: str):
+        self.text = text
+        spans = find_protected_spans(text) if may_have_spans(text) else []
+        if not spans:
+            self.stripped, self.protected = text, []
+            return
+        out, pos = [], 0
+        for s in spans:
+            out.append(text[pos : s.start])
+            out.append(" ")
+            pos = s.end
+        out.append(text[pos:])
+        # the text with protected spans replaced by a space: what LID, script share and residue judge
+        self.stripped = "".join(out)
+        self.protected = [text[s.start : s.end] for s in spans]
+
+
+@dataclass
+class Segment:
+    """One aligned unit: `tgt` is judged, `src` (when known) is what it must match."""
+
+    where: str  # "message 2 (assistant)" | "tgt"
+    tgt: TextView
+    src: TextView | None = None
+    src_side: str = "src"  # how the source side is named in details
+
+
+@dataclass
+class RecordView:
+    kind: str  # instructions | pairs
+    segments: list[Segment] = field(default_factory=list)
+    roles: list[str] | None = None
+    roles_src: list[str] | None = None
+    src_lang: str = "en"
+    tgt_lang: str = "ar"
+    leak_re: object = False  # the quality stage's preamble regex for this record (False: not computed yet)
+
+
+def _content(message) -> str:
+    content = message.get("content") if isinstance(message, dict) else None
+    return content if isinstance(content, str) else ""
+
+
+def record_view(doc: Document, kind: str) -> RecordView:
+    """The segments of a record (instruction messages against their English originals, or a pair's tgt against src)."""
+    meta = doc.metadata
+    if kind == "pairs":
+        src, tgt = meta.get("src") or "", meta.get("tgt") or ""
+        return RecordView(kind, [Segment("tgt", TextView(tgt), TextView(src))],
+                          src_lang=str(meta.get("src_lang") or "en"), tgt_lang=str(meta.get("tgt_lang") or "ar"))
+    messages = list(meta.get("messages") or [])
+    english = meta.get("messages_en")
+    english = list(english) if english is not None else None
+    aligned = english is not None and len(english) == len(messages)
+    segments = []
+    for i, m in enumerate(messages):
+        role = m.get("role", "?") if isinstance(m, dict) else "?"
+        src = TextView(_content(english[i])) if aligned else None
+        segments.append(Segment(f"message {i} ({role})", TextView(_content(m)), src, "messages_en"))
+    roles = [m.get("role") if isinstance(m, dict) else None for m in messages]
+    roles_src = [m.get("role") if isinstance(m, dict) else None for m in english] if english is not None else None
+    return RecordView(kind, segments, roles, roles_src, "en", str(meta.get("lang") or "ar"))
