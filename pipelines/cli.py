@@ -21,6 +21,17 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _options(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="show datatrove's per-task logs on screen "
+                                 "(they are always written under OUT/logs/)"),
+) -> None:
+    if not verbose:
+        from pipelines.logs import quiet_datatrove
+
+        quiet_datatrove()
+
+
 def _register_all() -> None:
     from pipelines import cli_pipelines
     from pipelines import cli_filters

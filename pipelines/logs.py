@@ -1,0 +1,50 @@
+"""Terminal logging for the CLI: progress and warnings on screen, datatrove's full per-task logs on disk.
+
+datatrove prints each task's pipeline and stats tables to stderr at INFO; in a terminal that buries the summary the
+CLI prints. `quiet_datatrove()` keeps warnings, errors and the reader's progress bar on screen and leaves every
+line in the task logs (`OUT/logs/<stage>/logs/task_*.log`), which datatrove writes as before.
+"""
+
+from __future__ import annotations
+
+import sys
+
+SCREEN_LEVEL = "WARNING"
+
+
+def _screen_filter(record) -> bool:
+    return record["level"].no >= 30 or record["name"].startswith("pipelines")
+
+
+def quiet_datatrove() -> None:
+    """Wrap datatrove's logger set-up so the stderr sink only shows warnings (the file sink is untouched)."""
+    import datatrove.executor.base as executor_base
+    import datatrove.utils.logging as dt_logging
+    from loguru import logger
+
+    if getattr(dt_logging, "_hala_quiet", False):
+        return
+    original_add = logger.add
+
+    def add(sink, *args, **kwargs):
+        if sink is sys.stderr:
+            kwargs["filter"] = _screen_filter
+        return original_add(sink, *args, **kwargs)
+
+    def add_task_logger(*args, **kwargs):
+        logger.add = add
+        try:
+            return original_add_task_logger(*args, **kwargs)
+        finally:
+            del logger.add
+
+    def setup_default_logger():
+        logger.remove()
+        original_add(sys.stderr, filter=_screen_filter)
+
+    original_add_task_logger = dt_logging.add_task_logger
+    executor_base.add_task_logger = add_task_logger
+    dt_logging.add_task_logger = add_task_logger
+    dt_logging.setup_default_logger = setup_default_logger
+    dt_logging._hala_quiet = True
+    setup_default_logger()
