@@ -105,7 +105,8 @@ def _arrow_schemas():
             ("meta", pa.string()),
         ]
     )
-    judge = pa.struct([("verdict", pa.string()), ("model", pa.string()), ("raw", pa.string())])
+    judge = pa.struct([("verdict", pa.string()), ("model", pa.string()), ("prompt_version", pa.string()),
+                       ("raw", pa.string())])
     pair = pa.schema(
         [
             ("id", pa.string()),

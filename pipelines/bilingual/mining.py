@@ -1,0 +1,183 @@
+"""Parallel-corpus mining: OPUS-100-style rows → cheap pre-filters → exact dedup → LLM judge → judged pairs.
+
+Cheap first, expensive last. One datatrove pipeline reads the rows (local jsonl/parquet or a Hub id: OPUS-100 is
+`Helsinki-NLP/opus-100`, config `ar-en`), turns each into a pair (`normalize`), and runs the `lid` (both sides) and
+`quality` (empty, length ratio, …) stages; datatrove's exact dedup follows (`dedup`); only then does every surviving
+pair cost a judge request, through datatrove's `InferenceRunner` (`judge`). Every dropped row lands in
+OUT/rejects/<stage>/ with its reason, and stats.json has read = kept + rejected per stage.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Literal
+
+from datatrove.data import Document
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipelines.bilingual.common import has_rows, merge_rejects
+from pipelines.bilingual.judge import DEFAULT_JUDGE_PROMPT, JudgeOutcomeStage, JudgeSettings, judge_rollout, \
+    load_judge_prompt
+from pipelines.dedup import DedupConfig
+from pipelines.filters import FilterConfig, build_filter_steps
+from pipelines.records import PAIR_FIELDS, document_to_record
+from pipelines.serving import ServerConfig
+from pipelines.stages import HalaStage
+from pipelines.translate_flow import ExecutorConfig, make_executor, resolve_model, write_stats
+
+
+class JudgeConfig(BaseModel):
+    """The judge request; the model is the recipe's `server.model` (Qwen2.5-3B-Instruct in the paper)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(DEFAULT_JUDGE_PROMPT, description="built-in judge prompt (judge_v1) or a prompt file path")
+    max_tokens: int = Field(16, ge=1, description="a verdict is one word; longer answers are unparseable anyway")
+    temperature: float = Field(0.0, ge=0)
+
+
+def _exact_only() -> DedupConfig:
+    return DedupConfig(key="conversation", exact=True, near=False)
+
+
+class MineRecipe(BaseModel):
+    """Mine EN↔AR pairs from a parallel corpus with pre-filters, exact dedup and an LLM judge."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    flow: Literal["mine"] = "mine"
+    input: str = Field(..., description="jsonl/parquet file or folder, or a Hub dataset id (Helsinki-NLP/opus-100)")
+    output: str = Field(..., description="output folder: data/*.parquet, rejects/, stats.json")
+    dataset_name: str | None = Field(None, description="source name recorded in each pair's meta")
+    config: str | None = Field(None, description="Hub dataset config (ar-en for OPUS-100)")
+    split: str = Field("train")
+    limit: int = Field(-1, description="rows per task to read (-1: all)")
+    src_lang: str = Field("en", description="source side (key in `translation`)")
+    tgt_lang: str = Field("ar", description="target side (key in `translation`)")
+    origin: str = Field("opus-100", description="`origin` of every mined pair")
+    filters: FilterConfig | None = Field(default_factory=FilterConfig, description="null: no LID/quality pre-filters")
+    dedup: DedupConfig | None = Field(default_factory=_exact_only, description="null: no dedup (default: exact)")
+    judge: JudgeConfig | None = Field(default_factory=JudgeConfig, description="null: keep pre-filtered pairs unjudged")
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    records_per_chunk: int = Field(500, ge=1, description="pairs per resumable judge checkpoint chunk")
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+
+
+class ParallelRowStage(HalaStage):
+    """A raw parallel row → a pair. Accepts `{"translation": {en, ar}}` (OPUS), `{en, ar}` and `{src, tgt}` rows;
+    `unknown_format` when neither side is found, `non_string_content` for a non-text side. Empty sides pass on to the
+    quality stage (`empty_content`)."""
+
+    stage = "normalize"
+
+    def __init__(self, output_dir: str | None, src_lang: str, tgt_lang: str, origin: str):
+        super().__init__(output_dir)
+        self.src_lang, self.tgt_lang, self.origin = src_lang, tgt_lang, origin
+
+    def _sides(self, raw) -> tuple[object, object] | None:
+        if not isinstance(raw, dict):
+            return None
+        row = raw.get("translation") if isinstance(raw.get("translation"), dict) else raw
+        if self.src_lang in row and self.tgt_lang in row:
+            return row[self.src_lang], row[self.tgt_lang]
+        if "src" in raw and "tgt" in raw:
+            return raw["src"], raw["tgt"]
+        return None
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        meta = doc.metadata
+        if "read_error" in meta:
+            return self.reject(doc, meta["read_error"], meta.get("read_detail", ""))
+        sides = self._sides(meta.get("raw"))
+        if sides is None:
+            keys = sorted(meta["raw"]) if isinstance(meta.get("raw"), dict) else type(meta.get("raw")).__name__
+            return self.reject(doc, "unknown_format", f"no {self.src_lang}/{self.tgt_lang} sides (keys: {keys})")
+        src, tgt = ("" if s is None else s for s in sides)
+        if not isinstance(src, str) or not isinstance(tgt, str):
+            return self.reject(doc, "non_string_content", f"src {type(src).__name__}, tgt {type(tgt).__name__}")
+        meta.pop("raw")
+        meta.pop("file", None)
+        source = meta.pop("source", {}) or {}
+        row = meta.pop("row", None)
+        meta.update({"src_lang": self.src_lang, "tgt_lang": self.tgt_lang, "src": src, "tgt": tgt,
+                     "origin": self.origin, "judge": None,
+                     "meta": {"source": source.get("dataset", ""), "config": source.get("config", ""),
+                              "split": source.get("split", ""), "revision": source.get("revision", ""),
+                              "row": row}})
+        doc.text = tgt
+        return True
+
+
+def judged_adapter(self, doc: Document) -> dict:
+    """InferenceRunner output rows: the pair plus its rollout outcome (read back as a record, so none is dropped)."""
+    return {**document_to_record(doc, PAIR_FIELDS), "rollout_results": doc.metadata.get("rollout_results")}
+
+
+def model_label(model: str) -> str:
+    """How a judge model is named on each pair: a local folder by its folder name, a Hub id as it is."""
+    return Path(model).name if Path(model).is_dir() else model
+
+
+def judge_pipelines(recipe: MineRecipe, input_dir: Path, out: Path):
+    """The two executors of the judge stage: ask (InferenceRunner, checkpointed) and decide (`judge` stage)."""
+    from datatrove.pipeline.writers import JsonlWriter
+
+    from pipelines.filter_flow import record_reader, record_writer
+    from pipelines.serving import HalaInferenceRunner, inference_config
+
+    model, _ = resolve_model(recipe.server)
+    prompt = load_judge_prompt(recipe.judge.prompt)
+    settings = JudgeSettings(model_label(model), prompt, recipe.judge.max_tokens, recipe.judge.temperature)
+    work = out / "work"
+    runner = HalaInferenceRunner(
+        rollout_fn=judge_rollout,
+        config=inference_config(recipe.server, model),
+        output_writer=JsonlWriter(str(work / "judged"), output_filename="${rank}_chunk_${chunk_index}.jsonl",
+                                  compression=None, adapter=judged_adapter),
+        shared_context={"judge": settings},
+        checkpoints_local_dir=str(work / "judge_checkpoints"),
+        records_per_chunk=recipe.records_per_chunk,
+    )
+    ask = make_executor(recipe.executor, [record_reader(str(input_dir)), runner], str(out / "logs" / "judge"))
+    decide = make_executor(recipe.executor, [record_reader(str(work / "judged")),
+                                             JudgeOutcomeStage(str(out), settings.model, prompt.version),
+                                             record_writer("pairs", str(out / "data"))],
+                           str(out / "logs" / "judge_finalize"), depends=ask, tasks=1)
+    return ask, decide
+
+
+def run_mine(recipe: MineRecipe) -> dict:
+    """Pre-filter, dedup and judge; OUT/data holds the accepted pairs, OUT/rejects the rest with reasons."""
+    from pipelines.dedup import run_dedup
+    from pipelines.filter_flow import record_writer
+    from pipelines.readers import source_reader
+
+    out = Path(recipe.output)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "data").mkdir(exist_ok=True)
+    work = out / "work"
+    prefiltered = work / "prefiltered"
+    steps = [source_reader(recipe.input, recipe.dataset_name, recipe.config, recipe.split, recipe.limit),
+             ParallelRowStage(str(out), recipe.src_lang, recipe.tgt_lang, recipe.origin),
+             *(build_filter_steps("pairs", str(out), recipe.filters) if recipe.filters else []),
+             record_writer("pairs", str(prefiltered / "data"))]
+    make_executor(recipe.executor, steps, str(out / "logs" / "prefilter")).run()
+    logs = [out / "logs" / "prefilter"]
+    current = prefiltered / "data"
+    if recipe.dedup and has_rows(current):
+        deduped = work / "deduped"
+        run_dedup(str(prefiltered), str(deduped), recipe.dedup, tasks=1, workers=1, kind="pairs")
+        merge_rejects(deduped, out)
+        logs += sorted(p for p in (deduped / "logs").glob("dedup*") if p.is_dir())
+        current = deduped / "data"
+    if recipe.judge and has_rows(current):
+        _, decide = judge_pipelines(recipe, current, out)
+        decide.run()
+        logs += [out / "logs" / "judge", out / "logs" / "judge_finalize"]
+    elif not recipe.judge and has_rows(current):
+        for f in sorted(current.glob("*.parquet")):
+            shutil.copyfile(f, out / "data" / f.name)
+    prompt_version = load_judge_prompt(recipe.judge.prompt).version if recipe.judge else None
+    extra = {"origin": recipe.origin, "judge": {"prompt_version": prompt_version} if recipe.judge else None}
+    return write_stats(out, logs, extra=extra, kind="pairs")
