@@ -11,14 +11,20 @@ from pathlib import Path
 
 DATA_DIR = "data"
 DATA_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".json")
+# What hala writes next to (or, in a bare folder, among) the data: never part of the content.
+NOT_DATA = ("validation.json", "report.json", "stats.json")
 
 
 def data_files(dataset_dir: str | Path) -> list[Path]:
-    """The files whose content is the dataset: everything under `data/` (or the folder itself if it has no `data/`)."""
+    """The files whose content is the dataset: everything under `data/` (or the folder itself if it has no `data/`;
+    or the file itself). The gate's validation.json and the report's report.json never count."""
     root = Path(dataset_dir)
+    if root.is_file():
+        return [root]
     base = root / DATA_DIR if (root / DATA_DIR).is_dir() else root
     return sorted(
-        p for p in base.rglob("*") if p.is_file() and p.name.endswith(DATA_SUFFIXES) and not p.name.startswith(".")
+        p for p in base.rglob("*")
+        if p.is_file() and p.name.endswith(DATA_SUFFIXES) and not p.name.startswith(".") and not p.name.endswith(NOT_DATA)
     )
 
 

