@@ -1,0 +1,292 @@
+"""`hala report`: the quality report a reviewer reads before a dataset is published.
+
+DuckDB computes the per-record metrics and every aggregate (`sql/*.sql`) over the written parquet and the rejects;
+matplotlib draws the plots; the result is written three ways: report.html (self-contained, plots inline as base64
+PNG), report.md (tables, plots as PNG files next to it) and report.json (every number, for cards and CI).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from datetime import datetime, timezone
+from pathlib import Path
+
+from quality.sql import query
+
+REJECT_SAMPLES_PER_REASON = 3
+TOP_SEGMENTS = 20
+SEGMENT_MIN_CHARS = 20
+LENGTH_BAND = (0.5, 2.0)  # the suites' length-ratio band, drawn on the histogram
+
+
+def _rows(con, sql: str) -> list[dict]:
+    cur = con.execute(sql)
+    names = [d[0] for d in cur.description]
+    return [{k: _clean(v) for k, v in zip(names, row)} for row in cur.fetchall()]
+
+
+def _clean(value):
+    if isinstance(value, float):
+        return None if not math.isfinite(value) else round(value, 6)
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        return _clean(value.item())
+    return value
+
+
+def _stages(ds, rejects_by_reason: list[dict]) -> tuple[dict, bool]:
+    """Per-stage {read, kept, rejected, reasons}: from stats.json when hala wrote it, else from the rejects alone."""
+    if ds.stats and isinstance(ds.stats.get("stages"), dict):
+        return ds.stats["stages"], True
+    stages: dict[str, dict] = {}
+    for r in rejects_by_reason:
+        s = stages.setdefault(r["stage"], {"read": None, "kept": None, "rejected": 0, "reasons": {}})
+        s["rejected"] += r["rows"]
+        s["reasons"][r["reason"]] = r["rows"]
+    return stages, False
+
+
+def _lid_summary(con) -> dict:
+    row = _rows(con, """
+        SELECT count(lid_score) AS judged, count(*) - count(lid_score) AS too_short_to_judge,
+               round(median(lid_score), 4) AS median_lid_score, round(min(lid_score), 4) AS min_lid_score,
+               sum((lid_score < 0.5)::INT) AS rows_lid_below_0_5
+        FROM metrics""")[0]
+    row["labels"] = {r["lid_label"]: r["rows"] for r in _rows(
+        con, "SELECT lid_label, count(*) AS rows FROM metrics WHERE lid_label IS NOT NULL GROUP BY 1 ORDER BY 2 DESC")}
+    return row
+
+
+def _spans_summary(con) -> dict:
+    return _rows(con, """
+        SELECT sum(spans_total) AS spans_in_source, sum((spans_total > 0)::INT) AS rows_with_spans,
+               sum((NOT spans_survived)::INT) AS rows_spans_changed,
+               sum((spans_survived IS NULL)::INT) AS rows_without_aligned_source
+        FROM metrics""")[0]
+
+
+def build_report(dataset_dir: str | Path, out_dir: str | Path, lid: bool = True, lid_model: str | None = None,
+                 show_progress: bool = True) -> dict:
+    """Write report.html, report.md and report.json for DATASET into OUT; returns the report.json content."""
+    import duckdb
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from quality import plots
+    from quality.fingerprint import dataset_fingerprint
+    from quality.metrics import build_metrics, load_records, load_rejects, locate
+
+    out = Path(out_dir)
+    sections = ["read records", "read rejects", "metrics (SQL, LID, spans)", "aggregates", "plots", "write"]
+    progress = Progress(TextColumn("[bold]report[/] {task.description}"), BarColumn(), TextColumn("{task.completed}/"
+                        "{task.total}"), TimeElapsedColumn(), console=Console(stderr=True), disable=not show_progress,
+                        transient=False)
+    report: dict = {}
+    with progress:
+        task = progress.add_task(sections[0], total=len(sections))
+
+        def step(i: int) -> None:
+            progress.update(task, completed=i, description=sections[i] if i < len(sections) else "done")
+
+        ds = locate(dataset_dir)
+        con = duckdb.connect()
+        kind = load_records(con, ds)
+        step(1)
+        rows_rejected = load_rejects(con, ds)
+        step(2)
+
+        def lid_progress(done: int, total: int) -> None:
+            progress.update(task, description=f"{sections[2]}: LID {done}/{total} texts")
+
+        build_metrics(con, kind, lid=lid, lid_model=lid_model, progress=lid_progress)
+        step(3)
+
+        metrics = "metrics"
+        rejects_by_reason = _rows(con, query("rejects_by_reason", rejects="rejects"))
+        stages, from_stats = _stages(ds, rejects_by_reason)
+        rows_kept = con.execute("SELECT count(*) FROM records").fetchone()[0]
+        first = next(iter(stages.values()), None)
+        rows_read = first["read"] if from_stats and first and first.get("read") is not None else rows_kept + rows_rejected
+        segments = ("(SELECT id, m.content AS text FROM (SELECT id, unnest(messages) AS m FROM records))"
+                    if kind == "instructions" else "(SELECT id, tgt AS text FROM records)")
+        comparison = "english_comparison" if kind == "instructions" else "source_comparison_pairs"
+        summary = _rows(con, query("metrics_summary", metrics=metrics))[0]
+        summary["lid"] = _lid_summary(con) if lid else None
+        summary["masked_spans"] = _spans_summary(con)
+        try:
+            fingerprint = dataset_fingerprint(dataset_dir)
+        except FileNotFoundError:
+            fingerprint = None
+        report = {
+            "dataset": str(dataset_dir),
+            "kind": kind,
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "fingerprint": fingerprint,
+            "rows_read": rows_read,
+            "rows_kept": rows_kept,
+            "rows_rejected": rows_rejected,
+            "accounting_ok": rows_read == rows_kept + rows_rejected,
+            "stages_from": "stats.json" if from_stats else "rejects",
+            "stages": stages,
+            "by_source": _rows(con, query("rows_by_source", metrics=metrics)),
+            "rejects_by_reason": rejects_by_reason,
+            "metrics": summary,
+            "source_comparison": _rows(con, query(comparison, metrics=metrics)),
+            "histograms": {
+                "turns": _rows(con, query("turns_histogram", metrics=metrics)),
+                "length_ratio": _rows(con, query("length_ratio_histogram", metrics=metrics)),
+            },
+            "top_repeated_segments": _rows(con, query("top_repeated_segments", segments=segments,
+                                                      min_chars=SEGMENT_MIN_CHARS, limit=TOP_SEGMENTS)),
+            "reject_samples": _rows(con, query("reject_samples", rejects="rejects",
+                                               per_reason=REJECT_SAMPLES_PER_REASON)),
+        }
+        flagged = _rows(con, """
+            SELECT id, source_dataset, round(length_ratio, 3) AS length_ratio, round(arabic_share, 3) AS arabic_share,
+                   round(lid_score, 3) AS lid_score, latin_residue, spans_survived, dup_cluster_size
+            FROM metrics
+            WHERE length_ratio NOT BETWEEN 0.5 AND 2.0 OR arabic_share < 0.7 OR lid_score < 0.5 OR latin_residue
+               OR NOT spans_survived OR dup_cluster_size > 1 OR empty_content
+            ORDER BY _row LIMIT 30""")
+        report["flagged_kept_rows"] = flagged
+        values = {c: [v for (v,) in con.execute(f"SELECT {c} FROM metrics WHERE {c} IS NOT NULL").fetchall()]
+                  for c in ("length_ratio", "lid_score", "arabic_share")}
+        con.close()
+        step(4)
+
+        images = {
+            "funnel": plots.funnel(stages, rejects_by_reason) if stages else None,
+            "length_ratio": plots.histogram([min(v, 3.0) for v in values["length_ratio"]],
+                                            "Length ratio (target/source characters; clipped at 3)", "ratio",
+                                            [i / 20 for i in range(61)], LENGTH_BAND),
+            "lid_score": plots.histogram(values["lid_score"], "LID score (least Arabic message of each record)",
+                                         "fastText probability of the expected language",
+                                         [i / 40 for i in range(41)]) if lid else None,
+            "arabic_share": plots.histogram(values["arabic_share"], "Arabic-script share of letters (outside code)",
+                                            "share", [i / 40 for i in range(41)]),
+            "turns": plots.bars([r["n_turns"] for r in report["histograms"]["turns"]],
+                                [r["rows"] for r in report["histograms"]["turns"]], "Turns per conversation",
+                                "messages"),
+        }
+        images = {k: v for k, v in images.items() if v is not None}
+        step(5)
+
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "plots").mkdir(exist_ok=True)
+        for name, png in images.items():
+            (out / "plots" / f"{name}.png").write_bytes(png)
+        report["plots"] = [f"plots/{name}.png" for name in images]
+        (out / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str),
+                                         encoding="utf-8")
+        (out / "report.md").write_text(render_markdown(report), encoding="utf-8")
+        (out / "report.html").write_text(render_html(report, images), encoding="utf-8")
+        step(6)
+    return report
+
+
+# -- rendering --------------------------------------------------------------------------------------------------------
+
+def _fmt(v) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.3f}".rstrip("0").rstrip(".") if abs(v) < 1000 else f"{v:,.0f}"
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:,}"
+    return str(v)
+
+
+def _md_table(rows: list[dict], columns: list[str] | None = None) -> str:
+    if not rows:
+        return "_none_\n"
+    columns = columns or list(rows[0])
+    cell = lambda v: _fmt(v).replace("|", "\\|").replace("\n", " ⏎ ")  # noqa: E731
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _stage_rows(report: dict) -> list[dict]:
+    return [{"stage": name, "read": s.get("read"), "kept": s.get("kept"), "rejected": s.get("rejected"),
+             "reasons": ", ".join(f"{k} {v}" for k, v in sorted(s.get("reasons", {}).items(), key=lambda kv: -kv[1]))}
+            for name, s in report["stages"].items()]
+
+
+def _headline(report: dict) -> list[tuple[str, str]]:
+    m = report["metrics"]
+    items = [("kind", report["kind"]), ("rows read", _fmt(report["rows_read"])), ("rows kept", _fmt(report["rows_kept"])),
+             ("rows rejected", _fmt(report["rows_rejected"])),
+             ("accounting (read = kept + rejected)", "ok" if report["accounting_ok"] else "MISMATCH"),
+             ("median length ratio", _fmt(m.get("median_length_ratio"))),
+             ("mean Arabic share", _fmt(m.get("mean_arabic_share"))),
+             ("rows with Latin residue", _fmt(m.get("rows_with_latin_residue"))),
+             ("duplicate share", _fmt(m.get("duplicate_share"))),
+             ("rows with code / LaTeX", f"{_fmt(m.get('rows_with_code'))} / {_fmt(m.get('rows_with_latex'))}"),
+             ("rows whose masked spans changed", _fmt((m.get("masked_spans") or {}).get("rows_spans_changed")))]
+    if m.get("lid"):
+        items.append(("median LID score", _fmt(m["lid"].get("median_lid_score"))))
+    items.append(("fingerprint", report["fingerprint"] or "–"))
+    return items
+
+
+def render_markdown(report: dict) -> str:
+    parts = [f"# Quality report — `{report['dataset']}`\n", f"_{report['created_at']}_\n"]
+    parts.append(_md_table([{"measure": k, "value": v} for k, v in _headline(report)]))
+    parts += ["\n## Stages (funnel)\n", f"_from {report['stages_from']}_\n\n", _md_table(_stage_rows(report)),
+              "\n![funnel](plots/funnel.png)\n" if "plots/funnel.png" in report["plots"] else ""]
+    parts += ["\n## Rejects by stage and reason\n", _md_table(report["rejects_by_reason"])]
+    parts += ["\n## Rows per source\n", _md_table(report["by_source"])]
+    parts += ["\n## Against the source side\n", _md_table(report["source_comparison"])]
+    parts += ["\n## Distributions\n"] + [f"![{p}]({p})\n" for p in report["plots"] if not p.endswith("funnel.png")]
+    parts += ["\n## Kept rows that stand out\n", _md_table(report["flagged_kept_rows"])]
+    parts += ["\n## Top repeated segments\n", _md_table(report["top_repeated_segments"])]
+    parts += ["\n## Sample of rejected rows\n",
+              _md_table(report["reject_samples"], ["stage", "reason", "id", "detail"])]
+    return "".join(parts)
+
+
+def _html_table(rows: list[dict], columns: list[str] | None = None) -> str:
+    if not rows:
+        return "<p class='none'>none</p>"
+    columns = columns or list(rows[0])
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td dir='auto'>{html.escape(_fmt(r.get(c)))}</td>" for c in columns) + "</tr>"
+                   for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}
+h1{font-size:1.5rem} h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}
+table{border-collapse:collapse;margin:.5rem 0;font-size:.85rem} td,th{border:1px solid #ddd;padding:.25rem .5rem;
+vertical-align:top;text-align:start;max-width:520px;overflow-wrap:anywhere;white-space:pre-wrap} th{background:#f4f4f4}
+img{max-width:100%;border:1px solid #eee;margin:.4rem 0} .none{color:#888} .ok{color:#2e8b57} .bad{color:#c0392b}
+.grid{display:grid;grid-template-columns:1fr 1fr;gap:.5rem}
+"""
+
+
+def render_html(report: dict, images: dict[str, bytes]) -> str:
+    from quality.plots import data_uri
+
+    img = lambda name: (f"<img alt='{name}' src='{data_uri(images[name])}'>" if name in images else "")  # noqa: E731
+    headline = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in _headline(report))
+    samples = [{**r, "record": r.get("record")} for r in report["reject_samples"]]
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>hala quality report — {html.escape(report['dataset'])}</title>
+<style>{CSS}</style></head><body>
+<h1>Quality report — <code>{html.escape(report['dataset'])}</code></h1>
+<p>{html.escape(report['created_at'])} · {html.escape(report['kind'])}</p>
+<table>{headline}</table>
+<h2>Stages (funnel)</h2><p class="none">from {html.escape(report['stages_from'])}</p>
+{_html_table(_stage_rows(report))}
+{img('funnel')}
+<h2>Rejects by stage and reason</h2>{_html_table(report['rejects_by_reason'])}
+<h2>Rows per source</h2>{_html_table(report['by_source'])}
+<h2>Against the source side</h2>{_html_table(report['source_comparison'])}
+<h2>Distributions</h2><div class="grid">{img('length_ratio')}{img('lid_score')}{img('arabic_share')}{img('turns')}</div>
+<h2>Kept rows that stand out</h2>{_html_table(report['flagged_kept_rows'])}
+<h2>Top repeated segments</h2>{_html_table(report['top_repeated_segments'])}
+<h2>Sample of rejected rows</h2>{_html_table(samples, ['stage', 'reason', 'id', 'detail', 'record'])}
+</body></html>
+"""
