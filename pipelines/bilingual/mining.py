@@ -123,7 +123,7 @@ def judge_pipelines(recipe: MineRecipe, input_dir: Path, out: Path):
     """The two executors of the judge stage: ask (InferenceRunner, checkpointed) and decide (`judge` stage)."""
     from datatrove.pipeline.writers import JsonlWriter
 
-    from pipelines.filter_flow import record_reader, record_writer
+    from pipelines.filter_flow import RecordJsonlReader, record_reader, record_writer
     from pipelines.serving import HalaInferenceRunner, inference_config
 
     model, _ = resolve_model(recipe.server)
@@ -140,7 +140,7 @@ def judge_pipelines(recipe: MineRecipe, input_dir: Path, out: Path):
         records_per_chunk=recipe.records_per_chunk,
     )
     ask = make_executor(recipe.executor, [record_reader(str(input_dir)), runner], str(out / "logs" / "judge"))
-    decide = make_executor(recipe.executor, [record_reader(str(work / "judged")),
+    decide = make_executor(recipe.executor, [RecordJsonlReader(str(work / "judged"), compression=None),
                                              JudgeOutcomeStage(str(out), settings.model, prompt.version),
                                              record_writer("pairs", str(out / "data"))],
                            str(out / "logs" / "judge_finalize"), depends=ask, tasks=1)

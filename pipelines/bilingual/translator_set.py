@@ -21,7 +21,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pipelines.bilingual.common import atomic_write_json
+from pipelines.bilingual.common import atomic_write_json, has_rows
 from pipelines.dedup.keys import dedup_key
 from pipelines.prompts import BUILTIN_PROMPTS
 from pipelines.records import stable_id, stage_meta
@@ -212,6 +212,13 @@ def _split_counts(out: Path) -> tuple[dict, dict]:
     return splits, dict(origins)
 
 
+def _has_pairs(path: Path) -> bool:
+    """Whether an input holds any row file (a flow that kept nothing writes an empty data/ folder)."""
+    if path.is_file():
+        return True
+    return has_rows(path / "data" if (path / "data").is_dir() else path)
+
+
 def build_translator_set(recipe: TranslatorSetRecipe) -> dict:
     """Merge, dedup, split, optionally reverse; write pairs/, chat/ and stats.json under OUT. Rebuilt from scratch
     on every run (it is cheap), so a changed input or option never mixes with an older build."""
@@ -227,20 +234,23 @@ def build_translator_set(recipe: TranslatorSetRecipe) -> dict:
     build, logs = out / "work" / "build", out / "logs" / "translator_set"
     for stale in (build, logs, out / "rejects"):
         shutil.rmtree(stale, ignore_errors=True)
-    steps = [*(record_reader(p) for p in recipe.inputs), PairCheck(str(out)), ExactPairDedup(str(out)),
+    filled = [p for p in recipe.inputs if _has_pairs(Path(p))]  # a run that kept nothing has no files
+    steps = [*(record_reader(p) for p in filled), PairCheck(str(out)), ExactPairDedup(str(out)),
              AssignSplit(recipe.test_size, recipe.dev_size, recipe.salt),
              *([AddReverse()] if recipe.reverse else []), SplitGuard(str(out)),
              ParquetWriter(str(build / "pairs"), output_filename="${split}.parquet", adapter=pair_writer_adapter,
                            schema=pair_schema()),
              ParquetWriter(str(build / "chat"), output_filename="${split}.parquet", adapter=chat_adapter,
                            schema=chat_schema())]
-    LocalPipelineExecutor(pipeline=steps, tasks=1, workers=1, logging_dir=str(logs)).run()
+    if filled:
+        LocalPipelineExecutor(pipeline=steps, tasks=1, workers=1, logging_dir=str(logs)).run()
     _publish(build / "pairs", out / "pairs", pair_schema())
     _publish(build / "chat", out / "chat", chat_schema())
     splits, origins = _split_counts(out)
-    stats = {"kind": "pairs", "stages": stage_accounting(logs), "splits": splits, "origins": origins,
+    stages = stage_accounting(logs) if filled else {}
+    stats = {"kind": "pairs", "stages": stages, "splits": splits, "origins": origins,
              "total": sum(s["rows"] for s in splits.values()), "reverse": recipe.reverse,
              "test_size": recipe.test_size, "dev_size": recipe.dev_size, "salt": recipe.salt,
-             "inputs": list(recipe.inputs)}
+             "inputs": list(recipe.inputs), "empty_inputs": [p for p in recipe.inputs if p not in filled]}
     atomic_write_json(out / "stats.json", stats)
     return stats
