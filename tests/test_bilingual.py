@@ -137,6 +137,39 @@ def test_mining_prefilters_then_judges_strictly(tmp_path, fake_judge):
                       "Reading books is one of the": "judge_unparseable"}
     dup = next(r for r in rejects if r["stage"] == "dedup")
     assert dup["reason"] == "exact_duplicate" and dup["detail"].startswith("kept=")
+    # the judged pairs, both directions, pass the quality gate's bilingual suite
+    from quality.gate import run_gate
+
+    built = build_translator_set(TranslatorSetRecipe(inputs=[str(out)], output=str(tmp_path / "set"), reverse=True,
+                                                     test_size=0.3, dev_size=0.0))
+    assert built["total"] == 2 * kept - built["stages"]["split"]["rejected"]
+    gate = run_gate(tmp_path / "set" / "pairs")
+    assert gate.success, gate.to_dict()
+
+
+def test_mining_reads_parquet_rows_and_rejects_malformed_ones(tmp_path):
+    table = pa.Table.from_pylist([{"translation": {"ar": "يدرس أخي الطب في جامعة القاهرة.",
+                                                   "en": "My brother is studying medicine at Cairo University."}},
+                                  {"translation": {"ar": "أنهى الطلاب المشروع قبل الموعد النهائي.",
+                                                   "en": "The students finished the project before the deadline."}}])
+    folder = tmp_path / "opus"
+    folder.mkdir()
+    pq.write_table(table, folder / "train-00000.parquet")
+    broken = tmp_path / "broken" / "rows.jsonl"
+    broken.parent.mkdir()
+    broken.write_text('{"translation": {"en": "Only English here, no Arabic side."}}\n'
+                      '{"translation": {"en": 5, "ar": "خمسة"}}\n'
+                      '{"en": "Flat rows work too: this one is kept.", "ar": "الصفوف المسطحة تعمل أيضًا: هذا الصف محفوظ."}\n'
+                      '{broken json\n')
+    stats = run_mine(MineRecipe(input=str(folder), output=str(tmp_path / "a"), judge=None, dataset_name="opus-local"))
+    assert assert_stage_chain(stats, ["normalize", "lid", "quality", "dedup"], 2) == 2
+    rows = read_parquet(tmp_path / "a" / "data")
+    assert {r["src"][:10] for r in rows} == {"My brother", "The studen"} and all(r["judge"] is None for r in rows)
+    assert {json.loads(r["meta"])["source"] for r in rows} == {"opus-local/train-00000"}  # a folder: per file
+    stats = run_mine(MineRecipe(input=str(broken), output=str(tmp_path / "b"), judge=None, filters=None, dedup=None))
+    assert stats["stages"]["normalize"] == {"read": 4, "kept": 1, "rejected": 3, "reasons": {
+        "unknown_format": 1, "non_string_content": 1, "malformed_json": 1}}
+    assert len(read_parquet(tmp_path / "b" / "data")) == 1
 
 
 def _pairs_dataset(folder: Path, rows: list[dict]) -> Path:
