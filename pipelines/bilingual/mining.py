@@ -167,7 +167,8 @@ def run_mine(recipe: MineRecipe) -> dict:
     current = prefiltered / "data"
     if recipe.dedup and has_rows(current):
         deduped = work / "deduped"
-        run_dedup(str(prefiltered), str(deduped), recipe.dedup, tasks=1, workers=1, kind="pairs")
+        run_dedup(str(prefiltered), str(deduped), recipe.dedup, tasks=recipe.executor.tasks,
+                  workers=recipe.executor.workers, kind="pairs")
         merge_rejects(deduped, out)
         logs += sorted(p for p in (deduped / "logs").glob("dedup*") if p.is_dir())
         current = deduped / "data"
