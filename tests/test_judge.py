@@ -10,7 +10,7 @@ from datatrove.data import Document
 from datatrove.pipeline.inference.types import InferenceError, InferenceResult, ServerError
 
 from pipelines.bilingual.judge import (JudgeOutcomeStage, JudgeSettings, judge_rollout, load_judge_prompt,
-                                       parse_prompt_file, parse_verdict)
+                                       parse_verdict)
 from pipelines.errors import UserError
 
 
