@@ -1,0 +1,168 @@
+"""The dataset card: a YAML header the Hub and `datasets` read, and a body a reviewer reads.
+
+The header is built as a dict and dumped with PyYAML (never hand-templated), so it always parses; the body is a Jinja
+template per dataset kind in `dataset_cards/`. Numbers come from the quality report (report.json) when one was written
+for exactly this data (same fingerprint), else they are counted here from the parquet, stats.json and the rejects, so
+the card always carries real numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from quality import sources as source_registry
+
+CARDS_DIR = Path(__file__).resolve().parents[1] / "dataset_cards"
+TEMPLATES = {"instructions": "arabic_instructions.md.j2", "pairs": "bilingual_pairs.md.j2"}
+HALA_ARXIV = "2509.14008"
+HALA_CITATION = """@misc{hammoud2025hala,
+  title={Hala Technical Report: Building Arabic-Centric Instruction & Translation Models at Scale},
+  author={Hasan Abed Al Kader Hammoud and Mohammad Zbeeb and Bernard Ghanem},
+  year={2025},
+  eprint={2509.14008},
+  archivePrefix={arXiv},
+  primaryClass={cs.CL},
+  url={https://arxiv.org/abs/2509.14008}
+}"""
+# Where `hala report` output is looked for when no --report is given.
+REPORT_CANDIDATES = ("report.json", "report/report.json")
+
+
+def size_category(n: int) -> str:
+    """The Hub's size_categories bucket for n rows."""
+    bounds = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
+              (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B")]
+    for bound, label in bounds:
+        if n < bound:
+            return label
+    return "1B<n<10B"
+
+
+def find_report(dataset_dir: Path, report: str | Path | None, fingerprint: str) -> dict | None:
+    """report.json for exactly this data: an explicit path, or one next to the data; stale ones are ignored."""
+    candidates = [Path(report)] if report else [dataset_dir / c for c in REPORT_CANDIDATES]
+    for path in candidates:
+        if path.is_dir():
+            path = path / "report.json"
+        if path.is_file():
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if data.get("fingerprint") == fingerprint:
+                return data
+    return None
+
+
+def rejects_by_reason(dataset_dir: Path) -> list[dict]:
+    """[{stage, reason, rows}] counted from DATASET/rejects/<stage>/*.jsonl (what every stage writes)."""
+    counts: Counter = Counter()
+    for path in sorted((dataset_dir / "rejects").glob("*/*.jsonl")):
+        with path.open(encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    row = json.loads(line)
+                    counts[(row.get("stage") or path.parent.name, row.get("reason") or "")] += 1
+    return [{"stage": s, "reason": r, "rows": n}
+            for (s, r), n in sorted(counts.items(), key=lambda kv: (kv[0][0], -kv[1], kv[0][1]))]
+
+
+def numbers(dataset_dir: Path, rows_by_source: dict[str, int], fingerprint: str,
+            report: str | Path | None = None) -> dict:
+    """rows_read/kept/rejected, stages, rejects_by_reason and the report's metrics summary (when there is one)."""
+    stats_path = dataset_dir / "stats.json"
+    stats = json.loads(stats_path.read_text(encoding="utf-8")) if stats_path.is_file() else {}
+    found = find_report(dataset_dir, report, fingerprint)
+    rows_kept = sum(rows_by_source.values())
+    if found:
+        return {"from": "report.json", "rows_read": found["rows_read"], "rows_kept": found["rows_kept"],
+                "rows_rejected": found["rows_rejected"], "stages": found.get("stages") or {},
+                "rejects_by_reason": found.get("rejects_by_reason") or [], "metrics": found.get("metrics") or {},
+                "stats": stats}
+    rejected = rejects_by_reason(dataset_dir)
+    rows_rejected = sum(r["rows"] for r in rejected)
+    stages = stats.get("stages") or {}
+    first = next(iter(stages.values()), None)
+    rows_read = first["read"] if first and first.get("read") is not None else rows_kept + rows_rejected
+    return {"from": "data, stats.json and rejects", "rows_read": rows_read, "rows_kept": rows_kept,
+            "rows_rejected": rows_rejected, "stages": stages, "rejects_by_reason": rejected, "metrics": {},
+            "stats": stats}
+
+
+def header(kind: str, pretty_name: str, licence: str, n_rows: int, configs: list[dict]) -> dict:
+    """The card's YAML metadata: what the Hub indexes and what `datasets.load_dataset(repo, config)` follows."""
+    return {
+        "pretty_name": pretty_name,
+        "license": licence,
+        "language": ["ar", "en"],
+        "multilinguality": ["multilingual"] if kind == "instructions" else ["translation"],
+        "task_categories": ["text-generation", "question-answering"] if kind == "instructions" else ["translation"],
+        "size_categories": [size_category(n_rows)],
+        "tags": ["arabic", "hala", "instruction-tuning" if kind == "instructions" else "parallel-corpus"],
+        "configs": configs,
+    }
+
+
+def render_card(kind: str, head: dict, context: dict[str, Any]) -> str:
+    """README.md text: `---` YAML `---` then the kind's Jinja template filled with `context`."""
+    import jinja2
+    import yaml
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(CARDS_DIR)), undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters["num"] = lambda v: "–" if v is None else (f"{v:,}" if isinstance(v, int) else str(v))
+    body = env.get_template(TEMPLATES[kind]).render(**context)
+    meta = yaml.safe_dump(head, sort_keys=False, allow_unicode=True, width=1000)
+    return f"---\n{meta}---\n\n{body}"
+
+
+def read_card_header(text: str) -> dict:
+    """The YAML header of a card (what the Hub parses)."""
+    import yaml
+
+    if not text.startswith("---\n"):
+        raise ValueError("card has no YAML header")
+    end = text.index("\n---\n", 4)
+    return yaml.safe_load(text[4:end]) or {}
+
+
+def source_rows(rows_by_source: dict[str, int], revisions: dict[str, list[str]], configs: dict[str, str]) -> list[dict]:
+    """Per-source table of the card: registry facts next to the rows kept."""
+    out = []
+    for dataset, rows in sorted(rows_by_source.items(), key=lambda kv: (-kv[1], kv[0])):
+        info = source_registry.lookup(dataset)
+        out.append({"dataset": dataset, "name": info.name, "licence": info.licence, "url": info.url,
+                    "citation": info.citation, "note": info.note, "rows": rows, "config": configs.get(dataset, ""),
+                    "revisions": ", ".join(r for r in revisions.get(dataset, []) if r) or "–"})
+    return out
+
+
+def stage_rows(stages: dict) -> list[dict]:
+    out = []
+    for name, s in stages.items():
+        reasons = ", ".join(f"{k} {v:,}" for k, v in sorted((s.get("reasons") or {}).items(), key=lambda kv: -kv[1]))
+        out.append({"stage": name, "read": s.get("read"), "kept": s.get("kept"), "rejected": s.get("rejected"),
+                    "reasons": reasons or "–"})
+    return out
+
+
+def models_used(meta_values: list[str]) -> list[dict]:
+    """Models named in the rows' per-stage metadata (translate.model, judge), with how many rows each touched."""
+    counts: Counter = Counter()
+    for raw in meta_values:
+        if not raw:
+            continue
+        try:
+            meta = json.loads(raw)
+        except (TypeError, ValueError):
+            continue
+        model = (meta.get("translate") or {}).get("model") if isinstance(meta, dict) else None
+        if model:
+            counts[("translate", model)] += 1
+    return [{"stage": s, "model": m, "rows": n} for (s, m), n in sorted(counts.items())]
+
+
+def read_recipe(dataset_dir: Path, recipe: str | Path | None) -> str | None:
+    """The run's recipe text (thresholds, models, prompts): an explicit file or DATASET/recipe.yaml."""
+    path = Path(recipe) if recipe else dataset_dir / "recipe.yaml"
+    return path.read_text(encoding="utf-8") if path.is_file() else None

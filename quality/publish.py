@@ -1,0 +1,210 @@
+"""`hala publish`: a gated, versioned release of a dataset folder to the Hugging Face Hub.
+
+Order of business, each step refusing rather than guessing:
+1. gate binding — DATASET/validation.json must say the suite passed for the data's current fingerprint;
+2. bundle — the exact files of the release (quality/bundle.py), built in a local folder (`--dry-run OUT` keeps it);
+3. push — create the repo (private unless asked), refuse an existing tag, upload every file that is not already on the
+   Hub with identical content in ONE commit, then tag it `vX.Y.Z`. Transient Hub errors (429, 5xx) are retried with
+   exponential backoff; a run that died half-way is simply run again and uploads only what is missing.
+The token comes from the environment (HF_TOKEN) or the HF login and is never printed or logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import re
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, TypeVar
+
+from pipelines.errors import UserError
+from quality.fingerprint import dataset_fingerprint, file_sha256
+
+log = logging.getLogger(__name__)
+VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
+REPO_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+RETRY_STATUS = (429, 500, 502, 503, 504)
+T = TypeVar("T")
+
+
+class PublishRefused(UserError):
+    """Publishing is refused for a reason the user must fix (gate, stale data, existing tag): exit code 1."""
+
+
+@dataclass
+class RetryPolicy:
+    """Exponential backoff for transient Hub errors: wait base·2^attempt (+ jitter), at most `attempts` tries."""
+
+    attempts: int = 6
+    base_wait: float = 1.0
+    max_wait: float = 60.0
+    sleep: Callable[[float], None] = time.sleep
+
+    def call(self, what: str, fn: Callable[[], T]) -> T:
+        from huggingface_hub.errors import HfHubHTTPError
+
+        for attempt in range(self.attempts):
+            try:
+                return fn()
+            except HfHubHTTPError as e:
+                status = e.response.status_code if e.response is not None else None
+                if status not in RETRY_STATUS or attempt == self.attempts - 1:
+                    raise
+                retry_after = e.response.headers.get("Retry-After") if e.response is not None else None
+                wait = min(self.max_wait, float(retry_after) if retry_after and retry_after.isdigit()
+                           else self.base_wait * 2 ** attempt * (1 + random.random() / 4))
+                log.warning("%s: Hub answered %s, retrying in %.1fs (attempt %d/%d)", what, status, wait,
+                            attempt + 2, self.attempts)
+                self.sleep(wait)
+        raise AssertionError("unreachable")
+
+
+@dataclass
+class PushResult:
+    repo_id: str
+    tag: str
+    commit: str | None
+    uploaded: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    url: str = ""
+
+
+def check_version(version: str) -> str:
+    v = version[1:] if version.startswith("v") else version
+    if not VERSION_RE.match(v):
+        raise UserError(f"--version must look like X.Y.Z (got {version!r})")
+    return v
+
+
+def check_gate(dataset_dir: str | Path) -> dict:
+    """The validation.json that allows publishing this data, or PublishRefused saying why not."""
+    from quality.gate import validation_path
+
+    path = validation_path(dataset_dir)
+    if not path.is_file():
+        raise PublishRefused(f"{dataset_dir} has no {path.name}: run `hala gate {dataset_dir}` first; publish only "
+                             "pushes data that passed the quality gate")
+    try:
+        validation = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        raise PublishRefused(f"{path} is not valid JSON: run `hala gate {dataset_dir}` again") from None
+    if validation.get("success") is not True:
+        failed = ", ".join(f.get("expectation", "?") for f in validation.get("failed") or []) or "see the file"
+        raise PublishRefused(f"the quality gate FAILED for {dataset_dir} (suite {validation.get('suite')}: {failed}); "
+                             "fix the data and gate it again")
+    current = dataset_fingerprint(dataset_dir)
+    if validation.get("fingerprint") != current:
+        raise PublishRefused(f"{path.name} is stale: it validated {validation.get('fingerprint')} but the data is now "
+                             f"{current}; run `hala gate {dataset_dir}` again")
+    return validation
+
+
+def _git_blob_sha1(path: Path) -> str:
+    import hashlib
+
+    data = path.read_bytes()
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def remote_matches(api, repo_id: str, bundle_dir: Path, paths: list[str], retry: RetryPolicy) -> set[str]:
+    """Paths already on the Hub's main branch with exactly the local content (LFS sha256, or git blob id)."""
+    from huggingface_hub.errors import EntryNotFoundError, RevisionNotFoundError
+
+    found: set[str] = set()
+    for start in range(0, len(paths), 200):
+        chunk = paths[start:start + 200]
+        try:
+            infos = retry.call("paths-info", lambda: api.get_paths_info(repo_id, chunk, repo_type="dataset"))
+        except (EntryNotFoundError, RevisionNotFoundError):
+            continue
+        for info in infos:
+            if getattr(info, "lfs", None) is not None:
+                if info.lfs.sha256 == file_sha256(bundle_dir / info.path):
+                    found.add(info.path)
+            elif getattr(info, "blob_id", None) and info.blob_id == _git_blob_sha1(bundle_dir / info.path):
+                found.add(info.path)
+    return found
+
+
+def push_bundle(bundle_dir: str | Path, repo_id: str, version: str, public: bool = False,
+                endpoint: str | None = None, token: str | None = None, retry: RetryPolicy | None = None,
+                num_threads: int = 5) -> PushResult:
+    """Push a built bundle: repo, one commit of what is missing, tag. Refuses an existing tag."""
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    bundle_dir = Path(bundle_dir)
+    retry = retry or RetryPolicy()
+    tag = f"v{version}"
+    api = HfApi(endpoint=endpoint or os.environ.get("HF_ENDPOINT") or None, token=token)
+    retry.call("create repo", lambda: api.create_repo(repo_id, repo_type="dataset", private=not public,
+                                                      exist_ok=True))
+    refs = retry.call("list refs", lambda: api.list_repo_refs(repo_id, repo_type="dataset"))
+    if any(t.name == tag for t in refs.tags):
+        raise PublishRefused(f"{repo_id} already has tag {tag}; a published version is never overwritten — "
+                             "bump --version")
+    files = sorted(p.relative_to(bundle_dir).as_posix() for p in bundle_dir.rglob("*") if p.is_file())
+    manifest = json.loads((bundle_dir / "manifest.json").read_text(encoding="utf-8"))
+    commit_oid: str | None = None
+    uploaded: list[str] = []
+
+    def commit_missing():
+        nonlocal commit_oid, uploaded
+        # recomputed on every attempt: a commit that landed before its response was lost is not made twice
+        present = remote_matches(api, repo_id, bundle_dir, files, retry)
+        todo = [f for f in files if f not in present]
+        if not todo:
+            return None
+        ops = [CommitOperationAdd(path_in_repo=f, path_or_fileobj=str(bundle_dir / f)) for f in todo]
+        info = api.create_commit(repo_id, ops, repo_type="dataset", num_threads=num_threads,
+                                 commit_message=f"Release {tag} ({manifest['rows']:,} rows)",
+                                 commit_description=f"fingerprint {manifest['fingerprint']}")
+        commit_oid, uploaded = info.oid, todo
+        return info
+
+    retry.call("commit", commit_missing)
+    if commit_oid is None:  # nothing to upload: tag what main holds (a previous run's commit)
+        refs = retry.call("list refs", lambda: api.list_repo_refs(repo_id, repo_type="dataset"))
+        commit_oid = next((b.target_commit for b in refs.branches if b.name == "main"), None)
+    retry.call("create tag", lambda: api.create_tag(repo_id, tag=tag, revision=commit_oid, repo_type="dataset",
+                                                    tag_message=f"{tag} {manifest['fingerprint']}"))
+    return PushResult(repo_id, tag, commit_oid, uploaded, [f for f in files if f not in uploaded],
+                      f"{api.endpoint}/datasets/{repo_id}")
+
+
+def publish(dataset_dir: str | Path, repo_id: str, version: str, dry_run: str | Path | None = None,
+            public: bool = False, max_shard_rows: int | None = None, endpoint: str | None = None,
+            recipe: str | Path | None = None, report: str | Path | None = None,
+            retry: RetryPolicy | None = None, token: str | None = None):
+    """Gate → bundle → (unless dry run) push. Returns (Bundle, PushResult | None)."""
+    from quality.bundle import build_bundle
+
+    if not REPO_RE.match(repo_id):
+        raise UserError(f"--repo must be ORG/NAME (got {repo_id!r})")
+    version = check_version(version)
+    dataset_dir = Path(dataset_dir)
+    if not dataset_dir.is_dir():
+        raise UserError(f"{dataset_dir} is not a dataset folder")
+    validation = check_gate(dataset_dir)
+    kwargs = dict(repo_id=repo_id, version=version, validation=validation, max_shard_rows=max_shard_rows,
+                  recipe=recipe, report=report)
+    if dry_run is not None:
+        bundle = build_bundle(dataset_dir, dry_run, **kwargs)
+        _recheck(dataset_dir, validation)
+        return bundle, None
+    with tempfile.TemporaryDirectory(prefix="hala-publish-") as tmp:
+        bundle = build_bundle(dataset_dir, Path(tmp) / "bundle", **kwargs)
+        _recheck(dataset_dir, validation)
+        result = push_bundle(bundle.path, repo_id, version, public=public, endpoint=endpoint, token=token,
+                             retry=retry)
+        return bundle, result
+
+
+def _recheck(dataset_dir: Path, validation: dict) -> None:
+    """The data must not have changed while the bundle was being built."""
+    if dataset_fingerprint(dataset_dir) != validation["fingerprint"]:
+        raise PublishRefused(f"{dataset_dir} changed while the bundle was built; gate it again")
