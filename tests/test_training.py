@@ -1,0 +1,279 @@
+"""The translate-and-tune loop on tiny models on CPU: SFT → FP8 compress → slerp merge → eval, through the CLI,
+plus the exact checks: assistant-only labels, hand-computed slerp, float8 on disk, recipe validation."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPES = REPO / "training" / "recipes"
+
+
+def _cli(*args: str):
+    from pipelines.cli import get_app
+
+    result = CliRunner().invoke(get_app(), list(args))
+    return result
+
+
+def _recipe(tmp: Path, name: str, **changes) -> str:
+    """A copy of a bundled tiny recipe with its placeholder paths replaced."""
+    data = yaml.safe_load((RECIPES / "tiny" / name / "config.yaml").read_text())
+    for dotted, value in changes.items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            node = node[p]
+        node[leaf] = value
+    out = tmp / f"{name}.yaml"
+    out.write_text(yaml.safe_dump(data, allow_unicode=True))
+    return str(out)
+
+
+@pytest.fixture(scope="module")
+def loop(tmp_path_factory):
+    """Run the whole loop once; the tests below inspect its artifacts."""
+    from pipelines.tiny_model import build_tiny_model, load_warmup_pairs, translation_messages
+
+    tmp = tmp_path_factory.mktemp("training")
+    # An untrained base (no warm-up): SFT has to teach it Arabic and when to stop.
+    base = build_tiny_model(tmp / "base", warmup_steps=0)
+    pairs = load_warmup_pairs()
+    data = tmp / "translator-set"
+    data.mkdir()
+    with open(data / "train.jsonl", "w", encoding="utf-8") as f:
+        for p in pairs[:32]:
+            f.write(json.dumps({"messages": translation_messages(p["en"], p["ar"])}, ensure_ascii=False) + "\n")
+    with open(data / "test.jsonl", "w", encoding="utf-8") as f:
+        for p in pairs[32:]:
+            f.write(json.dumps({"src_lang": "en", "tgt_lang": "ar", "src": p["en"], "tgt": p["ar"]},
+                               ensure_ascii=False) + "\n")
+    paths = {"base": base, "data": data, "sft": tmp / "sft", "fp8": tmp / "fp8", "merged": tmp / "merged",
+             "eval": tmp / "eval", "tmp": tmp}
+
+    r = _cli("train", "sft", _recipe(tmp, "translator"), "--model", str(base), "--dataset", str(data),
+             "--output-dir", str(paths["sft"]), "--max-steps", "40")
+    assert r.exit_code == 0, r.output
+    paths["sft_out"] = r.output
+    r = _cli("compress", _recipe(tmp, "compress", model=str(paths["sft"]), output_dir=str(paths["fp8"]),
+                                 **{"validation.heldout.path": str(data)}))
+    assert r.exit_code == 0, r.output
+    paths["compress_out"] = r.output
+    r = _cli("merge", _recipe(tmp, "merge", base=str(base), model=str(paths["sft"]), output_dir=str(paths["merged"])))
+    assert r.exit_code == 0, r.output
+    r = _cli("eval", "--model", f"base={base}", "--model", f"sft={paths['sft']}", "--model",
+             f"merged={paths['merged']}", "--heldout", str(data), "--output", str(paths["eval"]))
+    assert r.exit_code == 0, r.output
+    paths["eval_out"] = r.output
+    return paths
+
+
+def test_sft_trains_and_reloads(loop):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    s = json.loads((loop["sft"] / "hala_sft.json").read_text())
+    assert s["rows"] == 32 and s["steps"] == 40 and s["assistant_only_loss"] and s["chat_template"] == "kept"
+    assert s["last_logged_loss"] < s["first_logged_loss"]
+    model = AutoModelForCausalLM.from_pretrained(loop["sft"])
+    tok = AutoTokenizer.from_pretrained(loop["sft"])
+    assert "{% generation %}" in tok.chat_template and model.config.model_type == "lfm2"
+
+
+def test_compress_fp8_on_disk_and_generates(loop):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from pipelines.tiny_model import translation_messages
+    from training.compress import float8_tensors
+
+    report = json.loads((loop["fp8"] / "compress_report.json").read_text())
+    assert report["passed"] and report["saved_dtypes"]["F8_E4M3"] == 12  # 2 layers: 3 FFN + conv/attn projections
+    from safetensors import safe_open
+
+    with safe_open(str(loop["fp8"] / "model.safetensors"), "pt") as st:
+        dtypes = {k: st.get_slice(k).get_dtype() for k in st.keys()}
+    assert dtypes["model.layers.0.feed_forward.w1.weight"] == "F8_E4M3"
+    assert dtypes["model.layers.1.self_attn.q_proj.weight"] == "F8_E4M3"
+    assert dtypes["model.embed_tokens.weight"] == "F32"  # embeddings (tied lm_head) kept
+    assert float8_tensors(loop["fp8"]) == report["saved_dtypes"]
+    cfg = json.loads((loop["fp8"] / "config.json").read_text())["quantization_config"]
+    assert cfg["quant_method"] == "compressed-tensors" and "lm_head" in cfg["ignore"]
+
+    val = report["validation"]
+    assert val["rows"] == 8 and "translate_texts" in val["inference_path"]
+    assert val["bleu_drop"] == pytest.approx(val["original"]["bleu"] - val["fp8"]["bleu"], abs=1e-3)
+    tp = report["throughput"]
+    assert tp["original"]["generated_tokens"] == tp["fp8"]["generated_tokens"] == 4 * 8
+    assert tp["original"]["tokens_per_s"] > 0 and tp["fp8"]["tokens_per_s"] > 0
+    assert "BLEU" in loop["compress_out"] and "tokens/s" in loop["compress_out"]
+
+    tok = AutoTokenizer.from_pretrained(loop["fp8"])
+    model = AutoModelForCausalLM.from_pretrained(loop["fp8"])
+    ids = tok.apply_chat_template(translation_messages("Thank you very much."), add_generation_prompt=True,
+                                  return_tensors="pt", return_dict=True)
+    with torch.inference_mode():
+        out = model.generate(**ids, max_new_tokens=12, do_sample=False)
+    assert out.shape[1] > ids["input_ids"].shape[1]
+
+
+def _slerp(t: float, a, b, dot_threshold: float = 0.9995):
+    """Textbook slerp of two tensors seen as flat vectors: the angle between their normalized forms."""
+    import torch
+
+    x, y = a.flatten().double(), b.flatten().double()
+    dot = float(torch.dot(x / x.norm(), y / y.norm()).clamp(-1, 1))
+    if abs(dot) > dot_threshold:
+        return ((1 - t) * x + t * y).reshape(a.shape)
+    theta = math.acos(dot)
+    return ((math.sin((1 - t) * theta) * x + math.sin(t * theta) * y) / math.sin(theta)).reshape(a.shape)
+
+
+def test_merge_matches_hand_slerp_and_reloads(loop):
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    base = load_file(str(loop["base"] / "model.safetensors"))
+    sft = load_file(str(loop["sft"] / "model.safetensors"))
+    merged = load_file(str(loop["merged"] / "model.safetensors"))
+    for name, t in [("model.layers.0.feed_forward.w1.weight", 0.5), ("model.layers.1.self_attn.q_proj.weight", 0.3)]:
+        expected = _slerp(t, base[name], sft[name]).float()
+        assert not torch.equal(base[name], sft[name])
+        torch.testing.assert_close(merged[name], expected, rtol=1e-5, atol=1e-6)
+    cfg = yaml.safe_load((loop["merged"] / "mergekit_config.yml").read_text())
+    assert cfg["merge_method"] == "slerp" and Path(cfg["base_model"]).is_absolute()
+    assert cfg["parameters"]["t"] == [{"filter": "self_attn", "value": 0.3}, {"value": 0.5}]
+    assert all(Path(m["model"]).is_absolute() for m in cfg["models"])
+    AutoModelForCausalLM.from_pretrained(loop["merged"])
+
+
+def test_mergekit_yaml_reproduces(loop, tmp_path):
+    """The written YAML, run through mergekit's own config reader, gives the same tensors."""
+    from mergekit.config import MergeConfiguration
+    from mergekit.merge import run_merge
+    from mergekit.options import MergeOptions
+    from safetensors.torch import load_file
+
+    cfg = MergeConfiguration.model_validate(yaml.safe_load((loop["merged"] / "mergekit_config.yml").read_text()))
+    run_merge(cfg, str(tmp_path / "again"), options=MergeOptions(quiet=True))
+    a, b = load_file(str(loop["merged"] / "model.safetensors")), load_file(str(tmp_path / "again" / "model.safetensors"))
+    assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
+
+
+def test_eval_table_and_reload(loop):
+    from transformers import AutoModelForCausalLM
+
+    res = json.loads((loop["eval"] / "eval_results.json").read_text())
+    assert set(res["translation"]) == {"base", "sft", "merged"} and res["rows"] == 8
+    for r in res["translation"].values():
+        assert 0 <= r["bleu"] <= 100 and 0 <= r["chrf++"] <= 100 and r["rows"] == 8
+        assert r["bleu_signature"].startswith("nrefs:1") and "nw:2" in r["chrf_signature"]
+    assert res["translation"]["sft"]["chrf++"] > 0
+    assert res["lighteval"]["status"] == "skipped"
+    md = (loop["eval"] / "eval_results.md").read_text()
+    assert "| sft |" in md and "| merged |" in md and "lighteval" in md
+    print("\n" + md)
+    print(loop["compress_out"])
+    for m in ("sft", "merged", "fp8"):
+        AutoModelForCausalLM.from_pretrained(loop[m])
+
+
+def test_assistant_only_loss_masks_exactly_assistant_tokens(loop):
+    """The collator's labels are the input ids exactly where the template's generation mask is 1, -100 elsewhere."""
+    from pipelines.recipe import load_yaml, validate
+    from training.recipes import SFTRecipe
+    from training.sft import build_trainer
+
+    data = load_yaml(RECIPES / "tiny" / "translator" / "config.yaml")
+    data.update(model_name_or_path=str(loop["base"]), output_dir=str(loop["tmp"] / "mask"))
+    data["dataset"]["path"] = str(loop["data"])
+    trainer, how, rows = build_trainer(validate(SFTRecipe, data, "tiny"))
+    tok = trainer.processing_class
+    examples = [trainer.train_dataset[i] for i in range(3)]
+    batch = trainer.data_collator(examples)
+    for i, ex in enumerate(examples):
+        ids = [int(x) for x in ex["input_ids"]]
+        mask = tok.apply_chat_template(ex["messages"], tokenize=True, return_dict=True,
+                                       return_assistant_tokens_mask=True)["assistant_masks"] \
+            if "messages" in ex else None
+        labels = batch["labels"][i].tolist()[: len(ids)]
+        expected_mask = mask or [int(x) for x in ex["assistant_masks"]]
+        assert labels == [t if m else -100 for t, m in zip(ids, expected_mask)]
+        assert all(x == -100 for x in batch["labels"][i].tolist()[len(ids):])  # padding
+        # and the labelled tokens are precisely the assistant's answer plus its end-of-turn token
+        answered = tok.decode([t for t in labels if t != -100])
+        raw = json.loads((loop["data"] / "train.jsonl").read_text().splitlines()[i])["messages"][1]["content"]
+        assert answered == raw + "<|im_end|>"
+
+
+def test_chatml_without_markers_is_patched(caplog):
+    from transformers import AutoTokenizer
+
+    from pipelines.tiny_model import cached_tiny_model
+    from training.chat_template import assistant_mask, ensure_generation_markers
+
+    tok = AutoTokenizer.from_pretrained(cached_tiny_model())
+    plain = tok.chat_template.replace("{% generation %}", "").replace("{% endgeneration %}", "")
+    msgs = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}, {"role": "assistant", "content": "a"}]
+    tok.chat_template = plain
+    before = tok.apply_chat_template(msgs, tokenize=False)
+    with caplog.at_level("WARNING"):
+        assert ensure_generation_markers(tok) == "chatml"
+    assert "generation" in caplog.text and tok.apply_chat_template(msgs, tokenize=False) == before
+    ids, mask = assistant_mask(tok, msgs)
+    assert tok.decode([t for t, m in zip(ids, mask) if m]) == "a<|im_end|>"
+    assert ensure_generation_markers(tok) == "kept"
+
+
+def test_every_bundled_recipe_validates():
+    from pipelines.recipe import load_yaml, validate
+    from training.recipes import CompressRecipe, EvalRecipe, MergeRecipe, SFTRecipe
+
+    kinds = {"translator": SFTRecipe, "hala": SFTRecipe, "compress": CompressRecipe, "merge": MergeRecipe,
+             "eval": EvalRecipe}
+    found = sorted(RECIPES.glob("*/*/config.yaml"))
+    names = {p.parent.parent.name for p in found}
+    assert {"lfm2-350m", "lfm2-700m", "lfm2-1.2b", "fanar-1-9b", "tiny"} <= names
+    for p in found:
+        r = validate(kinds[p.parent.name], load_yaml(p), str(p))
+        if isinstance(r, SFTRecipe):
+            assert r.stage == p.parent.name
+
+
+def test_bad_recipe_key_is_one_line_error(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    data = yaml.safe_load((RECIPES / "tiny" / "translator" / "config.yaml").read_text())
+    data["training"]["learning_rat"] = 1e-3
+    bad.write_text(yaml.safe_dump(data))
+    from pipelines.errors import UserError
+    from pipelines.recipe import load_yaml, validate
+    from training.recipes import SFTRecipe
+
+    with pytest.raises(UserError, match="training.learning_rat: Extra inputs are not permitted"):
+        validate(SFTRecipe, load_yaml(bad), str(bad))
+
+
+def test_compress_exits_1_when_drop_exceeds_threshold(monkeypatch, tmp_path):
+    import training.compress as c
+
+    def fake(recipe):
+        return {"output_dir": str(tmp_path), "saved_dtypes": {"F8_E4M3": 1}, "passed": False,
+                "failures": ["BLEU drop 3.00 > 1.0"]}
+
+    monkeypatch.setattr(c, "run_compress", fake)
+    r = _cli("compress", str(tmp_path / "m"), str(tmp_path / "o"), "--no-throughput")
+    assert r.exit_code == 1 and "BLEU drop 3.00" in r.output
+
+
+def test_threshold_check():
+    from training.compress import drop_failures
+
+    val = {"bleu_drop": 2.0, "chrf_drop": 0.5}
+    assert drop_failures(val, max_bleu_drop=1.0, max_chrf_drop=1.0) == ["BLEU drop 2.00 > 1.0"]
+    assert drop_failures(val, max_bleu_drop=2.0, max_chrf_drop=0.5) == []

@@ -1,0 +1,117 @@
+"""Reading training and evaluation rows: Hub ids, hala dataset folders, translator-set folders, loose files.
+
+A hala dataset folder keeps its rows in `DATASET/data/*.parquet`; a translator-set folder in `chat/<split>.parquet`
+(messages) and `pairs/<split>.parquet` (src/tgt). Any other folder: its `<split>.parquet|jsonl`, else every
+parquet/jsonl file in it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pipelines.errors import UserError
+
+_EXTS = (".parquet", ".jsonl", ".json")
+
+
+def _files_in(folder: Path, split: str, sub: str | None) -> list[Path]:
+    if sub and (folder / sub).is_dir():
+        folder = folder / sub
+    if (folder / "data").is_dir():
+        folder = folder / "data"
+    for ext in _EXTS:
+        if (folder / f"{split}{ext}").is_file():
+            return [folder / f"{split}{ext}"]
+    files = sorted(p for p in folder.iterdir() if p.suffix in _EXTS and p.is_file())
+    if not files:
+        raise UserError(f"{folder}: no .parquet or .jsonl files")
+    return files
+
+
+def local_files(path: str, split: str, sub: str | None = None) -> list[Path] | None:
+    """The files a local path means (None: not local, treat as a Hub id)."""
+    p = Path(path).expanduser()
+    if p.is_file():
+        return [p]
+    if p.is_dir():
+        return _files_in(p, split, sub)
+    if path.startswith((".", "/", "~")) or path.endswith(_EXTS):
+        raise UserError(f"{path}: no such file or folder")
+    return None
+
+
+def read_rows(files: list[Path]) -> list[dict]:
+    """All rows of parquet/jsonl files, in file order."""
+    rows: list[dict] = []
+    for f in files:
+        if f.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            rows.extend(pq.read_table(f).to_pylist())
+        else:
+            with open(f, encoding="utf-8") as fh:
+                rows.extend(json.loads(line) for line in fh if line.strip())
+    return rows
+
+
+def clean_messages(messages) -> list[dict]:
+    """Only role/content (parquet structs may carry extra null fields TRL would render)."""
+    if isinstance(messages, str):
+        messages = json.loads(messages)
+    return [{"role": m["role"], "content": m["content"]} for m in messages]
+
+
+def load_messages_dataset(path: str, *, split: str = "train", name: str | None = None, revision: str | None = None,
+                          field: str = "messages", max_samples: int | None = None):
+    """A `datasets.Dataset` with one column, `messages`, ready for TRL's conversational SFT."""
+    from datasets import Dataset, load_dataset
+
+    files = local_files(path, split, sub="chat")
+    if files is not None:
+        rows = read_rows(files)
+    else:
+        rows = list(load_dataset(path, name, split=split, revision=revision))
+    if rows and field not in rows[0]:
+        raise UserError(f"{path}: rows have no {field!r} column (columns: {sorted(rows[0])})")
+    if max_samples:
+        rows = rows[:max_samples]
+    if not rows:
+        raise UserError(f"{path} ({split}): no rows")
+    return Dataset.from_list([{"messages": clean_messages(r[field])} for r in rows])
+
+
+def load_pairs(path: str, *, split: str = "test", src_lang: str | None = "en",
+               max_samples: int | None = None) -> list[tuple[str, str]]:
+    """(source, reference) pairs from `src`/`tgt` rows, or from chat rows (last user turn's text → assistant).
+
+    Chat rows: the user turn is the translator prompt ("instruction\\ntext"); the text after the first line is taken
+    as the source, matching what `translate_texts` sends.
+    """
+    files = local_files(path, split, sub="pairs")
+    if files is None:
+        from datasets import load_dataset
+
+        rows = list(load_dataset(path, split=split))
+    else:
+        rows = read_rows(files)
+    pairs: list[tuple[str, str]] = []
+    for r in rows:
+        if "src" in r and "tgt" in r:
+            if src_lang and r.get("src_lang") and r["src_lang"] != src_lang:
+                continue
+            pairs.append((r["src"], r["tgt"]))
+        elif "en" in r and "ar" in r:
+            pairs.append((r["en"], r["ar"]))
+        elif "messages" in r:
+            msgs = clean_messages(r["messages"])
+            user = next(m["content"] for m in msgs if m["role"] == "user")
+            answer = next(m["content"] for m in msgs if m["role"] == "assistant")
+            pairs.append((user.split("\n", 1)[1] if "\n" in user else user, answer))
+        else:
+            raise UserError(f"{path}: rows need src/tgt, en/ar or messages (got {sorted(r)})")
+    if max_samples:
+        pairs = pairs[:max_samples]
+    if not pairs:
+        raise UserError(f"{path}: no held-out pairs")
+    return pairs

@@ -1,0 +1,167 @@
+"""Pydantic models of the training recipes (`training/recipes/<model>/<stage>/config.yaml`).
+
+One model per command; `extra="forbid"` everywhere so a misspelled key is named in a one-line error
+(`pipelines.recipe.validate`). Paths stay strings: a local folder works wherever a Hub id does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from pipelines.errors import UserError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerBlock(_Strict):
+    """How held-out texts are translated: the pipelines' own server types (transformers on CPU, vllm on GPU)."""
+
+    type: Literal["transformers", "endpoint"] = "transformers"
+    endpoint: str | None = Field(None, description="OpenAI-compatible base URL (type: endpoint)")
+    device: str = Field("cpu", description="transformers server device: cpu, cuda, auto")
+    prompt: str = Field("lfm2", description="translation prompt: lfm2 | teacher | YAML file")
+    max_concurrency: int = Field(16, ge=1)
+
+
+class HeldOut(_Strict):
+    """A held-out translation set: jsonl/parquet file or folder with `src`/`tgt` pairs or chat `messages` rows."""
+
+    path: str = Field(..., description="file or folder (a translator-set folder: its pairs/test.parquet)")
+    max_samples: int | None = Field(None, ge=1, description="first N rows only")
+    src_lang: str | None = Field("en", description="keep pairs with this src_lang (pairs files only; null: all)")
+
+
+class DatasetSpec(_Strict):
+    """SFT data: conversational `messages` rows from a Hub id, a local parquet/jsonl folder or a hala dataset folder."""
+
+    path: str = Field(..., description="Hub id, local folder (DATASET/data/*.parquet or *.parquet/*.jsonl) or file")
+    name: str | None = Field(None, description="Hub config name")
+    split: str = Field("train", description="split to train on")
+    revision: str | None = None
+    messages_field: str = Field("messages", description="column holding the conversation")
+    max_samples: int | None = Field(None, ge=1)
+    eval_split: str | None = Field(None, description="optional split for evaluation loss")
+
+
+class TrainingBlock(_Strict):
+    """The SFTConfig fields a recipe sets; anything else goes under `extra_args` (passed through unchanged)."""
+
+    learning_rate: float = Field(2e-5, gt=0)
+    num_train_epochs: float = Field(1.0, gt=0)
+    max_steps: int = Field(-1, description="-1: run num_train_epochs")
+    per_device_train_batch_size: int = Field(8, ge=1)
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    max_length: int = Field(2048, ge=16)
+    lr_scheduler_type: str = "cosine"
+    warmup_steps: float = Field(0, ge=0, description="steps (>=1) or a fraction of the run (<1)")
+    weight_decay: float = 0.0
+    gradient_checkpointing: bool = False
+    packing: bool = False
+    bf16: bool = True
+    use_cpu: bool = False
+    seed: int = 42
+    logging_steps: int = 10
+    save_strategy: str = "no"
+    report_to: str | list[str] = "none"
+    extra_args: dict[str, Any] = Field(default_factory=dict, description="other SFTConfig/TrainingArguments keys")
+
+    @model_validator(mode="after")
+    def _cpu_no_bf16(self) -> "TrainingBlock":
+        if self.use_cpu and self.bf16:
+            raise ValueError("use_cpu: true needs bf16: false (TRL trains in float32 on CPU)")
+        return self
+
+
+class SFTRecipe(_Strict):
+    """`hala train sft RECIPE`: TRL SFTTrainer, assistant-only loss, on conversational `messages`."""
+
+    stage: Literal["translator", "hala"] = Field(..., description="translator (EN→AR) or hala (Arabic instructions)")
+    model_name_or_path: str
+    model_revision: str | None = None
+    trust_remote_code: bool = False
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
+    chat_template: str | None = Field(None, description="a Jinja file replacing the model's template (optional)")
+    dataset: DatasetSpec
+    training: TrainingBlock = Field(default_factory=TrainingBlock)
+    output_dir: str
+    notes: str = Field("", description="free text: where the hyper-parameters come from")
+
+
+class CompressValidation(_Strict):
+    heldout: HeldOut | None = Field(None, description="no held-out set: skip the BLEU/chrF check")
+    max_bleu_drop: float = Field(1.0, description="fail (exit 1) when FP8 BLEU is lower than original by more")
+    max_chrf_drop: float = Field(1.0, description="same for chrF++")
+    server: ServerBlock = Field(default_factory=ServerBlock)
+
+
+class Throughput(_Strict):
+    batch_size: int = Field(8, ge=1)
+    new_tokens: int = Field(32, ge=1, description="fixed number of generated tokens per sequence")
+    repeats: int = Field(1, ge=1)
+    device: str = Field("cpu", description="cpu | cuda")
+
+
+class CompressRecipe(_Strict):
+    """`hala compress`: llm-compressor FP8_DYNAMIC (weights FP8 per channel, activations FP8 per token at run time)."""
+
+    model: str
+    output_dir: str
+    scheme: str = "FP8_DYNAMIC"
+    targets: list[str] = Field(default_factory=lambda: ["Linear"])
+    ignore: list[str] = Field(default_factory=lambda: ["lm_head"])
+    trust_remote_code: bool = False
+    validation: CompressValidation = Field(default_factory=CompressValidation)
+    throughput: Throughput | None = Field(default_factory=Throughput, description="null: skip the tokens/s test")
+
+
+class MergeRecipe(_Strict):
+    """`hala merge`: mergekit slerp of a fine-tuned model with its base (t=0 → base, t=1 → fine-tuned)."""
+
+    base: str
+    model: str
+    output_dir: str
+    t: float = Field(0.5, ge=0, le=1, description="interpolation factor for every tensor not matched by t_filters")
+    t_filters: dict[str, float] = Field(default_factory=dict,
+                                        description="tensor-name substring → t, e.g. {self_attn: 0.3, feed_forward: 0.7}")
+    dtype: str = Field("float32", description="output dtype (bfloat16 for real models)")
+    copy_tokenizer_from: Literal["base", "model"] = Field("model", description="whose tokenizer/chat template to keep")
+
+    @model_validator(mode="after")
+    def _filters(self) -> "MergeRecipe":
+        bad = {k: v for k, v in self.t_filters.items() if not 0 <= v <= 1}
+        if bad:
+            raise ValueError(f"t_filters values must lie in [0, 1]: {bad}")
+        return self
+
+
+class EvalRecipe(_Strict):
+    """`hala eval`: translation BLEU/chrF++ through the pipelines' inference path, optional lighteval Arabic tasks."""
+
+    models: dict[str, str] = Field(..., description="label → model path or Hub id, e.g. {base: ..., sft: ..., merged: ...}")
+    heldout: HeldOut
+    output_dir: str
+    server: ServerBlock = Field(default_factory=ServerBlock)
+    lighteval_tasks: list[str] = Field(default_factory=list,
+                                       description="lighteval task specs (run only if lighteval is installed)")
+
+
+def load_recipe(path: str | Path, model: type[BaseModel]):
+    """Read and validate a recipe file; errors name the bad key (UserError, exit 2)."""
+    from pipelines.recipe import load_yaml, validate
+
+    return validate(model, load_yaml(path), str(path))
+
+
+def absolute_model_path(spec: str) -> str:
+    """A local path made absolute (mergekit turns relative paths into Hub look-ups); Hub ids unchanged."""
+    p = Path(spec).expanduser()
+    if p.exists():
+        return str(p.resolve())
+    if spec.startswith((".", "/", "~")):
+        raise UserError(f"model path {spec}: no such folder")
+    return spec

@@ -1,0 +1,99 @@
+"""Supervised fine-tuning (translator and Hala instruction models) with TRL's SFTTrainer.
+
+Conversational `messages` rows, assistant-only loss (the prompt and the user turns carry label -100), the chat
+template given `{% generation %}` markers when it lacks them. The recipe is copied next to the model with a
+`hala_sft.json` summary (rows, steps, final loss, how the template was obtained).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import yaml
+
+from training.recipes import SFTRecipe
+
+log = logging.getLogger(__name__)
+
+
+def load_tokenizer(recipe: SFTRecipe):
+    from transformers import AutoTokenizer
+
+    from training.chat_template import ensure_generation_markers
+
+    tok = AutoTokenizer.from_pretrained(recipe.model_name_or_path, revision=recipe.model_revision,
+                                        trust_remote_code=recipe.trust_remote_code)
+    if recipe.chat_template:
+        tok.chat_template = Path(recipe.chat_template).read_text(encoding="utf-8")
+        log.warning("chat template: replaced by %s", recipe.chat_template)
+    how = ensure_generation_markers(tok)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok, how
+
+
+def sft_config(recipe: SFTRecipe):
+    """TRL's SFTConfig from the recipe's `training:` block (assistant_only_loss always on)."""
+    from trl import SFTConfig
+
+    t = recipe.training
+    kwargs = t.model_dump(exclude={"extra_args"})
+    kwargs.update(t.extra_args)
+    return SFTConfig(output_dir=recipe.output_dir, assistant_only_loss=True, **kwargs)
+
+
+def build_trainer(recipe: SFTRecipe):
+    """The SFTTrainer for a recipe (separate from `run_sft` so tests can inspect its collator)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+    from trl import SFTTrainer
+
+    from training.data import load_messages_dataset
+
+    d = recipe.dataset
+    train = load_messages_dataset(d.path, split=d.split, name=d.name, revision=d.revision, field=d.messages_field,
+                                  max_samples=d.max_samples)
+    evald = None
+    if d.eval_split:
+        evald = load_messages_dataset(d.path, split=d.eval_split, name=d.name, revision=d.revision,
+                                      field=d.messages_field, max_samples=d.max_samples)
+    tok, how = load_tokenizer(recipe)
+    dtype = "auto" if recipe.dtype == "auto" else getattr(torch, recipe.dtype)
+    if recipe.training.use_cpu and dtype == "auto":
+        dtype = torch.float32
+    model = AutoModelForCausalLM.from_pretrained(recipe.model_name_or_path, revision=recipe.model_revision,
+                                                 dtype=dtype, trust_remote_code=recipe.trust_remote_code)
+    trainer = SFTTrainer(model=model, args=sft_config(recipe), train_dataset=train, eval_dataset=evald,
+                         processing_class=tok)
+    return trainer, how, len(train)
+
+
+def run_sft(recipe: SFTRecipe, recipe_path: str | None = None) -> dict:
+    """Train, save model + tokenizer (with the marker template) to `output_dir`, write hala_sft.json."""
+    t0 = time.monotonic()
+    trainer, how, rows = build_trainer(recipe)
+    result = trainer.train()
+    out = Path(recipe.output_dir)
+    trainer.save_model(str(out))
+    trainer.processing_class.save_pretrained(str(out))
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    summary = {
+        "stage": recipe.stage,
+        "base_model": recipe.model_name_or_path,
+        "dataset": recipe.dataset.path,
+        "rows": rows,
+        "steps": trainer.state.global_step,
+        "train_loss": result.training_loss,
+        "first_logged_loss": losses[0] if losses else None,
+        "last_logged_loss": losses[-1] if losses else None,
+        "chat_template": how,
+        "assistant_only_loss": True,
+        "seconds": round(time.monotonic() - t0, 2),
+    }
+    (out / "hala_sft.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    (out / "hala_recipe.yaml").write_text(yaml.safe_dump(recipe.model_dump(), sort_keys=False, allow_unicode=True),
+                                          encoding="utf-8")
+    return summary
