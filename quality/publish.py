@@ -51,8 +51,12 @@ class RetryPolicy:
         for attempt in range(self.attempts):
             try:
                 return fn()
-            except HfHubHTTPError as e:
-                status = e.response.status_code if e.response is not None else None
+            except (HfHubHTTPError, RuntimeError) as exc:
+                # parallel LFS uploads wrap the HTTP error in a RuntimeError: look at the cause
+                e = exc
+                while e is not None and not isinstance(e, HfHubHTTPError):
+                    e = e.__cause__
+                status = e.response.status_code if e is not None and e.response is not None else None
                 if status not in RETRY_STATUS or attempt == self.attempts - 1:
                     raise
                 retry_after = e.response.headers.get("Retry-After") if e.response is not None else None

@@ -1,0 +1,207 @@
+"""`hala publish`: the dry-run bundle loads with `datasets`, the gate binding refuses, and the push path runs
+huggingface_hub's real client against a local Hub test server (one commit, a tag, retry on 429, resume)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from hub_test_server import HubTestServer
+from publish_data import SOURCES, write_instructions, write_validation
+from quality.cli_publish import register_publish
+from quality.fingerprint import file_sha256
+
+SECRET = "hf_testTOKENdoNotPrint0123456789"
+REPO = "hala-org/ar-instructions"
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+
+    @app.callback()
+    def _root() -> None:
+        """hala (test app with only the publish command)"""
+
+    register_publish(app)
+    return app
+
+
+def _publish(*args: str):
+    return CliRunner().invoke(_app(), ["publish", *args])
+
+
+@pytest.fixture
+def dataset(tmp_path) -> Path:
+    ds = write_instructions(tmp_path / "ds")
+    write_validation(ds)
+    return ds
+
+
+@pytest.fixture
+def hub(monkeypatch):
+    """The Hub test server, with the client pointed at it: online, token in the environment, legacy LFS (no Xet)."""
+    import huggingface_hub.constants as hf_constants
+
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(hf_constants, "HF_HUB_DISABLE_XET", True)
+    monkeypatch.setenv("HF_TOKEN", SECRET)
+    with HubTestServer(token=SECRET) as server:
+        yield server
+
+
+def test_dry_run_bundle_loads_every_config(dataset, tmp_path):
+    import datasets
+
+    out = tmp_path / "bundle"
+    result = _publish(str(dataset), "--repo", REPO, "--version", "1.0.0", "--dry-run", str(out),
+                      "--max-shard-rows", "3")
+    assert result.exit_code == 0, result.output
+    assert "16 rows, 4 configs" in result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    expected = {"default": sum(SOURCES.values()), "open_orca_openorca": 7, "nousresearch_hermes_3_dataset": 5,
+                "ericlu_scp_116k": 4}
+    assert {c: s["train"] for c, s in manifest["configs"].items()} == expected
+    for config, rows in expected.items():
+        loaded = datasets.load_dataset(str(out), config, cache_dir=str(tmp_path / "hf-cache"))
+        assert list(loaded) == ["train"] and loaded["train"].num_rows == rows, config
+        if config != "default":
+            assert {s["dataset"] for s in loaded["train"]["source"]} == {
+                next(d for d in SOURCES if d.lower().replace("/", "_").replace("-", "_") == config)}
+    # shards: bounded, named <split>-0000N-of-0000M, hashes in the manifest are the files' hashes
+    shards = sorted(p.relative_to(out).as_posix() for p in (out / "data").rglob("*.parquet"))
+    assert shards == sorted(f for f in manifest["files"] if f.endswith(".parquet"))
+    assert "data/open_orca_openorca/train-00002-of-00003.parquet" in shards
+    assert all(re.fullmatch(r"data/\w+/train-\d{5}-of-\d{5}\.parquet", s) for s in shards)
+    assert max(pq.ParquetFile(out / s).metadata.num_rows for s in shards) == 3
+    assert sum(manifest["files"][s]["rows"] for s in shards) == 16
+    assert all(manifest["files"][f]["sha256"] == file_sha256(out / f) for f in manifest["files"])
+    assert manifest["fingerprint"] == json.loads((dataset / "validation.json").read_text())["fingerprint"]
+    # the same rows as the dataset, byte-identical bundle on a second build (what makes resume possible)
+    ids = {r for f in (dataset / "data").glob("*.parquet") for r in pq.read_table(f).column("id").to_pylist()}
+    assert set(datasets.load_dataset(str(out), "default", cache_dir=str(tmp_path / "hf-cache"))["train"]["id"]) == ids
+    again = tmp_path / "bundle2"
+    assert _publish(str(dataset), "--repo", REPO, "--version", "1.0.0", "--dry-run", str(again),
+                    "--max-shard-rows", "3").exit_code == 0
+    assert all(file_sha256(again / f) == file_sha256(out / f) for f in [*manifest["files"], "manifest.json"])
+
+
+def test_refuses_without_passing_validation(dataset, tmp_path):
+    (dataset / "validation.json").unlink()
+    result = _publish(str(dataset), "--repo", REPO, "--version", "1.0.0", "--dry-run", str(tmp_path / "a"))
+    assert result.exit_code == 1 and "run `hala gate" in result.output
+    assert not (tmp_path / "a").exists()
+
+    write_validation(dataset, success=False)
+    result = _publish(str(dataset), "--repo", REPO, "--version", "1.0.0", "--dry-run", str(tmp_path / "b"))
+    assert result.exit_code == 1 and "quality gate FAILED" in result.output
+    assert "expect_column_values_to_be_between" in result.output
+
+
+def test_refuses_stale_fingerprint(dataset, tmp_path):
+    import pyarrow.parquet as pq
+
+    shard = sorted((dataset / "data").glob("*.parquet"))[0]
+    table = pq.read_table(shard)
+    pq.write_table(table.slice(1), shard)  # one row dropped after the gate ran
+    result = _publish(str(dataset), "--repo", REPO, "--version", "1.0.0", "--dry-run", str(tmp_path / "out"))
+    assert result.exit_code == 1 and "stale" in result.output and "hala gate" in result.output
+
+
+def test_bad_version_and_repo_are_user_errors(dataset, tmp_path):
+    from pipelines.errors import UserError
+    from quality.publish import publish
+
+    with pytest.raises(UserError, match="X.Y.Z"):
+        publish(dataset, REPO, "1.0", dry_run=tmp_path / "x")
+    with pytest.raises(UserError, match="ORG/NAME"):
+        publish(dataset, "noslash", "1.0.0", dry_run=tmp_path / "x")
+
+
+def test_push_one_commit_tag_retry_and_no_token_leak(dataset, hub, caplog):
+    hub.fail("POST", "/commit/", 429)  # the commit is rate-limited once
+    hub.fail("POST", "/tag/", 503)  # and the tag hits a transient server error once
+    caplog.set_level(logging.DEBUG)
+    result = _publish(str(dataset), "--repo", REPO, "--version", "1.0.0", "--endpoint", hub.url,
+                      "--max-shard-rows", "4")
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    repo = hub.repos[REPO]
+    assert repo.private is True
+    # exactly one release commit (after the repo's initial commit) holding every file of the bundle
+    releases = [c for c in hub.commits if c["repo"] == REPO and c["summary"].startswith("Release v1.0.0")]
+    assert len(releases) == 1 and len(repo.commits) == 2
+    ops = releases[0]["operations"]
+    paths = sorted(o["path"] for o in ops)
+    assert paths == sorted(["README.md", "manifest.json",
+                            "data/ericlu_scp_116k/train-00000-of-00001.parquet",
+                            "data/nousresearch_hermes_3_dataset/train-00000-of-00002.parquet",
+                            "data/nousresearch_hermes_3_dataset/train-00001-of-00002.parquet",
+                            "data/open_orca_openorca/train-00000-of-00002.parquet",
+                            "data/open_orca_openorca/train-00001-of-00002.parquet"])
+    assert {o["key"] for o in ops if o["path"].endswith(".parquet")} == {"lfsFile"}
+    assert {o["key"] for o in ops if not o["path"].endswith(".parquet")} == {"file"}
+    assert len(hub.lfs_objects) == 5 and len(hub.lfs_puts) == 5
+    assert repo.tags == {"v1.0.0": releases[0]["oid"]}
+    # the 429 and the 503 were answered once each and retried by publish's backoff
+    assert len(hub.answered(429)) == 1 and len(hub.answered(503)) == 1
+    assert "commit: Hub answered 429" in caplog.text and "create tag: Hub answered 503" in caplog.text
+    assert "7 files uploaded, 0 already there" in result.output
+    # the token went to the server (it checks it) but never to the screen or the logs
+    assert SECRET not in result.output and SECRET not in caplog.text
+
+
+def test_public_flag_and_existing_tag_refused(dataset, hub):
+    assert _publish(str(dataset), "--repo", REPO, "--version", "2.0.0", "--endpoint", hub.url,
+                    "--public").exit_code == 0
+    assert hub.repos[REPO].private is False
+    n_commits = len(hub.commits)
+    result = _publish(str(dataset), "--repo", REPO, "--version", "2.0.0", "--endpoint", hub.url, "--public")
+    assert result.exit_code == 1 and "already has tag v2.0.0" in result.output
+    assert len(hub.commits) == n_commits
+
+
+def test_resume_after_death_during_upload(dataset, hub):
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from quality.publish import RetryPolicy, publish
+
+    hub.die_after_lfs_uploads = 1
+    with pytest.raises(RuntimeError, match="Error while uploading") as died:
+        publish(dataset, REPO, "1.0.0", endpoint=hub.url, retry=RetryPolicy(base_wait=0.0))
+    assert isinstance(died.value.__cause__, HfHubHTTPError) and died.value.__cause__.response.status_code == 403
+    assert len(hub.lfs_objects) == 1 and not hub.repos[REPO].tags
+    assert len(hub.repos[REPO].commits) == 1  # only the repo's initial commit: nothing half-committed
+    survivor = next(iter(hub.lfs_objects))
+
+    hub.die_after_lfs_uploads = None
+    puts_before = len(hub.lfs_puts)
+    bundle, result = publish(dataset, REPO, "1.0.0", endpoint=hub.url, retry=RetryPolicy(base_wait=0.0))
+    second_run_puts = hub.lfs_puts[puts_before:]
+    assert survivor not in second_run_puts  # the object that made it is not uploaded again
+    assert sorted(second_run_puts) == sorted(
+        m["sha256"] for f, m in bundle.manifest["files"].items() if f.endswith(".parquet") and m["sha256"] != survivor)
+    assert len(hub.repos[REPO].commits) == 2 and hub.repos[REPO].tags == {"v1.0.0": result.commit}
+
+
+def test_resume_after_death_between_commit_and_tag(dataset, hub):
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from quality.publish import RetryPolicy, publish
+
+    hub.fail("POST", "/tag/", 403)  # not retryable: the run dies after its commit landed
+    with pytest.raises(HfHubHTTPError):
+        publish(dataset, REPO, "1.0.0", endpoint=hub.url, retry=RetryPolicy(base_wait=0.0))
+    commit = hub.repos[REPO].head
+    assert len(hub.repos[REPO].commits) == 2 and not hub.repos[REPO].tags
+    puts, commits = len(hub.lfs_puts), len(hub.commits)
+
+    _, result = publish(dataset, REPO, "1.0.0", endpoint=hub.url, retry=RetryPolicy(base_wait=0.0))
+    assert result.uploaded == [] and len(result.skipped) == 5
+    assert len(hub.lfs_puts) == puts and len(hub.commits) == commits  # nothing re-uploaded, no empty commit
+    assert hub.repos[REPO].tags == {"v1.0.0": commit} and result.commit == commit
