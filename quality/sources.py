@@ -140,6 +140,6 @@ def combined_licence(licences: list[str]) -> str:
 
 
 def config_name(dataset: str) -> str:
-    """A `datasets` config name for a source id: `Open-Orca/OpenOrca` → `open_orca_openorca`-like, stable, \\w+."""
+    """A `datasets` config name for a source id (stable, \\w+): `Open-Orca/OpenOrca` → `open_orca_openorca`."""
     name = re.sub(r"[^0-9a-zA-Z]+", "_", dataset or "unknown").strip("_").lower()
     return name or "unknown"

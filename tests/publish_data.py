@@ -23,15 +23,15 @@ def write_instructions(out: Path, sources: dict[str, int] | None = None, files: 
 
     sources = sources or SOURCES
     rows = []
-    for dataset, n in sources.items():
+    for k, (dataset, n) in enumerate(sources.items()):
         for i in range(n):
             rows.append({
                 "id": stable_id(dataset, "default", "train", i),
                 "source": {"dataset": dataset, "config": "default", "split": "train", "revision": "rev-" + dataset[:4]},
                 "messages": [{"role": "user", "content": f"ما هو العدد {i}؟"},
-                             {"role": "assistant", "content": f"العدد هو {i} في مجموعة {dataset}."}],
+                             {"role": "assistant", "content": f"العدد هو {i} في المجموعة رقم {k} من هذه البيانات."}],
                 "messages_en": [{"role": "user", "content": f"What is number {i}?"},
-                                {"role": "assistant", "content": f"The number is {i} in {dataset}."}],
+                                {"role": "assistant", "content": f"The number is {i} in group number {k} of this data."}],
                 "lang": "ar",
                 "meta": json.dumps({"translate": {"model": "tiny-lfm2", "segments": 2}}),
             })

@@ -117,3 +117,12 @@ def test_pairs_card(tmp_path):
 @pytest.mark.parametrize("n,label", [(0, "n<1K"), (999, "n<1K"), (1000, "1K<n<10K"), (4_600_000, "1M<n<10M")])
 def test_size_category(n, label):
     assert size_category(n) == label
+
+
+def test_card_carries_the_recipe(tmp_path):
+    ds = write_instructions(tmp_path / "ds")
+    (ds / "recipe.yaml").write_text("flow: corpus\nserver:\n  model: hammh0a/Hala-1.2B@abc123\nfilters:\n"
+                                    "  quality:\n    min_length_ratio: 0.5\n", encoding="utf-8")
+    text = _bundle(ds, tmp_path / "out").card
+    assert "```yaml\nflow: corpus\nserver:\n  model: hammh0a/Hala-1.2B@abc123" in text
+    assert "min_length_ratio: 0.5" in text

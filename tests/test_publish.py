@@ -205,3 +205,20 @@ def test_resume_after_death_between_commit_and_tag(dataset, hub):
     assert result.uploaded == [] and len(result.skipped) == 5
     assert len(hub.lfs_puts) == puts and len(hub.commits) == commits  # nothing re-uploaded, no empty commit
     assert hub.repos[REPO].tags == {"v1.0.0": commit} and result.commit == commit
+
+
+def test_real_gate_then_publish_then_stale(tmp_path):
+    """`hala gate`'s own validation.json unlocks publish; editing the data afterwards locks it again."""
+    from quality.gate import run_gate
+
+    ds = write_instructions(tmp_path / "ds")
+    gate = run_gate(str(ds), None)
+    assert gate.success, gate.failed
+    result = _publish(str(ds), "--repo", REPO, "--version", "0.1.0", "--dry-run", str(tmp_path / "ok"))
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "ok" / "manifest.json").read_text())
+    assert manifest["fingerprint"] == gate.fingerprint and manifest["validation"]["suite"] == gate.suite
+    with (ds / "data" / "00000.parquet").open("ab") as f:
+        f.write(b"\0")  # one byte changed after the gate
+    result = _publish(str(ds), "--repo", REPO, "--version", "0.1.0", "--dry-run", str(tmp_path / "no"))
+    assert result.exit_code == 1 and "stale" in result.output
