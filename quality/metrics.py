@@ -17,16 +17,26 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pipelines.errors import UserError
-from quality.sql import query, sql_list
+from quality.sql import query, sql_list, sql_string
 
 Kind = Literal["instructions", "pairs"]
 REJECT_COLUMNS = "{'id': 'VARCHAR', 'stage': 'VARCHAR', 'reason': 'VARCHAR', 'detail': 'VARCHAR', 'record': 'VARCHAR'}"
 # pipelines.filters.views: every protected-span pattern needs one of these characters (or "://")
-_SPAN_HINT_SQL = r"[`~$\\<{\[]|://"
+_SPAN_MARKERS = ("`", "~", "$", "\\", "<", "{", "[", "://")
+
+
+# the same test in Python (pipelines.filters.views.may_have_spans, without importing the filters package)
+_SPAN_HINT_RE = re.compile(r"[`~$\\<{\[]|://")
+
+
+def _may_have_spans_sql(text_expr: str) -> str:
+    return "(" + " OR ".join(f"contains({text_expr}, '{c}')" for c in _SPAN_MARKERS) + ")"
+
 LID_MIN_LETTERS = 20  # below this fastText is unreliable (same default as the lid stage's short_letters)
 LID_BATCH = 20_000
 
@@ -77,10 +87,20 @@ def locate(dataset_dir: str | Path) -> Dataset:
 
 
 def _source_relation(ds: Dataset) -> str:
-    files = sql_list([str(f) for f in ds.data_files])
+    """The records as one relation with a `_row` column: parquet rows are numbered from the files' metadata
+    (file offset + `file_row_number`, no window over the whole table); jsonl rows by `row_number()`."""
     if ds.fmt == "parquet":
-        return f"read_parquet({files}, union_by_name = true)"
-    return f"read_json({files}, format = 'newline_delimited', union_by_name = true)"
+        import pyarrow.parquet as pq
+
+        parts, offset = [], 0
+        for f in ds.data_files:
+            parts.append(f"SELECT * EXCLUDE (file_row_number), file_row_number + {offset} AS _row "
+                         f"FROM read_parquet({sql_string(str(f))}, file_row_number = true)")
+            offset += pq.ParquetFile(f).metadata.num_rows
+        return "(" + " UNION ALL BY NAME ".join(parts) + ")"
+    files = sql_list([str(f) for f in ds.data_files])
+    return (f"(SELECT row_number() OVER () AS _row, * FROM read_json({files}, format = 'newline_delimited', "
+            f"union_by_name = true))")
 
 
 def _columns(con, relation: str) -> dict[str, str]:
@@ -128,7 +148,7 @@ def load_records(con, ds: Dataset, kind: Kind | None = None) -> Kind:
     except Exception as e:  # duckdb raises its own error types for unreadable files
         raise UserError(f"{ds.root}: cannot read the records ({str(e).splitlines()[0]})") from None
     kind = kind or detect_kind(ds, columns)
-    ident = "CAST(id AS VARCHAR)" if "id" in columns else "'row-' || CAST(row_number() OVER () AS VARCHAR)"
+    ident = "CAST(id AS VARCHAR)" if "id" in columns else "'row-' || CAST(_row AS VARCHAR)"
     if kind == "instructions":
         if "messages" not in columns:
             raise UserError(f"{ds.root}: instruction records need a `messages` column")
@@ -147,8 +167,7 @@ def load_records(con, ds: Dataset, kind: Kind | None = None) -> Kind:
                   f"CAST({lang['src_lang']} AS VARCHAR) AS src_lang, CAST({lang['tgt_lang']} AS VARCHAR) AS tgt_lang, "
                   f"CAST(src AS VARCHAR) AS src, CAST(tgt AS VARCHAR) AS tgt, CAST({verdict} AS VARCHAR) AS judge_verdict")
     try:
-        con.execute(f"CREATE OR REPLACE TABLE records AS SELECT row_number() OVER () AS _row, * FROM "
-                    f"(SELECT {select} FROM {relation})")
+        con.execute(f"CREATE OR REPLACE TABLE records AS SELECT _row, {select} FROM {relation}")
     except Exception as e:
         raise UserError(f"{ds.root}: records do not fit the {kind} contract ({str(e).splitlines()[0]})") from None
     return kind
@@ -212,31 +231,39 @@ def lid_columns(con, kind: Kind, model: str | None = None, progress=None):
     return frame.sort(["_row", "lid_score"]).group_by("_row", maintain_order=True).first()
 
 
+@lru_cache(maxsize=65536)
+def _source_spans(text: str) -> Counter:
+    """Protected spans of a source text (cached: system prompts and boilerplate repeat across records)."""
+    from pipelines.masking import protected_strings
+
+    return Counter(protected_strings(text))
+
+
 def span_columns(con, kind: Kind):
     """Per `_row`: `spans_total` (protected spans in the source side) and `spans_survived` (all found byte-identical
     in the aligned target; NULL when the record has no aligned source). Only rows whose source may hold a span are
     searched: most prose is skipped in SQL."""
     import polars as pl
 
-    from pipelines.masking import protected_strings
-
     if kind == "instructions":
         rows = con.execute(
             "SELECT _row, list_transform(messages, lambda m: m.content), list_transform(messages_en, lambda m: m.content) "
             "FROM records WHERE messages_en IS NOT NULL AND len(messages_en) = len(messages) AND "
-            f"list_bool_or(list_transform(messages_en, lambda m: regexp_matches(coalesce(m.content, ''), '{_SPAN_HINT_SQL}')))"
+            + _may_have_spans_sql("array_to_string(list_transform(messages_en, lambda m: coalesce(m.content, '')), ' ')")
         ).fetchall()
         unaligned = con.execute("SELECT _row FROM records WHERE messages_en IS NULL OR "
                                 "len(messages_en) <> len(messages)").fetchall()
     else:
-        rows = con.execute(f"SELECT _row, [tgt], [src] FROM records WHERE regexp_matches(coalesce(src, ''), "
-                           f"'{_SPAN_HINT_SQL}')").fetchall()
+        rows = con.execute("SELECT _row, [tgt], [src] FROM records WHERE "
+                           + _may_have_spans_sql("coalesce(src, '')")).fetchall()
         unaligned = con.execute("SELECT _row FROM records WHERE src IS NULL").fetchall()
     out_rows, totals, survived = [], [], []
     for r, targets, sources in rows:
         total, ok = 0, True
         for tgt, src in zip(targets, sources):
-            spans = Counter(protected_strings(src or ""))
+            if not src or not _SPAN_HINT_RE.search(src):
+                continue
+            spans = _source_spans(src)
             total += sum(spans.values())
             ok = ok and all((tgt or "").count(span) >= n for span, n in spans.items())
         out_rows.append(r)
@@ -251,7 +278,8 @@ def span_columns(con, kind: Kind):
 
 
 def build_metrics(con, kind: Kind, lid: bool = True, lid_model: str | None = None, progress=None) -> None:
-    """Table `metrics` in `con` from table `records`: the SQL measures joined with LID and span survival."""
+    """Table `metrics` in `con` from table `records`: the SQL measures, duplicate clusters, LID and span survival."""
+    con.execute(query("macros"))
     con.execute(f"CREATE OR REPLACE TABLE metrics_sql AS {query(f'metrics_{kind}', records='records')}")
     spans = span_columns(con, kind)
     con.register("spans_frame", spans.to_arrow())
@@ -262,11 +290,12 @@ def build_metrics(con, kind: Kind, lid: bool = True, lid_model: str | None = Non
         lid_select, lid_join = "NULL::VARCHAR AS lid_label, NULL::DOUBLE AS lid_score", ""
     con.execute(f"""
         CREATE OR REPLACE TABLE metrics AS
-        SELECT m.*, {lid_select},
+        SELECT d.*, {lid_select},
                coalesce(s.spans_total, CASE WHEN s._row IS NULL THEN 0 END) AS spans_total,
                CASE WHEN s._row IS NULL THEN true ELSE s.spans_survived END AS spans_survived
-        FROM metrics_sql m {lid_join} LEFT JOIN spans_frame s USING (_row)
-        ORDER BY m._row""")
+        FROM ({query('duplicate_clusters', metrics='metrics_sql')}) d
+        {lid_join} LEFT JOIN spans_frame s USING (_row)""")
+    con.execute("DROP TABLE metrics_sql")
     con.unregister("spans_frame")
     if lid:
         con.unregister("lid_frame")
