@@ -24,13 +24,22 @@ def publish_cmd(
                                            "HF_ENDPOINT or huggingface.co)"),
 ) -> None:
     """Publish a gated dataset to the Hub: parquet shards per source config, card, manifest; one commit; tag vX.Y.Z."""
-    from quality.publish import PublishRefused, publish
+    from quality.publish import PublishRefused, http_failure, publish
 
     try:
         bundle, result = publish(dataset, repo, version, dry_run=dry_run, public=public,
                                  max_shard_rows=max_shard_rows, endpoint=endpoint, recipe=recipe, report=report)
     except PublishRefused as e:
         typer.secho(f"refused: {e}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1)
+    except (OSError, RuntimeError) as e:  # HfHubHTTPError is an OSError; parallel uploads wrap it in RuntimeError
+        failure = http_failure(e)
+        if failure is None:
+            raise
+        status = failure.response.status_code if failure.response is not None else "?"
+        typer.secho(f"push failed: the Hub answered {status} ({str(failure).splitlines()[0]}); nothing was tagged. "
+                    "Run the same command again: files already on the Hub are not uploaded twice.",
+                    err=True, fg=typer.colors.RED)
         raise typer.Exit(1)
     m = bundle.manifest
     typer.echo(f"{m['kind']}: {m['rows']:,} rows, {len(m['configs'])} configs "

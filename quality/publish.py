@@ -52,10 +52,7 @@ class RetryPolicy:
             try:
                 return fn()
             except (HfHubHTTPError, RuntimeError) as exc:
-                # parallel LFS uploads wrap the HTTP error in a RuntimeError: look at the cause
-                e = exc
-                while e is not None and not isinstance(e, HfHubHTTPError):
-                    e = e.__cause__
+                e = http_failure(exc)
                 status = e.response.status_code if e is not None and e.response is not None else None
                 if status not in RETRY_STATUS or attempt == self.attempts - 1:
                     raise
@@ -139,10 +136,12 @@ def push_bundle(bundle_dir: str | Path, repo_id: str, version: str, public: bool
                 endpoint: str | None = None, token: str | None = None, retry: RetryPolicy | None = None,
                 num_threads: int = 5) -> PushResult:
     """Push a built bundle: repo, one commit of what is missing, tag. Refuses an existing tag."""
-    from huggingface_hub import CommitOperationAdd, HfApi
+    from huggingface_hub import CommitOperationAdd, HfApi, get_token
 
     bundle_dir = Path(bundle_dir)
     retry = retry or RetryPolicy()
+    if token is None and get_token() is None:
+        raise UserError("no Hugging Face token: set HF_TOKEN or run `hf auth login` (use --dry-run to build only)")
     tag = f"v{version}"
     api = HfApi(endpoint=endpoint or os.environ.get("HF_ENDPOINT") or None, token=token)
     retry.call("create repo", lambda: api.create_repo(repo_id, repo_type="dataset", private=not public,
@@ -206,6 +205,15 @@ def publish(dataset_dir: str | Path, repo_id: str, version: str, dry_run: str | 
         result = push_bundle(bundle.path, repo_id, version, public=public, endpoint=endpoint, token=token,
                              retry=retry)
         return bundle, result
+
+
+def http_failure(exc: BaseException):
+    """The Hub HTTP error behind `exc` (parallel uploads wrap it in a RuntimeError), or None."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    while exc is not None and not isinstance(exc, HfHubHTTPError):
+        exc = exc.__cause__
+    return exc
 
 
 def _recheck(dataset_dir: Path, validation: dict) -> None:

@@ -105,8 +105,6 @@ def test_refuses_without_passing_validation(dataset, tmp_path):
 
 
 def test_refuses_stale_fingerprint(dataset, tmp_path):
-    import pyarrow.parquet as pq
-
     shard = sorted((dataset / "data").glob("*.parquet"))[0]
     table = pq.read_table(shard)
     pq.write_table(table.slice(1), shard)  # one row dropped after the gate ran
@@ -190,13 +188,12 @@ def test_resume_after_death_during_upload(dataset, hub):
 
 
 def test_resume_after_death_between_commit_and_tag(dataset, hub):
-    from huggingface_hub.errors import HfHubHTTPError
-
     from quality.publish import RetryPolicy, publish
 
     hub.fail("POST", "/tag/", 403)  # not retryable: the run dies after its commit landed
-    with pytest.raises(HfHubHTTPError):
-        publish(dataset, REPO, "1.0.0", endpoint=hub.url, retry=RetryPolicy(base_wait=0.0))
+    died = _publish(str(dataset), "--repo", REPO, "--version", "1.0.0", "--endpoint", hub.url)
+    assert died.exit_code == 1 and "push failed: the Hub answered 403" in died.output
+    assert "Run the same command again" in died.output
     commit = hub.repos[REPO].head
     assert len(hub.repos[REPO].commits) == 2 and not hub.repos[REPO].tags
     puts, commits = len(hub.lfs_puts), len(hub.commits)
@@ -222,3 +219,16 @@ def test_real_gate_then_publish_then_stale(tmp_path):
         f.write(b"\0")  # one byte changed after the gate
     result = _publish(str(ds), "--repo", REPO, "--version", "0.1.0", "--dry-run", str(tmp_path / "no"))
     assert result.exit_code == 1 and "stale" in result.output
+
+
+def test_push_without_token_is_a_user_error(dataset, hub, monkeypatch, tmp_path):
+    import huggingface_hub.constants as hf_constants
+
+    from pipelines.errors import UserError
+    from quality.publish import publish
+
+    monkeypatch.delenv("HF_TOKEN")
+    monkeypatch.setattr(hf_constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
+    with pytest.raises(UserError, match="HF_TOKEN"):
+        publish(dataset, REPO, "1.0.0", endpoint=hub.url)
+    assert hub.requests == []
