@@ -14,7 +14,8 @@ REJECTS = {("lid", "lid_not_arabic"): 2, ("quality", "repetition"): 3, ("quality
 PAIR_SOURCES = {"opus-100": 6, "teacher:tiny-teacher": 3}
 
 
-def write_instructions(out: Path, sources: dict[str, int] | None = None, files: int = 2) -> Path:
+def write_instructions(out: Path, sources: dict[str, int] | None = None, files: int = 2,
+                       split_of: dict[str, str] | None = None) -> Path:
     """A dataset folder as hala writes it: data/*.parquet (instruction schema), rejects/<stage>/, stats.json."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -27,7 +28,8 @@ def write_instructions(out: Path, sources: dict[str, int] | None = None, files: 
         for i in range(n):
             rows.append({
                 "id": stable_id(dataset, "default", "train", i),
-                "source": {"dataset": dataset, "config": "default", "split": "train", "revision": "rev-" + dataset[:4]},
+                "source": {"dataset": dataset, "config": "default", "split": (split_of or {}).get(dataset, "train"),
+                           "revision": "rev-" + dataset[:4]},
                 "messages": [{"role": "user", "content": f"ما هو العدد {i}؟"},
                              {"role": "assistant", "content": f"العدد هو {i} في المجموعة رقم {k} من هذه البيانات."}],
                 "messages_en": [{"role": "user", "content": f"What is number {i}?"},

@@ -232,3 +232,41 @@ def test_push_without_token_is_a_user_error(dataset, hub, monkeypatch, tmp_path)
     with pytest.raises(UserError, match="HF_TOKEN"):
         publish(dataset, REPO, "1.0.0", endpoint=hub.url)
     assert hub.requests == []
+
+
+def test_splits_and_shards_without_a_column(tmp_path):
+    """A source recorded with its own split gets that split; a shard missing a column is filled with nulls."""
+    import datasets
+    import pyarrow.parquet as pq
+
+    ds = write_instructions(tmp_path / "ds", split_of={"EricLu/SCP-116K": "test[:50%]"})
+    shard = sorted((ds / "data").glob("*.parquet"))[-1]
+    pq.write_table(pq.read_table(shard).drop_columns(["messages_en"]), shard)
+    write_validation(ds)
+    out = tmp_path / "out"
+    assert _publish(str(ds), "--repo", REPO, "--version", "1.0.0", "--dry-run", str(out)).exit_code == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["configs"]["default"] == {"test_50": 4, "train": 12}
+    assert manifest["configs"]["ericlu_scp_116k"] == {"test_50": 4}
+    assert not (out / ".staging").exists()
+    loaded = datasets.load_dataset(str(out), "default", cache_dir=str(tmp_path / "cache"))
+    assert {k: v.num_rows for k, v in loaded.items()} == {"test_50": 4, "train": 12}
+    nulls = sum(r is None for r in loaded["train"]["messages_en"]) + sum(r is None for r in loaded["test_50"]["messages_en"])
+    assert nulls == pq.read_metadata(shard).num_rows
+
+
+def test_empty_dataset_is_refused(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipelines.records import instruction_schema
+
+    ds = tmp_path / "ds"
+    (ds / "data").mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist([], schema=instruction_schema()), ds / "data" / "00000.parquet")
+    write_validation(ds)
+    from pipelines.errors import UserError
+    from quality.publish import publish
+
+    with pytest.raises(UserError, match="no rows"):
+        publish(ds, REPO, "1.0.0", dry_run=tmp_path / "out")
