@@ -59,7 +59,7 @@ def test_instruction_card_real_numbers_and_header(tmp_path):
     assert "segments 32, tm_hits 3, model_calls 29" in body
     assert bundle.manifest["fingerprint"] in body and "`1.2.3`" in body and "v1.2.3" in body
     assert "arXiv:2509.14008" in body and "eprint={2509.14008}" in body
-    assert "Known limitations" in body
+    assert "Known limitations" in body and "Stages, in the order they ran: `lid` → `quality`." in body
     assert "suite `arabic_instructions` passed (9/9 expectations)" in body
 
 
