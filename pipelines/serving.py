@@ -20,7 +20,7 @@ from datatrove.pipeline.inference.run_inference import InferenceConfig, Inferenc
 from datatrove.pipeline.inference.servers import CustomServer, InferenceServer
 from pydantic import BaseModel, ConfigDict, Field
 
-ServerType = Literal["transformers", "endpoint", "vllm", "sglang"]
+ServerType = Literal["transformers", "batched", "endpoint", "vllm", "sglang"]
 
 
 class ServerConfig(BaseModel):
@@ -28,12 +28,16 @@ class ServerConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    type: ServerType = Field("transformers", description="transformers (CPU/GPU), vllm, sglang, or endpoint")
+    type: ServerType = Field("transformers", description="transformers (`transformers serve`), batched (hala's "
+                             "micro-batching server over transformers generate), vllm, sglang, or endpoint")
     model: str | None = Field(None, description="local path or Hub id; empty: the tiny demo model")
     endpoint: str | None = Field(None, description="base URL of an OpenAI-compatible server (type: endpoint)")
     api_key_env: str = Field("OPENAI_API_KEY", description="name of the environment variable holding the key")
     device: str = Field("cpu", description="transformers server device: cpu, cuda, auto")
     continuous_batching: bool = Field(False, description="transformers server: paged-attention continuous batching")
+    max_batch: int = Field(32, ge=1, description="batched server: requests per generate call")
+    cpu_threads: int = Field(1, ge=0, description="torch threads of a CPU transformers/batched server (0: torch's "
+                             "default; more threads fight the server's inference thread on small models)")
     tp: int = Field(1, ge=1, description="tensor parallel size (vllm/sglang)")
     dp: int = Field(1, ge=1, description="data parallel replicas (vllm/sglang)")
     max_concurrency: int = Field(32, ge=1, description="requests in flight at once")
@@ -61,25 +65,57 @@ class TransformersServer(CustomServer):
     async def start_server(self) -> asyncio.subprocess.Process:
         kwargs = dict(self.config.model_kwargs or {})
         kwargs.pop("hala_server", None)
+        threads = int(kwargs.pop("cpu_threads", 0) or 0)
+        device = str(kwargs.pop("device", "cpu"))
         cmd = [sys.executable, "-m", "transformers.cli.transformers", "serve", self.config.model_name_or_path,
-               "--host", "127.0.0.1", "--port", str(self._port), "--log-level", "warning",
-               "--device", str(kwargs.pop("device", "cpu"))]
+               "--host", "127.0.0.1", "--port", str(self._port), "--log-level", "warning", "--device", device]
         if kwargs.pop("continuous_batching", False):
             cmd.append("--continuous-batching")
+        kwargs.pop("max_batch", None)
         for k, v in kwargs.items():
             cmd += [f"--{k}", str(v)] if v is not True else [f"--{k}"]
         return await asyncio.create_subprocess_exec(
-            *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "TOKENIZERS_PARALLELISM": "false"},
+            *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=server_env(device, threads),
         )
+
+
+class BatchedServer(TransformersServer):
+    """`python -m pipelines.batch_server` as a datatrove server: batches the requests in flight (see that module)."""
+
+    async def start_server(self) -> asyncio.subprocess.Process:
+        kwargs = dict(self.config.model_kwargs or {})
+        device = str(kwargs.get("device", "cpu"))
+        cmd = batched_server_cmd(self.config.model_name_or_path, self._port, device,
+                                 int(kwargs.get("max_batch", 32)), int(kwargs.get("cpu_threads", 0) or 0))
+        return await asyncio.create_subprocess_exec(
+            *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=server_env(device, 0),
+        )
+
+
+def server_env(device: str, threads: int) -> dict:
+    """The server's environment. On CPU, `OMP_NUM_THREADS` bounds torch's threads: `transformers serve` runs
+    `generate` on its own thread, and with a second OpenMP pool spinning beside it a tiny model ran 13x slower
+    (7.7 vs 83 requests/s, 2 cores)."""
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+    if device == "cpu" and threads > 0:
+        env["OMP_NUM_THREADS"] = str(threads)
+    return env
+
+
+def batched_server_cmd(model: str, port: int, device: str, max_batch: int, threads: int) -> list[str]:
+    return [sys.executable, "-m", "pipelines.batch_server", str(model), "--host", "127.0.0.1", "--port", str(port),
+            "--device", device, "--max-batch", str(max_batch), "--threads", str(threads)]
 
 
 class HalaInferenceRunner(InferenceRunner):
     """datatrove's InferenceRunner, plus the `transformers` server type."""
 
     def _init_server(self, rank: int) -> InferenceServer:
-        if self.config.server_type == "custom" and (self.config.model_kwargs or {}).get("hala_server") == "transformers":
+        hala_server = (self.config.model_kwargs or {}).get("hala_server") if self.config.server_type == "custom" else None
+        if hala_server == "transformers":
             return TransformersServer(self.config, rank)
+        if hala_server == "batched":
+            return BatchedServer(self.config, rank)
         return super()._init_server(rank)
 
 
@@ -87,10 +123,10 @@ def inference_config(server: ServerConfig, model: str, generation: dict | None =
     """Translate our `ServerConfig` into datatrove's `InferenceConfig` (keys never logged: read from env here)."""
     kwargs = dict(server.model_kwargs)
     server_type = server.type
-    if server.type == "transformers":
+    if server.type in ("transformers", "batched"):
         server_type = "custom"
-        kwargs.update({"hala_server": "transformers", "device": server.device,
-                       "continuous_batching": server.continuous_batching})
+        kwargs.update({"hala_server": server.type, "device": server.device, "cpu_threads": server.cpu_threads,
+                       "continuous_batching": server.continuous_batching, "max_batch": server.max_batch})
     if server.type == "endpoint" and not server.endpoint:
         from pipelines.errors import UserError
 
@@ -105,7 +141,7 @@ def inference_config(server: ServerConfig, model: str, generation: dict | None =
         tp=server.tp,
         dp=server.dp,
         default_generation_params=generation or {},
-        max_concurrent_generations=server.max_concurrency,
+        max_concurrent_generations=concurrency_for(server),
         model_kwargs=kwargs or None,
         metric_interval=600,
         server_start_timeout_sec=server.startup_timeout_s,
@@ -113,6 +149,14 @@ def inference_config(server: ServerConfig, model: str, generation: dict | None =
         server_ready_delay_sec=1.0,
     )
     return config
+
+
+def concurrency_for(server: ServerConfig) -> int:
+    """Requests in flight, sized to the server: a batching server needs two batches' worth (one running, one
+    filling) or its batches run half empty; others get what the recipe says."""
+    if server.type == "batched":
+        return max(server.max_concurrency, 2 * server.max_batch)
+    return server.max_concurrency
 
 
 def free_port() -> int:
@@ -123,17 +167,22 @@ def free_port() -> int:
 
 @contextmanager
 def local_server(model_path: str, *, device: str = "cpu", port: int | None = None, continuous_batching: bool = False,
-                 timeout_s: float = 300) -> Iterator[str]:
-    """Start `transformers serve` for a block of code (eval, benchmarks); yields the base URL."""
+                 timeout_s: float = 300, engine: str = "transformers", max_batch: int = 32,
+                 cpu_threads: int = 1) -> Iterator[str]:
+    """Start `transformers serve` (engine "transformers") or hala's micro-batching server (engine "batched") for a
+    block of code (eval, benchmarks); yields the base URL."""
     import httpx
 
     port = port or free_port()
-    cmd = [sys.executable, "-m", "transformers.cli.transformers", "serve", str(model_path), "--host", "127.0.0.1",
-           "--port", str(port), "--device", device, "--log-level", "warning"]
-    if continuous_batching:
-        cmd.append("--continuous-batching")
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+    if engine == "batched":
+        cmd, env = batched_server_cmd(str(model_path), port, device, max_batch, cpu_threads), server_env(device, 0)
+    else:
+        cmd = [sys.executable, "-m", "transformers.cli.transformers", "serve", str(model_path), "--host",
+               "127.0.0.1", "--port", str(port), "--device", device, "--log-level", "warning"]
+        if continuous_batching:
+            cmd.append("--continuous-batching")
+        env = server_env(device, cpu_threads)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout_s
