@@ -321,3 +321,36 @@ def metrics_table(dataset_dir: str | Path, kind: Kind | None = None, lid: bool =
         return con.sql("SELECT * EXCLUDE (_row, content_key) FROM metrics ORDER BY _row").pl()
     finally:
         con.close()
+
+
+_REJECTED_STRUCT = {
+    "instructions": '{"source": {"dataset": "VARCHAR"}, "messages": [{"role": "VARCHAR", "content": "VARCHAR"}], '
+                    '"messages_en": [{"role": "VARCHAR", "content": "VARCHAR"}]}',
+    "pairs": '{"src_lang": "VARCHAR", "tgt_lang": "VARCHAR", "src": "VARCHAR", "tgt": "VARCHAR", "origin": "VARCHAR", '
+             '"judge": {"verdict": "VARCHAR"}}',
+}
+
+
+def rejected_metrics(con, kind: Kind, lid: bool = True, lid_model: str | None = None):
+    """The same metrics for the rejected rows whose `record` is a whole record of this kind (raw input rows that never
+    became records are left out), on a new connection holding `metrics` and `rejected` (_row, id, stage, reason, detail).
+    The report shows the defects next to what was kept this way."""
+    import duckdb
+
+    rows = con.sql("SELECT id, stage, reason, detail, record FROM rejects WHERE json_valid(record)").to_arrow_table()
+    out = duckdb.connect()
+    out.register("rejects_in", rows)
+    out.execute(f"""CREATE TABLE rejected AS
+        SELECT row_number() OVER () AS _row, id, stage, reason, detail,
+               TRY(from_json(record, '{_REJECTED_STRUCT[kind]}')) AS r
+        FROM rejects_in""")
+    out.unregister("rejects_in")
+    if kind == "instructions":
+        out.execute("CREATE TABLE records AS SELECT _row, id, r.source.dataset AS source_dataset, r.messages AS messages, "
+                    "r.messages_en AS messages_en FROM rejected WHERE r.messages IS NOT NULL")
+    else:
+        out.execute("CREATE TABLE records AS SELECT _row, id, r.origin AS source_dataset, r.src_lang AS src_lang, "
+                    "r.tgt_lang AS tgt_lang, r.src AS src, r.tgt AS tgt, r.judge.verdict AS judge_verdict "
+                    "FROM rejected WHERE r.src IS NOT NULL OR r.tgt IS NOT NULL")
+    build_metrics(out, kind, lid=lid, lid_model=lid_model)
+    return out

@@ -76,9 +76,16 @@ def funnel(stages: dict[str, dict], rejects_by_reason: list[dict]) -> bytes:
     return _png(plt, fig)
 
 
-def histogram(values: list[float], title: str, xlabel: str, bins, band: tuple[float, float] | None = None) -> bytes:
+def histogram(values: list[float], title: str, xlabel: str, bins, band: tuple[float, float] | None = None,
+              rejected: list[float] | None = None) -> bytes:
+    """Kept rows in blue; the rejected rows (when given) stacked on top in red, so the defects show where they fall."""
     plt, fig, ax = _figure()
-    ax.hist(values, bins=bins, color="#2980b9", edgecolor="white")
+    if rejected:
+        ax.hist([values, rejected], bins=bins, stacked=True, color=["#2980b9", PALETTE[0]], edgecolor="white",
+                label=[f"kept ({len(values):,})", f"rejected ({len(rejected):,})"])
+        ax.legend(fontsize=8)
+    else:
+        ax.hist(values, bins=bins, color="#2980b9", edgecolor="white")
     if band:
         for x in band:
             ax.axvline(x, color="#c0392b", linestyle="--", linewidth=1)

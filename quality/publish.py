@@ -4,7 +4,8 @@ Order of business, each step refusing rather than guessing:
 1. gate binding — DATASET/validation.json must say the suite passed for the data's current fingerprint;
 2. bundle — the exact files of the release (quality/bundle.py), built in a local folder (`--dry-run OUT` keeps it);
 3. push — create the repo (private unless asked), refuse an existing tag, upload every file that is not already on the
-   Hub with identical content in ONE commit, then tag it `vX.Y.Z`. Transient Hub errors (429, 5xx) are retried with
+   Hub with identical content in ONE commit (which also deletes `data/` shards of an earlier release that this one
+   does not have, so the configs' globs match this release only), then tag it `vX.Y.Z`. Transient Hub errors (429, 5xx) are retried with
    exponential backoff; a run that died half-way is simply run again and uploads only what is missing.
 The token comes from the environment (HF_TOKEN) or the HF login and is never printed or logged.
 """
@@ -72,6 +73,7 @@ class PushResult:
     commit: str | None
     uploaded: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
     url: str = ""
 
 
@@ -112,31 +114,34 @@ def _git_blob_sha1(path: Path) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
-def remote_matches(api, repo_id: str, bundle_dir: Path, paths: list[str], retry: RetryPolicy) -> set[str]:
-    """Paths already on the Hub's main branch with exactly the local content (LFS sha256, or git blob id)."""
-    from huggingface_hub.errors import EntryNotFoundError, RevisionNotFoundError
+def remote_state(api, repo_id: str, bundle_dir: Path, retry: RetryPolicy) -> tuple[set[str], list[str]]:
+    """(bundle files already on main with exactly the local content — LFS sha256 or git blob id —,
+    data files on main that are not in the bundle: stale shards of an earlier release, deleted in the commit)."""
+    from huggingface_hub.hf_api import RepoFile
 
-    found: set[str] = set()
-    for start in range(0, len(paths), 200):
-        chunk = paths[start:start + 200]
-        try:
-            infos = retry.call("paths-info", lambda: api.get_paths_info(repo_id, chunk, repo_type="dataset"))
-        except (EntryNotFoundError, RevisionNotFoundError):
+    remote = retry.call("list files", lambda: [f for f in api.list_repo_tree(repo_id, repo_type="dataset",
+                                                                                 recursive=True)
+                                                 if isinstance(f, RepoFile)])
+    present, stale = set(), []
+    for info in remote:
+        local = bundle_dir / info.path
+        if not local.is_file():
+            if info.path.startswith("data/"):
+                stale.append(info.path)
             continue
-        for info in infos:
-            if getattr(info, "lfs", None) is not None:
-                if info.lfs.sha256 == file_sha256(bundle_dir / info.path):
-                    found.add(info.path)
-            elif getattr(info, "blob_id", None) and info.blob_id == _git_blob_sha1(bundle_dir / info.path):
-                found.add(info.path)
-    return found
+        if info.lfs is not None:
+            if info.lfs.sha256 == file_sha256(local):
+                present.add(info.path)
+        elif info.blob_id == _git_blob_sha1(local):
+            present.add(info.path)
+    return present, sorted(stale)
 
 
 def push_bundle(bundle_dir: str | Path, repo_id: str, version: str, public: bool = False,
                 endpoint: str | None = None, token: str | None = None, retry: RetryPolicy | None = None,
                 num_threads: int = 5) -> PushResult:
     """Push a built bundle: repo, one commit of what is missing, tag. Refuses an existing tag."""
-    from huggingface_hub import CommitOperationAdd, HfApi, get_token
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, get_token
 
     bundle_dir = Path(bundle_dir)
     retry = retry or RetryPolicy()
@@ -154,19 +159,21 @@ def push_bundle(bundle_dir: str | Path, repo_id: str, version: str, public: bool
     manifest = json.loads((bundle_dir / "manifest.json").read_text(encoding="utf-8"))
     commit_oid: str | None = None
     uploaded: list[str] = []
+    deleted: list[str] = []
 
     def commit_missing():
-        nonlocal commit_oid, uploaded
+        nonlocal commit_oid, uploaded, deleted
         # recomputed on every attempt: a commit that landed before its response was lost is not made twice
-        present = remote_matches(api, repo_id, bundle_dir, files, retry)
+        present, stale = remote_state(api, repo_id, bundle_dir, retry)
         todo = [f for f in files if f not in present]
-        if not todo:
+        if not todo and not stale:
             return None
         ops = [CommitOperationAdd(path_in_repo=f, path_or_fileobj=str(bundle_dir / f)) for f in todo]
+        ops += [CommitOperationDelete(path_in_repo=f) for f in stale]
         info = api.create_commit(repo_id, ops, repo_type="dataset", num_threads=num_threads,
                                  commit_message=f"Release {tag} ({manifest['rows']:,} rows)",
                                  commit_description=f"fingerprint {manifest['fingerprint']}")
-        commit_oid, uploaded = info.oid, todo
+        commit_oid, uploaded, deleted = info.oid, todo, stale
         return info
 
     retry.call("commit", commit_missing)
@@ -175,7 +182,7 @@ def push_bundle(bundle_dir: str | Path, repo_id: str, version: str, public: bool
         commit_oid = next((b.target_commit for b in refs.branches if b.name == "main"), None)
     retry.call("create tag", lambda: api.create_tag(repo_id, tag=tag, revision=commit_oid, repo_type="dataset",
                                                     tag_message=f"{tag} {manifest['fingerprint']}"))
-    return PushResult(repo_id, tag, commit_oid, uploaded, [f for f in files if f not in uploaded],
+    return PushResult(repo_id, tag, commit_oid, uploaded, [f for f in files if f not in uploaded], deleted,
                       f"{api.endpoint}/datasets/{repo_id}")
 
 

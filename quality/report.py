@@ -21,6 +21,21 @@ SEGMENT_MIN_CHARS = 20
 LENGTH_BAND = (0.5, 2.0)  # the suites' length-ratio band, drawn on the histogram
 
 
+# The rejected rows measured like the kept ones (quality.metrics.rejected_metrics): where each defect shows.
+REJECTED_BY_REASON = """
+    SELECT r.stage, r.reason, count(*) AS rows, round(median(m.length_ratio), 3) AS median_length_ratio,
+           round(median(m.arabic_share), 3) AS median_arabic_share, round(median(m.lid_score), 3) AS median_lid_score,
+           sum(m.latin_residue::INT) AS latin_residue, sum((NOT m.spans_survived)::INT) AS spans_changed, {extra}
+    FROM metrics m JOIN rejected r USING (_row)
+    GROUP BY r.stage, r.reason ORDER BY r.stage, rows DESC, r.reason"""
+REJECTED_ROWS = """
+    SELECT r.stage, r.reason, m.id, round(m.length_ratio, 3) AS length_ratio, round(m.arabic_share, 3) AS arabic_share,
+           round(m.lid_score, 3) AS lid_score, m.lid_label, m.latin_residue, m.spans_survived, {extra}, left(r.detail, 120)
+           AS detail
+    FROM metrics m JOIN rejected r USING (_row)
+    ORDER BY r.stage, r.reason, m.id LIMIT 60"""
+
+
 def _rows(con, sql: str) -> list[dict]:
     cur = con.execute(sql)
     names = [d[0] for d in cur.description]
@@ -152,6 +167,21 @@ def build_report(dataset_dir: str | Path, out_dir: str | Path, lid: bool = True,
         report["flagged_kept_rows"] = flagged
         values = {c: [v for (v,) in con.execute(f"SELECT {c} FROM metrics WHERE {c} IS NOT NULL").fetchall()]
                   for c in ("length_ratio", "lid_score", "arabic_share")}
+        rejected_values = {c: [] for c in values}
+        report["rejected_measured"], report["rejected_by_reason_measured"] = [], []
+        if rows_rejected:
+            from quality.metrics import rejected_metrics
+
+            rcon = rejected_metrics(con, kind, lid=lid, lid_model=lid_model)
+            instr = kind == "instructions"
+            report["rejected_by_reason_measured"] = _rows(rcon, REJECTED_BY_REASON.replace(
+                "{extra}", "sum((NOT m.roles_ok)::INT) AS roles_wrong" if instr else
+                "sum(m.identical_to_source::INT) AS identical_to_source"))
+            report["rejected_measured"] = _rows(rcon, REJECTED_ROWS.replace(
+                "{extra}", "m.roles_ok" if instr else "m.identical_to_source"))
+            rejected_values = {c: [v for (v,) in rcon.execute(f"SELECT {c} FROM metrics WHERE {c} IS NOT NULL")
+                                   .fetchall()] for c in values}
+            rcon.close()
         con.close()
         step(4)
 
@@ -159,12 +189,15 @@ def build_report(dataset_dir: str | Path, out_dir: str | Path, lid: bool = True,
             "funnel": plots.funnel(stages, rejects_by_reason) if stages else None,
             "length_ratio": plots.histogram([min(v, 3.0) for v in values["length_ratio"]],
                                             "Length ratio (target/source characters; clipped at 3)", "ratio",
-                                            [i / 20 for i in range(61)], LENGTH_BAND),
+                                            [i / 20 for i in range(61)], LENGTH_BAND,
+                                            [min(v, 3.0) for v in rejected_values["length_ratio"]]),
             "lid_score": plots.histogram(values["lid_score"], "LID score (least Arabic message of each record)",
                                          "fastText probability of the expected language",
-                                         [i / 40 for i in range(41)]) if lid else None,
+                                         [i / 40 for i in range(41)], rejected=rejected_values["lid_score"])
+            if lid else None,
             "arabic_share": plots.histogram(values["arabic_share"], "Arabic-script share of letters (outside code)",
-                                            "share", [i / 40 for i in range(41)]),
+                                            "share", [i / 40 for i in range(41)],
+                                            rejected=rejected_values["arabic_share"]),
             "turns": plots.bars([r["n_turns"] for r in report["histograms"]["turns"]],
                                 [r["rows"] for r in report["histograms"]["turns"]], "Turns per conversation",
                                 "messages"),
@@ -239,6 +272,8 @@ def render_markdown(report: dict) -> str:
     parts += ["\n## Rows per source\n", _md_table(report["by_source"])]
     parts += ["\n## Against the source side\n", _md_table(report["source_comparison"])]
     parts += ["\n## Distributions\n"] + [f"![{p}]({p})\n" for p in report["plots"] if not p.endswith("funnel.png")]
+    parts += ["\n## Rejected rows, measured like the kept ones\n", _md_table(report["rejected_by_reason_measured"]),
+              "\n", _md_table(report["rejected_measured"])]
     parts += ["\n## Kept rows that stand out\n", _md_table(report["flagged_kept_rows"])]
     parts += ["\n## Top repeated segments\n", _md_table(report["top_repeated_segments"])]
     parts += ["\n## Sample of rejected rows\n",
@@ -285,6 +320,8 @@ def render_html(report: dict, images: dict[str, bytes]) -> str:
 <h2>Rows per source</h2>{_html_table(report['by_source'])}
 <h2>Against the source side</h2>{_html_table(report['source_comparison'])}
 <h2>Distributions</h2><div class="grid">{img('length_ratio')}{img('lid_score')}{img('arabic_share')}{img('turns')}</div>
+<h2>Rejected rows, measured like the kept ones</h2>{_html_table(report['rejected_by_reason_measured'])}
+{_html_table(report['rejected_measured'])}
 <h2>Kept rows that stand out</h2>{_html_table(report['flagged_kept_rows'])}
 <h2>Top repeated segments</h2>{_html_table(report['top_repeated_segments'])}
 <h2>Sample of rejected rows</h2>{_html_table(samples, ['stage', 'reason', 'id', 'detail', 'record'])}

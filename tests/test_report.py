@@ -111,6 +111,20 @@ def test_report_numbers_equal_independent_counts(report, audit_out):
     assert data["fingerprint"] == dataset_fingerprint(audit_out)
 
 
+def test_report_measures_the_rejected_defects(report):
+    """Each labelled defect shows in the metric that describes it, measured on the rejected rows themselves."""
+    data, _ = report
+    by = {r["reason"]: r for r in data["rejected_by_reason_measured"]}
+    assert sum(r["rows"] for r in by.values()) == 14 == len(data["rejected_measured"])
+    assert by["lid_not_arabic"]["median_lid_score"] < 0.3 and by["lid_not_arabic"]["median_arabic_share"] < 0.5
+    assert by["length_ratio_chars"]["median_length_ratio"] < 0.5
+    assert by["masked_span_changed"]["spans_changed"] == 2
+    assert by["roles_mismatch"]["roles_wrong"] == 2
+    assert by["untranslated_residue"]["latin_residue"] == 2
+    dups = [r for r in data["rejected_measured"] if r["reason"] == "exact_duplicate"]
+    assert all(r["detail"].startswith("kept=") for r in dups) and len(dups) == 3
+
+
 def test_metrics_on_bare_jsonl_show_the_defects():
     """No stats, no rejects: the raw audit file's metrics still point at every structural defect."""
     df = metrics_table(AUDIT)

@@ -1,0 +1,218 @@
+"""Speed of the report's metrics + aggregates (DuckDB path) against the same aggregates in pandas, in one run.
+
+    python benchmarks/report_speed.py [--rows 1000000] [--lid]
+
+Writes N synthetic instruction records (user + assistant, Arabic `messages` against English `messages_en`, ~10% with
+a fenced code block, ~1% exact duplicates, a few truncated or untranslated answers) to one parquet file, then times:
+
+- hala: `quality.metrics` (records table, `sql/metrics_instructions.sql`, masked-span survival in Python on the rows
+  whose English side may hold a span) and the report's aggregates (`sql/metrics_summary.sql`, `rows_by_source.sql`,
+  `turns_histogram.sql`, `length_ratio_histogram.sql`, `english_comparison.sql`, `top_repeated_segments.sql`);
+- pandas: `pd.read_parquet` and the same per-row measures and aggregates with pandas string methods and groupbys.
+
+fastText LID is left out of both by default (it costs the same fastText calls either way; `--lid` adds it to the
+hala side and prints its share). Checks that both sides agree on the aggregates, prints both times and the ratio.
+Targets (issue 4): hala ≤ 10 s for 1,000,000 rows on 2 cores, ≥ 10× pandas.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+AR_WORDS = ["الكتاب", "المدينة", "الطالب", "المعلم", "السوق", "الحديقة", "القهوة", "الرحلة", "البيانات", "البرنامج",
+            "الخريطة", "الساعة", "الجامعة", "المكتبة", "الطريق", "السماء", "البحر", "الجبل", "الشمس", "القمر"]
+EN_WORDS = ["book", "city", "student", "teacher", "market", "garden", "coffee", "trip", "data", "program", "map",
+            "clock", "university", "library", "road", "sky", "sea", "mountain", "sun", "moon"]
+CODE = "\n```python\ndef total(xs):\n    return sum(xs)\n```"
+
+
+def make_dataset(path: Path, rows: int) -> None:
+    """N records written by DuckDB itself (seconds, not minutes, for a million rows)."""
+    import duckdb
+
+    con = duckdb.connect()
+    ar = "[" + ", ".join(f"'{w}'" for w in AR_WORDS) + "]"
+    en = "[" + ", ".join(f"'{w}'" for w in EN_WORDS) + "]"
+
+    def sentence(words: str, seed: str, n: int) -> str:
+        return " || ' ' || ".join(f"{words}[1 + (hash({seed} * {k + 1}) % 20)::INT]" for k in range(n))
+
+    con.execute(f"""
+    COPY (
+      WITH base AS (
+        SELECT i,
+               CASE WHEN i % 100 = 7 THEN i - 1 ELSE i END AS t,  -- ~1% copies of the previous row's text
+               i % 10 = 3 AS code, i % 250 = 11 AS truncated, i % 400 = 13 AS untranslated
+        FROM range({rows}) r(i)
+      ),
+      texts AS (
+        SELECT *,
+          'سؤال: ما علاقة ' || {sentence(ar, 't', 6)} || '؟' AS q_ar,
+          'Question: how does ' || {sentence(en, 't', 6)} || ' relate?' AS q_en,
+          {sentence(ar, 't + 1', 12)} || '. ' || {sentence(ar, 't + 2', 12)} || '. ' || {sentence(ar, 't + 3', 8)} || '.'
+            AS a_ar,
+          {sentence(en, 't + 1', 12)} || '. ' || {sentence(en, 't + 2', 12)} || '. ' || {sentence(en, 't + 3', 8)} || '.'
+            AS a_en
+        FROM base
+      )
+      SELECT 'r' || i AS id,
+             {{'dataset': 'bench/' || (i % 4), 'config': 'default', 'split': 'train', 'revision': ''}} AS source,
+             [{{'role': 'user', 'content': q_ar}},
+              {{'role': 'assistant', 'content': CASE WHEN untranslated THEN a_en WHEN truncated THEN left(a_ar, 20)
+                                                   ELSE a_ar END || CASE WHEN code THEN '{CODE}' ELSE '' END}}] AS messages,
+             [{{'role': 'user', 'content': q_en}},
+              {{'role': 'assistant', 'content': a_en || CASE WHEN code THEN '{CODE}' ELSE '' END}}] AS messages_en,
+             'ar' AS lang, '{{}}' AS meta
+      FROM texts
+    ) TO '{path}' (FORMAT parquet)""")
+    con.close()
+
+
+def hala_path(path: Path, lid: bool) -> tuple[dict, dict]:
+    """The report's own code path: metrics table, then the aggregates from sql/."""
+    import duckdb
+
+    from quality.metrics import build_metrics, load_records, locate
+    from quality.sql import query
+
+    times = {}
+    t0 = time.perf_counter()
+    con = duckdb.connect()
+    kind = load_records(con, locate(path))
+    times["records"] = time.perf_counter() - t0
+    build_metrics(con, kind, lid=lid)
+    times["metrics"] = time.perf_counter() - t0 - times["records"]
+    segments = "(SELECT id, m.content AS text FROM (SELECT id, unnest(messages) AS m FROM records))"
+    out = {
+        "summary": con.execute(query("metrics_summary", metrics="metrics")).fetchone(),
+        "by_source": con.execute(query("rows_by_source", metrics="metrics")).fetchall(),
+        "turns": con.execute(query("turns_histogram", metrics="metrics")).fetchall(),
+        "length_hist": con.execute(query("length_ratio_histogram", metrics="metrics")).fetchall(),
+        "comparison": con.execute(query("english_comparison", metrics="metrics")).fetchall(),
+        "top_segments": con.execute(query("top_repeated_segments", segments=segments, min_chars=20,
+                                          limit=20)).fetchall(),
+        "spans_changed": con.execute("SELECT sum((NOT spans_survived)::INT) FROM metrics").fetchone()[0],
+    }
+    con.close()
+    times["aggregates"] = time.perf_counter() - t0 - times["records"] - times["metrics"]
+    return out, times
+
+
+AR_LETTERS = r"[\u0621-\u063A\u0641-\u064A\u066E-\u06D3\u06FA-\u06FF]"
+LATIN_LETTERS = r"[A-Za-z\u00C0-\u024F]"
+PROSE_STRIP = r"```.*?```|~~~.*?~~~|`[^`\n]+`|\$\$.+?\$\$|\\\[.+?\\\]|\\\(.+?\\\)|\$[^\s$][^$\n]*\$|https?://\S+"
+DIACRITICS = r"[\u0610-\u061A\u064B-\u065F\u0670\u0640]"
+
+
+def pandas_path(path: Path) -> dict:
+    """The same measures and aggregates, the way one would write them in pandas."""
+    import pandas as pd
+
+    from pipelines.masking import protected_strings
+
+    df = pd.read_parquet(path)
+    text_ar = df["messages"].map(lambda ms: "\n\n".join(m["content"] for m in ms))
+    text_en = df["messages_en"].map(lambda ms: "\n\n".join(m["content"] for m in ms))
+    m = pd.DataFrame({"id": df["id"], "source_dataset": df["source"].map(lambda s: s["dataset"]),
+                      "n_turns": df["messages"].map(len)})
+    m["chars_ar"], m["chars_en"] = text_ar.str.len(), text_en.str.len()
+    m["tokens_ar"], m["tokens_en"] = text_ar.str.split().str.len(), text_en.str.split().str.len()
+    m["length_ratio"] = m["chars_ar"] / m["chars_en"]
+    m["token_ratio"] = m["tokens_ar"] / m["tokens_en"]
+    prose = text_ar.str.replace(PROSE_STRIP, " ", regex=True, flags=re.S)
+    ar, la = prose.str.count(AR_LETTERS), prose.str.count(LATIN_LETTERS)
+    m["arabic_share"] = (ar / (ar + la)).where(ar + la > 0, 1.0)
+    m["latin_residue"] = prose.str.contains(r"(?:[A-Za-z][A-Za-z'’-]*[ ,;:]+){4}[A-Za-z]", regex=True)
+    m["has_code"] = text_ar.str.contains(r"```|~~~|`[^`\n]+`", regex=True)
+    m["has_latex"] = text_ar.str.contains(r"\$\$.+?\$\$|\\\[.+?\\\]|\\\(.+?\\\)|\$[^\s$][^$\n]*\$", regex=True, flags=re.S)
+    m["empty_content"] = df["messages"].map(lambda ms: len(ms) == 0 or any(not (x["content"] or "").strip() for x in ms))
+    m["roles_ok"] = [all(x["role"] in ("system", "user", "assistant") for x in a) and
+                     [x["role"] for x in a] == [x["role"] for x in e] for a, e in zip(df["messages"], df["messages_en"])]
+    key = (text_ar.str.replace(DIACRITICS, "", regex=True).str.translate(str.maketrans("أإآٱىة", "اااايه")).str.lower()
+           .str.replace(r"[\W_]+", " ", regex=True).str.strip())
+    m["dup_cluster_size"] = key.groupby(key).transform("size")
+    m["duplicate_extra"] = key.duplicated().astype(int)
+    hint = text_en.str.contains(r"[`~$\\<{\[]|://", regex=True)
+    survived = pd.Series(True, index=m.index)
+    for i in m.index[hint]:
+        for a, e in zip(df.at[i, "messages"], df.at[i, "messages_en"]):
+            if any(a["content"].count(s) < n for s, n in Counter(protected_strings(e["content"])).items()):
+                survived[i] = False
+    m["spans_survived"] = survived
+    lr = m["length_ratio"]
+    summary = (len(m), m["id"].nunique(), round(m["n_turns"].mean(), 3), round(lr.median(), 3),
+               round(lr.quantile(0.05), 3), round(lr.quantile(0.95), 3), round(m["token_ratio"].median(), 3),
+               round(m["arabic_share"].mean(), 4), round(m["arabic_share"].min(), 4), int(m["latin_residue"].sum()),
+               int(m["has_code"].sum()), int(m["has_latex"].sum()), int(m["empty_content"].sum()),
+               int(m["duplicate_extra"].sum()), round(m["duplicate_extra"].mean(), 4), int(m["dup_cluster_size"].max()))
+    by_source = m.groupby("source_dataset").agg(rows=("id", "size"), median_length_ratio=("length_ratio", "median"),
+                                                mean_arabic_share=("arabic_share", "mean"))
+    turns = m["n_turns"].value_counts().sort_index()
+    length_hist = (lr.mul(10).floordiv(1).div(10)).value_counts().sort_index()
+    comparison = m.groupby("source_dataset")[["chars_en", "chars_ar", "tokens_en", "tokens_ar"]].sum()
+    lines = (df[["id"]].assign(text=df["messages"]).explode("text"))
+    lines["text"] = lines["text"].map(lambda x: x["content"]).str.split("\n")
+    lines = lines.explode("text")
+    lines["text"] = lines["text"].str.strip()
+    lines = lines[lines["text"].str.len() >= 20]
+    top = lines.groupby("text")["id"].nunique().sort_values(ascending=False).head(20)
+    return {"summary": summary, "by_source": by_source, "turns": turns, "length_hist": length_hist,
+            "comparison": comparison, "top_segments": top, "spans_changed": int((~m["spans_survived"]).sum())}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--lid", action="store_true", help="include fastText LID in the hala timing")
+    ap.add_argument("--skip-pandas", action="store_true")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="hala-report-bench-") as tmp:
+        path = Path(tmp) / "records.parquet"
+        t = time.perf_counter()
+        make_dataset(path, args.rows)
+        print(f"synthetic dataset: {args.rows:,} rows, {path.stat().st_size / 1e6:.0f} MB parquet "
+              f"({time.perf_counter() - t:.1f} s to write)")
+        t, c = time.perf_counter(), time.process_time()
+        hala, parts = hala_path(path, args.lid)
+        t_hala, c_hala = time.perf_counter() - t, time.process_time() - c
+        print(f"hala (DuckDB{' + fastText LID' if args.lid else ''}): {t_hala:.2f} s wall, {c_hala:.2f} s CPU  ("
+              + ", ".join(f"{k} {v:.2f} s" for k, v in parts.items())
+              + f")  → {args.rows / t_hala:,.0f} rows/s")
+        if args.skip_pandas:
+            return
+        t, c = time.perf_counter(), time.process_time()
+        pdres = pandas_path(path)
+        t_pd, c_pd = time.perf_counter() - t, time.process_time() - c
+        print(f"pandas: {t_pd:.2f} s wall, {c_pd:.2f} s CPU  → {args.rows / t_pd:,.0f} rows/s")
+        print(f"ratio pandas/hala: {t_pd / t_hala:.1f}× wall, {c_pd / c_hala:.1f}× CPU   "
+              f"(targets: hala ≤ 10 s for 1M rows on 2 cores, ≥ 10×)")
+        try:
+            import os
+
+            print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        except OSError:
+            pass
+        s_h, s_p = hala["summary"], pdres["summary"]
+        agree = {
+            "rows": s_h[0] == s_p[0], "median_length_ratio": s_h[3] == s_p[3],
+            "rows_with_code": s_h[10] == s_p[10], "latin_residue": s_h[9] == s_p[9],
+            "duplicate_rows": s_h[13] == s_p[13], "spans_changed": hala["spans_changed"] == pdres["spans_changed"],
+            "turns": dict(hala["turns"]) == pdres["turns"].to_dict(),
+            "top_segment_count": hala["top_segments"][0][1] == int(pdres["top_segments"].iloc[0]),
+        }
+        print("aggregates agree: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in agree.items()))
+        if not all(agree.values()):
+            print(f"  hala summary   {s_h}\n  pandas summary {s_p}")
+
+
+if __name__ == "__main__":
+    main()
