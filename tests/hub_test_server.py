@@ -6,12 +6,12 @@ client's request building, LFS protocol and NDJSON commit payload. It implements
 - POST /api/repos/create                                  create a repo (409 if it exists), with an initial commit
 - GET  /api/datasets/{repo}[/revision/{rev}]              repo info (sha, siblings)
 - GET  /api/datasets/{repo}/refs                          branches and tags
-- POST /api/datasets/{repo}/paths-info/{rev}              files with size, git blob id and LFS sha256
+- GET  /api/datasets/{repo}/tree/{rev}[/{path}]           files with size, git blob id and LFS sha256
 - POST /api/validate-yaml                                 parses the card's YAML header
 - POST /api/datasets/{repo}/preupload/{rev}               upload mode per file (`.parquet` → lfs) and remote oid
 - POST /datasets/{repo}.git/info/lfs/objects/batch        legacy LFS batch API (basic transfer)
 - PUT  /lfs-upload/{oid}                                  the LFS object bytes (sha256 checked)
-- POST /api/datasets/{repo}/commit/{rev}                  NDJSON commit (header, file, lfsFile)
+- POST /api/datasets/{repo}/commit/{rev}                  NDJSON commit (header, file, lfsFile, deletedFile)
 - POST /api/datasets/{repo}/tag/{rev}                     create a tag (409 if it exists)
 
 Test hooks: `fail(method, path_part, status)` answers the next matching request with that status (once);
@@ -31,11 +31,11 @@ import re
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, unquote, urlparse
+from urllib.parse import unquote, urlparse
 
 GITATTRIBUTES = b"*.parquet filter=lfs diff=lfs merge=lfs -text\n"
 REPO_PATH = re.compile(r"^/api/(?P<type>models|datasets|spaces)/(?P<repo>[^/]+/[^/]+?)"
-                       r"(?:/(?P<op>preupload|commit|paths-info|tag|refs|revision)(?:/(?P<rev>.+))?)?$")
+                       r"(?:/(?P<op>preupload|commit|tree|tag|refs|revision)(?:/(?P<rev>[^/]+)(?P<sub>/.*)?)?)?$")
 LFS_BATCH = re.compile(r"^/(?:datasets/)?(?P<repo>[^/]+/[^/]+)\.git/info/lfs/objects/batch$")
 
 
@@ -206,8 +206,8 @@ class _Handler(BaseHTTPRequestHandler):
                 "converts": [],
                 "tags": [{"name": t, "ref": f"refs/tags/{t}", "targetCommit": c} for t, c in sorted(repo.tags.items())],
             })
-        if op == "paths-info" and self.command == "POST":
-            return self._paths_info(repo, body)
+        if op == "tree" and self.command == "GET":
+            return self._tree(repo, unquote((m["sub"] or "/")[1:]))
         if op == "preupload" and self.command == "POST":
             return self._preupload(repo, json.loads(body))
         if op == "commit" and self.command == "POST":
@@ -239,12 +239,11 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(400, {"errors": [{"message": str(e)}], "warnings": []})
         self._send(200, {"errors": [], "warnings": []})
 
-    def _paths_info(self, repo: Repo, body: bytes) -> None:
-        form = parse_qs(body.decode())
+    def _tree(self, repo: Repo, prefix: str) -> None:
+        """Every file under `prefix` (the test server always answers recursively, in one page)."""
         out = []
-        for p in form.get("paths", []):
-            f = repo.files.get(p)
-            if f is None:
+        for p, f in sorted(repo.files.items()):
+            if prefix and not p.startswith(prefix.rstrip("/") + "/"):
                 continue
             item = {"type": "file", "path": p, "size": f.size, "oid": f.blob_id}
             if f.lfs:
@@ -284,7 +283,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _commit(self, repo: Repo, body: bytes) -> None:
         lines = [json.loads(line) for line in body.decode().splitlines() if line.strip()]
         header = next(item["value"] for item in lines if item["key"] == "header")
-        ops, adds = [], {}
+        ops, adds, deletes = [], {}, []
         for item in lines:
             key, value = item["key"], item["value"]
             if key == "file":
@@ -298,8 +297,15 @@ class _Handler(BaseHTTPRequestHandler):
                 pointer = f"oid sha256:{value['oid']}\nsize {value['size']}\n".encode()
                 adds[value["path"]] = StoredFile(value["size"], git_blob_sha1(pointer), value["oid"], True)
                 ops.append({"key": key, "path": value["path"], "sha256": value["oid"]})
+            elif key == "deletedFile":
+                if value["path"] not in repo.files:
+                    return self._error(404, f"A file with this name doesn't exist: {value['path']}")
+                deletes.append(value["path"])
+                ops.append({"key": key, "path": value["path"]})
             elif key != "header":
                 return self._error(400, f"unsupported commit operation {key}")
+        for path in deletes:
+            del repo.files[path]
         oid = self.hub._commit(repo, header["summary"], ops, adds)
         self._send(200, {"commitUrl": f"{self.hub.url}/datasets/{repo.repo_id}/commit/{oid}", "commitOid": oid,
                          "pullRequestUrl": None})

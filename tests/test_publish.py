@@ -270,3 +270,19 @@ def test_empty_dataset_is_refused(tmp_path):
 
     with pytest.raises(UserError, match="no rows"):
         publish(ds, REPO, "1.0.0", dry_run=tmp_path / "out")
+
+
+def test_next_release_replaces_stale_shards(dataset, hub):
+    """v1.1.0 with other sharding: its one commit deletes v1.0.0's shards so the configs' globs see only v1.1.0."""
+    from quality.publish import RetryPolicy, publish
+
+    _, first = publish(dataset, REPO, "1.0.0", endpoint=hub.url, max_shard_rows=2, retry=RetryPolicy(base_wait=0.0))
+    # README, manifest and 4 + 3 + 2 shards of at most 2 rows (7 Open-Orca, 5 Hermes-3, 4 SCP-116K rows)
+    assert first.deleted == [] and len(first.uploaded) == 2 + 4 + 3 + 2
+    bundle, second = publish(dataset, REPO, "1.1.0", endpoint=hub.url, retry=RetryPolicy(base_wait=0.0))
+    repo = hub.repos[REPO]
+    assert sorted(repo.files) == sorted([".gitattributes", "manifest.json", *bundle.manifest["files"]])
+    assert sorted(second.deleted) == sorted(f for f in first.uploaded if f.startswith("data/"))
+    last = hub.commits[-1]["operations"]
+    assert sorted(o["path"] for o in last if o["key"] == "deletedFile") == sorted(second.deleted)
+    assert repo.tags == {"v1.0.0": first.commit, "v1.1.0": second.commit} and len(repo.commits) == 3
