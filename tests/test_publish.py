@@ -86,6 +86,8 @@ def test_dry_run_bundle_loads_every_config(dataset, tmp_path):
     # the same rows as the dataset, byte-identical bundle on a second build (what makes resume possible)
     ids = {r for f in (dataset / "data").glob("*.parquet") for r in pq.read_table(f).column("id").to_pylist()}
     assert set(datasets.load_dataset(str(out), "default", cache_dir=str(tmp_path / "hf-cache"))["train"]["id"]) == ids
+    # no config named: `default` (marked so in the card) is what load_dataset(repo) gives
+    assert datasets.load_dataset(str(out), cache_dir=str(tmp_path / "hf-cache"))["train"].num_rows == 16
     again = tmp_path / "bundle2"
     assert _publish(str(dataset), "--repo", REPO, "--version", "1.0.0", "--dry-run", str(again),
                     "--max-shard-rows", "3").exit_code == 0
