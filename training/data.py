@@ -72,13 +72,26 @@ def load_messages_dataset(path: str, *, split: str = "train", name: str | None =
         rows = read_rows(files)
     else:
         rows = list(load_dataset(path, name, split=split, revision=revision))
-    if rows and field not in rows[0]:
-        raise UserError(f"{path}: rows have no {field!r} column (columns: {sorted(rows[0])})")
     if max_samples:
         rows = rows[:max_samples]
     if not rows:
         raise UserError(f"{path} ({split}): no rows")
-    return Dataset.from_list([{"messages": clean_messages(r[field])} for r in rows])
+    return Dataset.from_list([{"messages": _row_messages(r, field, path)} for r in rows])
+
+
+def _row_messages(row: dict, field: str, path: str) -> list[dict]:
+    """`messages` as stored, or the translator prompt built from a pair row (src/tgt or en/ar), as the translator
+    set's chat files do."""
+    if field in row:
+        return clean_messages(row[field])
+    from pipelines.bilingual.translator_set import chat_messages
+
+    if "src" in row and "tgt" in row:
+        return chat_messages(row["src"], row["tgt"], row.get("tgt_lang") or "ar")
+    if "en" in row and "ar" in row:
+        return chat_messages(row["en"], row["ar"], "ar")
+    raise UserError(f"{path}: rows have no {field!r} column and are not src/tgt or en/ar pairs "
+                    f"(columns: {sorted(row)})")
 
 
 def load_pairs(path: str, *, split: str = "test", src_lang: str | None = "en",

@@ -157,8 +157,16 @@ def load_recipe(path: str | Path, model: type[BaseModel]):
     return validate(model, load_yaml(path), str(path))
 
 
+TINY = "tiny"  # model spec meaning the cached tiny LFM2 demo translator (pipelines.tiny_model)
+
+
 def absolute_model_path(spec: str) -> str:
-    """A local path made absolute (mergekit turns relative paths into Hub look-ups); Hub ids unchanged."""
+    """A local path made absolute (mergekit turns relative paths into Hub look-ups); Hub ids unchanged;
+    `tiny` → the cached tiny demo model."""
+    if spec == TINY:
+        from pipelines.tiny_model import cached_tiny_model
+
+        return str(cached_tiny_model().resolve())
     p = Path(spec).expanduser()
     if p.exists():
         return str(p.resolve())

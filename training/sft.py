@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from training.recipes import SFTRecipe
+from training.recipes import SFTRecipe, absolute_model_path
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ def load_tokenizer(recipe: SFTRecipe):
 
     from training.chat_template import ensure_generation_markers
 
-    tok = AutoTokenizer.from_pretrained(recipe.model_name_or_path, revision=recipe.model_revision,
+    tok = AutoTokenizer.from_pretrained(absolute_model_path(recipe.model_name_or_path), revision=recipe.model_revision,
                                         trust_remote_code=recipe.trust_remote_code)
     if recipe.chat_template:
         tok.chat_template = Path(recipe.chat_template).read_text(encoding="utf-8")
@@ -64,7 +64,7 @@ def build_trainer(recipe: SFTRecipe):
     dtype = "auto" if recipe.dtype == "auto" else getattr(torch, recipe.dtype)
     if recipe.training.use_cpu and dtype == "auto":
         dtype = torch.float32
-    model = AutoModelForCausalLM.from_pretrained(recipe.model_name_or_path, revision=recipe.model_revision,
+    model = AutoModelForCausalLM.from_pretrained(absolute_model_path(recipe.model_name_or_path), revision=recipe.model_revision,
                                                  dtype=dtype, trust_remote_code=recipe.trust_remote_code)
     trainer = SFTTrainer(model=model, args=sft_config(recipe), train_dataset=train, eval_dataset=evald,
                          processing_class=tok)
