@@ -207,12 +207,11 @@ def test_assistant_only_loss_masks_exactly_assistant_tokens(loop):
     batch = trainer.data_collator(examples)
     for i, ex in enumerate(examples):
         ids = [int(x) for x in ex["input_ids"]]
-        mask = tok.apply_chat_template(ex["messages"], tokenize=True, return_dict=True,
-                                       return_assistant_tokens_mask=True)["assistant_masks"] \
-            if "messages" in ex else None
+        rendered = tok.apply_chat_template(ex["messages"], tokenize=True, return_dict=True,
+                                           return_assistant_tokens_mask=True)
+        assert list(rendered["input_ids"]) == ids
         labels = batch["labels"][i].tolist()[: len(ids)]
-        expected_mask = mask or [int(x) for x in ex["assistant_masks"]]
-        assert labels == [t if m else -100 for t, m in zip(ids, expected_mask)]
+        assert labels == [t if m else -100 for t, m in zip(ids, rendered["assistant_masks"])]
         assert all(x == -100 for x in batch["labels"][i].tolist()[len(ids):])  # padding
         # and the labelled tokens are precisely the assistant's answer plus its end-of-turn token
         answered = tok.decode([t for t in labels if t != -100])
@@ -297,3 +296,36 @@ def test_lighteval_missing_is_a_clear_skip(tmp_path, monkeypatch):
     r = run_lighteval({"m": "x"}, ["community|arabic_mmlu:_average|0"], tmp_path)
     assert r["status"] == "skipped" and "lighteval is not installed" in r["reason"]
     assert run_lighteval({"m": "x"}, [], tmp_path)["status"] == "skipped"
+
+
+def test_hala_dataset_folder_multiturn_masks(tmp_path):
+    """A gated hala dataset folder (DATASET/data/*.parquet, instruction records): multi-turn rows train on both
+    assistant turns and nothing else."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipelines.records import instruction_schema, make_source, stable_id
+    from training.data import load_messages_dataset
+
+    msgs = [{"role": "system", "content": "أنت مساعد مفيد."}, {"role": "user", "content": "مرحبا"},
+            {"role": "assistant", "content": "مرحبا، كيف حالك؟"}, {"role": "user", "content": "شكرا"},
+            {"role": "assistant", "content": "شكرا جزيلا."}]
+    rows = [{"id": stable_id("t", i), "source": make_source("demo"), "messages": msgs, "messages_en": msgs,
+             "lang": "ar", "meta": "{}"} for i in range(3)]
+    (tmp_path / "ds" / "data").mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=instruction_schema()), tmp_path / "ds" / "data" / "00.parquet")
+    (tmp_path / "ds" / "rejects").mkdir()  # a hala folder's other parts are ignored
+    ds = load_messages_dataset(str(tmp_path / "ds"))
+    assert len(ds) == 3 and ds[0]["messages"] == msgs
+
+    from pipelines.recipe import load_yaml, validate
+    from training.recipes import SFTRecipe
+    from training.sft import build_trainer
+
+    data = load_yaml(RECIPES / "tiny" / "translator" / "config.yaml")
+    data.update(stage="hala", output_dir=str(tmp_path / "out"))
+    data["dataset"]["path"] = str(tmp_path / "ds")
+    trainer, how, n = build_trainer(validate(SFTRecipe, data, "tiny"))
+    batch = trainer.data_collator([trainer.train_dataset[0]])
+    labelled = trainer.processing_class.decode([t for t in batch["labels"][0].tolist() if t != -100])
+    assert n == 3 and labelled == "مرحبا، كيف حالك؟<|im_end|>شكرا جزيلا.<|im_end|>"
