@@ -329,3 +329,23 @@ def test_hala_dataset_folder_multiturn_masks(tmp_path):
     batch = trainer.data_collator([trainer.train_dataset[0]])
     labelled = trainer.processing_class.decode([t for t in batch["labels"][0].tolist() if t != -100])
     assert n == 3 and labelled == "مرحبا، كيف حالك؟<|im_end|>شكرا جزيلا.<|im_end|>"
+
+
+def test_heldout_readers(tmp_path):
+    """Held-out pairs from a translator-set folder (pairs/test.parquet, EN→AR rows only) and from chat rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipelines.tiny_model import translation_messages
+    from training.data import load_pairs
+
+    (tmp_path / "set" / "pairs").mkdir(parents=True)
+    rows = [{"src_lang": "en", "tgt_lang": "ar", "src": "Hello", "tgt": "مرحبا"},
+            {"src_lang": "ar", "tgt_lang": "en", "src": "مرحبا", "tgt": "Hello"}]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "set" / "pairs" / "test.parquet")
+    pq.write_table(pa.Table.from_pylist(rows[:1] * 5), tmp_path / "set" / "pairs" / "train.parquet")
+    assert load_pairs(str(tmp_path / "set")) == [("Hello", "مرحبا")]
+    assert len(load_pairs(str(tmp_path / "set"), src_lang=None)) == 2
+    chat = tmp_path / "chat.jsonl"
+    chat.write_text(json.dumps({"messages": translation_messages("Two\nlines", "سطران")}, ensure_ascii=False) + "\n")
+    assert load_pairs(str(chat)) == [("Two\nlines", "سطران")]
