@@ -278,13 +278,30 @@ def span_columns(con, kind: Kind):
 
 
 def build_metrics(con, kind: Kind, lid: bool = True, lid_model: str | None = None, progress=None) -> None:
-    """Table `metrics` in `con` from table `records`: the SQL measures, duplicate clusters, LID and span survival."""
+    """Table `metrics` in `con` from table `records`: the SQL measures, duplicate clusters, LID and span survival.
+
+    The Python measures (span survival, LID) run in a worker thread on their own cursor while DuckDB computes the
+    SQL measures: DuckDB releases the GIL, so both cores stay busy instead of the SQL waiting for Python.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     con.execute(query("macros"))
-    con.execute(f"CREATE OR REPLACE TABLE metrics_sql AS {query(f'metrics_{kind}', records='records')}")
-    spans = span_columns(con, kind)
+
+    def python_measures(cursor):
+        try:
+            spans = span_columns(cursor, kind)
+            found = lid_columns(cursor, kind, lid_model, progress) if lid else None
+            return spans, found
+        finally:
+            cursor.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(python_measures, con.cursor())
+        con.execute(f"CREATE OR REPLACE TABLE metrics_sql AS {query(f'metrics_{kind}', records='records')}")
+        spans, found = future.result()
     con.register("spans_frame", spans.to_arrow())
-    if lid:
-        con.register("lid_frame", lid_columns(con, kind, lid_model, progress).to_arrow())
+    if found is not None:
+        con.register("lid_frame", found.to_arrow())
         lid_select, lid_join = "l.lid_label, l.lid_score", "LEFT JOIN lid_frame l USING (_row)"
     else:
         lid_select, lid_join = "NULL::VARCHAR AS lid_label, NULL::DOUBLE AS lid_score", ""
@@ -297,7 +314,7 @@ def build_metrics(con, kind: Kind, lid: bool = True, lid_model: str | None = Non
         {lid_join} LEFT JOIN spans_frame s USING (_row)""")
     con.execute("DROP TABLE metrics_sql")
     con.unregister("spans_frame")
-    if lid:
+    if found is not None:
         con.unregister("lid_frame")
 
 
