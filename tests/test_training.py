@@ -236,6 +236,13 @@ def test_chatml_without_markers_is_patched(caplog):
     ids, mask = assistant_mask(tok, msgs)
     assert tok.decode([t for t, m in zip(ids, mask) if m]) == "a<|im_end|>"
     assert ensure_generation_markers(tok) == "kept"
+    # a ChatML variant that renders differently (default system prompt) is not silently replaced
+    tok.chat_template = ("{% if messages[0]['role'] != 'system' %}{{ '<|im_start|>system\\nYou are helpful.<|im_end|>\\n' }}"
+                         "{% endif %}" + plain)
+    from pipelines.errors import UserError
+
+    with pytest.raises(UserError, match="generation"):
+        ensure_generation_markers(tok)
 
 
 def test_every_bundled_recipe_validates():

@@ -48,13 +48,35 @@ def ensure_generation_markers(tokenizer) -> str:
         tokenizer.chat_template = patched
         log.warning("chat template: no {%% generation %%} markers; replaced with TRL's training variant")
         return "trl"
-    if "<|im_start|>" in template:
+    if "<|im_start|>" in template and _renders_like(tokenizer, template, CHATML_GENERATION_TEMPLATE):
         tokenizer.chat_template = CHATML_GENERATION_TEMPLATE
         log.warning("chat template: ChatML without {%% generation %%} markers; replaced with hala's ChatML template "
-                    "that has them (system/user/assistant turns render the same)")
+                    "that has them (checked: sample conversations render identically)")
         return "chatml"
     raise UserError("the model's chat template has no {% generation %} markers and is not one TRL or hala can patch; "
                     "set `chat_template:` in the recipe to a Jinja file with the markers")
+
+
+_SAMPLES = [
+    [{"role": "user", "content": "u1"}, {"role": "assistant", "content": "a1"}],
+    [{"role": "system", "content": "s"}, {"role": "user", "content": "u1"}, {"role": "assistant", "content": "a1"},
+     {"role": "user", "content": "u2"}, {"role": "assistant", "content": "a2"}],
+]
+
+
+def _renders_like(tokenizer, old: str, new: str) -> bool:
+    """Replace a template only when it renders sample conversations (and the generation prompt) exactly alike:
+    a ChatML variant with a default system prompt or other extras is left to the user."""
+    try:
+        for msgs in _SAMPLES:
+            for prompt, m in ((False, msgs), (True, msgs[:-1])):
+                a = tokenizer.apply_chat_template(m, chat_template=old, tokenize=False, add_generation_prompt=prompt)
+                b = tokenizer.apply_chat_template(m, chat_template=new, tokenize=False, add_generation_prompt=prompt)
+                if a != b:
+                    return False
+    except Exception:  # a template that raises on a sample (e.g. no system role) is not plain ChatML
+        return False
+    return True
 
 
 def assistant_mask(tokenizer, messages: list[dict]) -> tuple[list[int], list[int]]:
