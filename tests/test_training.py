@@ -296,13 +296,31 @@ def test_threshold_check():
 def test_lighteval_missing_is_a_clear_skip(tmp_path, monkeypatch):
     import importlib.util
 
-    from training.evaluate import run_lighteval
+    from training.arabic_tasks import run_lighteval
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "lighteval" else real(name, *a))
-    r = run_lighteval({"m": "x"}, ["community|arabic_mmlu:_average|0"], tmp_path)
+    r = run_lighteval({"m": "x"}, ["arabic_mmlu"], tmp_path)
     assert r["status"] == "skipped" and "lighteval is not installed" in r["reason"]
     assert run_lighteval({"m": "x"}, [], tmp_path)["status"] == "skipped"
+
+
+def test_arabic_benchmarks_expand_and_average(tmp_path):
+    """Benchmarks expand to their subset tasks from a custom-tasks file; scores average per benchmark."""
+    from training.arabic_tasks import aggregate, expand, task_names
+
+    f = tmp_path / "arabic_evals.py"
+    f.write_text("class T:\n    def __init__(self, name): self.name = name\n"
+                 "TASKS_TABLE = [T('arabic_mmlu:All'), T('arabic_mmlu:Law'), T('arabic_mmlu_ht:anatomy'), "
+                 "T('arabic_exams')]\n")
+    names = task_names(f)
+    assert expand(["arabic_mmlu", "arabic_exams", "arabic_mmlu_ht"], names, fewshot=5) == [
+        "community|arabic_mmlu:All|5", "community|arabic_exams|5", "community|arabic_mmlu_ht:anatomy|5"]
+    assert expand(["community|x:y|5"], names) == ["community|x:y|5"]
+    raw = {"community|arabic_mmlu:All|0": {"acc_norm": 0.5, "acc_norm_stderr": 0.1},
+           "community|arabic_mmlu:Law|0": {"acc_norm": 0.3}, "community|arabic_exams|0": {"acc_norm": 0.25},
+           "all": {"acc_norm": 0.35}}
+    assert aggregate(raw) == {"arabic_exams": 0.25, "arabic_mmlu": 0.4}
 
 
 def test_hala_dataset_folder_multiturn_masks(tmp_path):

@@ -7,7 +7,6 @@ model cannot look better by failing on the hard rows.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import subprocess
@@ -17,20 +16,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from training.arabic_tasks import markdown_rows, run_lighteval
 from training.recipes import EvalRecipe, HeldOut, ServerBlock
 
 log = logging.getLogger(__name__)
-
-# The paper's Arabic leaderboard tasks, as lighteval community-task specs (suite|task|few-shot).
-PAPER_LIGHTEVAL_TASKS = [
-    "community|arabic_mmlu:_average|0",
-    "community|alghafa:_average|0",
-    "community|arabic_exams|0",
-    "community|madinah_qa:_average|0",
-    "community|aratrust:_average|0",
-    "community|arabic_mmlu_ht:_average|0",
-]
-
 
 def score(hypotheses: list[str], references: list[str]) -> dict:
     """Corpus BLEU and chrF++ (chrF with word bigrams), with sacrebleu's signatures for reproducibility."""
@@ -127,44 +116,12 @@ def heldout_pairs(h: HeldOut) -> list[tuple[str, str]]:
     return load_pairs(h.path, split="test", src_lang=h.src_lang, max_samples=h.max_samples)
 
 
-def run_lighteval(models: dict[str, str], tasks: list[str], out_dir: Path) -> dict:
-    """lighteval's `accelerate` backend per model, when lighteval is importable; otherwise a clear skip."""
-    if not tasks:
-        return {"status": "skipped", "reason": "no lighteval_tasks in the recipe"}
-    if importlib.util.find_spec("lighteval") is None:
-        msg = "lighteval is not installed (pip install lighteval); Arabic leaderboard tasks skipped"
-        log.warning(msg)
-        return {"status": "skipped", "reason": msg, "tasks": tasks}
-    results: dict = {"status": "ran", "tasks": tasks, "models": {}}
-    for label, model in models.items():
-        dest = out_dir / "lighteval" / label
-        cmd = [sys.executable, "-m", "lighteval", "accelerate", f"model_name={model}", ",".join(tasks),
-               "--custom-tasks", "lighteval.tasks.multilingual.tasks", "--output-dir", str(dest)]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            results["models"][label] = {"error": proc.stderr[-2000:]}
-            continue
-        scores = {}
-        for f in sorted(dest.rglob("results_*.json")):
-            scores.update(json.loads(f.read_text()).get("results", {}))
-        results["models"][label] = scores
-    return results
-
-
 def markdown_table(results: dict) -> str:
     """One row per model: BLEU, chrF++, rejected rows, and lighteval averages when present."""
     lines = ["| model | path | BLEU | chrF++ | rejected | rows |", "|---|---|---:|---:|---:|---:|"]
     for label, r in results["translation"].items():
         lines.append(f"| {label} | `{r['model']}` | {r['bleu']:.2f} | {r['chrf++']:.2f} | {r['rejected']} | {r['rows']} |")
-    le = results.get("lighteval", {})
-    if le.get("status") == "ran":
-        tasks = sorted({t for s in le["models"].values() if isinstance(s, dict) for t in s if t != "error"})
-        lines += ["", "| model | " + " | ".join(tasks) + " |", "|---|" + "---:|" * len(tasks)]
-        for label, s in le["models"].items():
-            cells = [f"{next(iter(s[t].values())):.4f}" if isinstance(s.get(t), dict) and s[t] else "-" for t in tasks]
-            lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    else:
-        lines += ["", f"lighteval: {le.get('reason', 'not run')}"]
+    lines += [""] + markdown_rows(results.get("lighteval", {}))
     return "\n".join(lines) + "\n"
 
 
@@ -178,7 +135,8 @@ def run_eval(recipe: EvalRecipe) -> dict:
     models = {label: absolute_model_path(m) for label, m in recipe.models.items()}
     results: dict = {"heldout": recipe.heldout.path, "rows": len(pairs), "translation": {}}
     results["translation"] = compare_models(models, pairs, recipe.server)
-    results["lighteval"] = run_lighteval(models, recipe.lighteval_tasks, out)
+    results["lighteval"] = run_lighteval(models, recipe.lighteval_tasks, out, recipe.lighteval_custom_tasks,
+                                         recipe.lighteval_fewshot)
     (out / "eval_results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
     (out / "eval_results.md").write_text(markdown_table(results), encoding="utf-8")
     return results

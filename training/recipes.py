@@ -146,8 +146,11 @@ class EvalRecipe(_Strict):
     heldout: HeldOut
     output_dir: str
     server: ServerBlock = Field(default_factory=ServerBlock)
-    lighteval_tasks: list[str] = Field(default_factory=list,
-                                       description="lighteval task specs (run only if lighteval is installed)")
+    lighteval_tasks: list[str] = Field(default_factory=list, description="benchmarks (arabic_mmlu, alghafa, "
+                                       "arabic_exams, madinah_qa, aratrust, arabic_mmlu_ht) or full lighteval specs; "
+                                       "run only if lighteval is installed")
+    lighteval_custom_tasks: str | None = Field(None, description="lighteval's community_tasks/arabic_evals.py")
+    lighteval_fewshot: int = Field(0, ge=0)
 
 
 def load_recipe(path: str | Path, model: type[BaseModel]):
