@@ -89,6 +89,8 @@ def compress(
                    f"(max {val['max_bleu_drop']})")
         typer.echo(f"  chrF++ original {o['chrf++']:.2f}  fp8 {f['chrf++']:.2f}  drop {val['chrf_drop']:+.2f} "
                    f"(max {val['max_chrf_drop']})   rows {val['rows']}")
+    else:
+        typer.echo("  quality check skipped: no held-out set (--heldout or validation.heldout)")
     tp = report.get("throughput")
     if tp:
         typer.echo(f"  tokens/s original {tp['original']['tokens_per_s']}  fp8 {tp['fp8']['tokens_per_s']}  "

@@ -60,8 +60,9 @@ def _prompts(tok, n: int) -> list[str]:
 def tokens_per_second(model_path: str, cfg: Throughput) -> dict:
     """Batched greedy generation of exactly `new_tokens` per row (EOS ignored): generated tokens / wall seconds.
 
-    Also reports how the weights sit in memory after loading (on CPU transformers decompresses FP8 to the
-    original dtype, so a CPU figure measures the same matmuls; the FP8 speed-up needs a GPU with FP8 kernels).
+    Also reports how the Linear weights sit in memory after loading: compressed-tensors keeps them float8 and
+    dequantizes in each forward, so on CPU the FP8 model is usually slower; the FP8 speed-up needs a GPU with FP8
+    kernels (vLLM). The figure is what this machine does, measured for both models the same way.
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
