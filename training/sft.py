@@ -82,6 +82,7 @@ def run_sft(recipe: SFTRecipe, recipe_path: str | None = None) -> dict:
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     summary = {
         "stage": recipe.stage,
+        "recipe": recipe_path,
         "base_model": recipe.model_name_or_path,
         "dataset": recipe.dataset.path,
         "rows": rows,
