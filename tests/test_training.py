@@ -374,3 +374,21 @@ def test_heldout_readers(tmp_path):
     chat = tmp_path / "chat.jsonl"
     chat.write_text(json.dumps({"messages": translation_messages("Two\nlines", "سطران")}, ensure_ascii=False) + "\n")
     assert load_pairs(str(chat)) == [("Two\nlines", "سطران")]
+
+
+def test_real_lfm2_template_gets_trls_training_variant():
+    """LFM2's own chat template (TRL ships a copy) has no markers: TRL's training variant replaces it, and the
+    mask covers exactly the assistant answer and its end-of-turn token."""
+    from transformers import AutoTokenizer
+    from trl.chat_template_utils import lfm2_chat_template
+
+    from pipelines.tiny_model import cached_tiny_model
+    from training.chat_template import assistant_mask, ensure_generation_markers
+
+    tok = AutoTokenizer.from_pretrained(cached_tiny_model())
+    tok.chat_template = lfm2_chat_template
+    assert ensure_generation_markers(tok) == "trl"
+    msgs = [{"role": "user", "content": "Hello"}, {"role": "assistant", "content": "مرحبا"}]
+    ids, mask = assistant_mask(tok, msgs)
+    # TRL's LFM2 training template also trains the newline after <|im_end|> (it is in the same generation block)
+    assert tok.decode([t for t, m in zip(ids, mask) if m]) == "مرحبا<|im_end|>\n"
