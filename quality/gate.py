@@ -91,18 +91,24 @@ def run_gate(dataset_dir: str | Path, suite_name: str | None = None, lid_model: 
     import great_expectations as gx
 
     from quality.fingerprint import dataset_fingerprint
-    from quality.metrics import open_dataset
+    from quality.metrics import locate, open_dataset
     from quality.suites import DEFAULT_SUITE, load_suite, load_suite_dict
 
+    def check_kind(name: str, kind: str) -> None:
+        suite_kind = (load_suite_dict(name).get("meta") or {}).get("dataset_kind")
+        if suite_kind and suite_kind != kind:
+            raise UserError(f"suite {name!r} is for {suite_kind}, but {dataset_dir} holds {kind}")
+
+    known = (locate(dataset_dir).stats or {}).get("kind")
+    if suite_name and known:  # fail before computing anything when stats.json already says the kind
+        check_kind(suite_name, known)
     con, ds, kind = open_dataset(dataset_dir, lid_model=lid_model)
     try:
         frame = con.sql("SELECT * EXCLUDE (_row, content_key) FROM metrics ORDER BY _row").df()
     finally:
         con.close()
     suite_name = suite_name or DEFAULT_SUITE[kind]
-    suite_kind = (load_suite_dict(suite_name).get("meta") or {}).get("dataset_kind")
-    if suite_kind and suite_kind != kind:
-        raise UserError(f"suite {suite_name!r} is for {suite_kind}, but {dataset_dir} holds {kind}")
+    check_kind(suite_name, kind)
     suite = load_suite(suite_name)
 
     from quality.suites import validate_frame
