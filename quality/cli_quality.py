@@ -57,4 +57,7 @@ def register_report_gate(app: typer.Typer) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the `hala` app."""
+    from quality.cli_publish import register_publish
+
     register_report_gate(app)
+    register_publish(app)
