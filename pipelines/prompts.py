@@ -2,7 +2,8 @@
 
 `teacher` is the system-prompted request we send to a large instruction model (the paper's FP8 teacher);
 `lfm2` is the fine-tuned translator's shape: one user turn, "Translate everything that follows into Arabic:" + text.
-A recipe may also point `prompt` at a YAML file with `system`, `user` (containing `{text}`) and `version`.
+A recipe may also point `prompt` at a YAML file with `name`, `system` and `user` (containing `{text}`); the version
+is the name plus a hash of the texts, so editing a prompt never reuses translations made with the old one.
 """
 
 from __future__ import annotations
@@ -54,9 +55,19 @@ def load_prompt(spec: str) -> TranslationPrompt:
         from pipelines.errors import UserError
 
         raise UserError(f"prompt {spec!r}: not one of {sorted(BUILTIN_PROMPTS)} and not a YAML file")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if "{text}" not in str(data.get("user", "")):
-        from pipelines.errors import UserError
+    from pipelines.errors import UserError
 
-        raise UserError(f"prompt file {spec}: `user` must contain {{text}}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise UserError(f"prompt file {spec}: not valid YAML ({str(e).splitlines()[0]})") from e
+    if not isinstance(data, dict):
+        raise UserError(f"prompt file {spec}: expected a mapping with `user` (and optional `system`, `name`)")
+    unknown = sorted(set(data) - {"name", "system", "user"})
+    if unknown:
+        raise UserError(f"prompt file {spec}: unknown key {unknown[0]!r} (allowed: name, system, user)")
+    if not isinstance(data.get("user"), str) or "{text}" not in data["user"]:
+        raise UserError(f"prompt file {spec}: `user` must be a string containing {{text}}")
+    if data.get("system") is not None and not isinstance(data["system"], str):
+        raise UserError(f"prompt file {spec}: `system` must be a string")
     return TranslationPrompt(str(data.get("name", path.stem)), data["user"], data.get("system"))

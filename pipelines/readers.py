@@ -48,8 +48,29 @@ class SourceFileReader(BaseDiskReader):
     def read_file(self, filepath: str) -> DocumentsPipeline:
         if filepath.endswith(".parquet"):
             yield from self._read_parquet(filepath)
+        elif filepath.endswith(".json") and _is_json_array(self.data_folder, filepath):
+            yield from self._read_json_array(filepath)
         elif filepath.endswith((".jsonl", ".json")):
             yield from self._read_jsonl(filepath)
+
+    def _read_json_array(self, filepath: str) -> Iterator[Document]:
+        """A `.json` file holding one array of rows (Alpaca's `alpaca_data.json`): each element is a row. A file
+        that does not parse is one `malformed_json` reject (its rows cannot be told apart)."""
+        with self.data_folder.open(filepath, "rb") as f:
+            data = f.read()
+        try:
+            rows = orjson.loads(data)
+        except orjson.JSONDecodeError as e:
+            yield self._doc(filepath, 0, data[:200].decode("utf-8", "replace") + "…", "malformed_json",
+                            f"a JSON array file that does not parse: {e}")
+            return
+        for row, item in enumerate(rows):
+            size = len(orjson.dumps(item))
+            if size > MAX_LINE_BYTES:
+                yield self._doc(filepath, row, orjson.dumps(item)[:200].decode("utf-8", "replace") + "…",
+                                "too_large", f"row of {size} bytes (limit {MAX_LINE_BYTES})")
+            else:
+                yield self._doc(filepath, row, item)
 
     def _read_jsonl(self, filepath: str) -> Iterator[Document]:
         with self.data_folder.open(filepath, "rb") as f:
@@ -86,6 +107,27 @@ class SourceFileReader(BaseDiskReader):
         return _raw_document(dataset, self.config, self.split, filepath, row, raw, error, detail)
 
 
+def _is_json_array(folder, filepath: str) -> bool:
+    """Whether a `.json` file is one JSON array rather than JSON lines (its first non-blank byte is `[`)."""
+    with folder.open(filepath, "rb") as f:
+        head = f.read(4096).lstrip()
+    return head[:1] == b"["
+
+
+def _check_parquet_files(files: list[Path]) -> None:
+    """Every parquet file's footer reads: a corrupt file is one clear line before any task starts."""
+    import pyarrow.parquet as pq
+    from pyarrow import ArrowException
+
+    from pipelines.errors import UserError
+
+    for f in files:
+        try:
+            pq.read_metadata(f)
+        except (ArrowException, OSError) as e:
+            raise UserError(f"{f}: not a readable parquet file ({str(e).splitlines()[0]})") from e
+
+
 class HubDatasetReader(BaseReader):
     """A dataset by Hub id (or any path `datasets.load_dataset` accepts); rows are sharded across tasks by index."""
 
@@ -112,13 +154,21 @@ class HubDatasetReader(BaseReader):
 
 def source_reader(input_path: str, dataset: str | None = None, config: str | None = None, split: str = "train",
                   limit: int = -1) -> BaseReader:
-    """A local file/folder if it exists, else a Hub dataset id: paths and ids are interchangeable."""
+    """A local file/folder if it exists, else a Hub dataset id: paths and ids are interchangeable. Checked before
+    any task starts: a folder holds input files, parquet files are readable, a Hub id can be opened."""
+    from pipelines.errors import UserError
+
     if os.path.exists(input_path):
         p = Path(input_path)
-        if p.is_dir() and not any(q.suffix in INPUT_SUFFIXES for q in p.rglob("*") if q.is_file()):
-            from pipelines.errors import UserError
-
+        files = [p] if p.is_file() else [q for q in p.rglob("*") if q.is_file() and q.suffix in INPUT_SUFFIXES]
+        if not files:
             raise UserError(f"{input_path}: no .jsonl/.json/.parquet files inside")
+        if p.is_file() and p.suffix not in INPUT_SUFFIXES:
+            raise UserError(f"{input_path}: not a .jsonl, .json or .parquet file")
+        _check_parquet_files([f for f in files if f.suffix == ".parquet"])
         name = dataset or (p.stem if p.is_file() else p.name)
         return SourceFileReader(input_path, dataset=name, config=config or "default", split=split, limit=limit)
+    from pipelines.hub import locate
+
+    locate(input_path, "dataset", what="input")
     return HubDatasetReader(input_path, config=config, split=split, limit=limit)

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from typing import Iterator, Literal
 
 from datatrove.pipeline.inference.run_inference import InferenceConfig, InferenceRunner
-from datatrove.pipeline.inference.servers import CustomServer, InferenceServer
+from datatrove.pipeline.inference.servers import CustomServer, EndpointServer, InferenceServer
 from pydantic import BaseModel, ConfigDict, Field
 
 ServerType = Literal["transformers", "batched", "endpoint", "vllm", "sglang"]
@@ -107,8 +107,84 @@ def batched_server_cmd(model: str, port: int, device: str, max_batch: int, threa
             "--device", device, "--max-batch", str(max_batch), "--threads", str(threads)]
 
 
+def endpoint_root(url: str) -> str:
+    """The server's root URL: `http://host:8000`, `http://host:8000/` and `http://host:8000/v1` all name one server."""
+    root = url.strip().rstrip("/")
+    return root[: -len("/v1")] if root.endswith("/v1") else root
+
+
+def endpoint_key(env_name: str) -> str:
+    """The endpoint's API key, read from the environment where it is used (never stored in a config: datatrove
+    writes its config to executor.json). Servers started without `--api-key` accept any key; the OpenAI client
+    needs a non-empty one."""
+    return os.environ.get(env_name) or "EMPTY"
+
+
+class HalaEndpointServer(EndpointServer):
+    """datatrove's `endpoint` server for any OpenAI-compatible URL, given with or without `/v1`.
+
+    datatrove's own class wants the URL without `/v1` for a localhost server and with it for a remote one (the
+    OpenAI client appends `/chat/completions`, the readiness check `/v1/models`), and takes the key from the config.
+    Here the URL is reduced to the server's root, the client gets `root/v1`, the key comes from the environment
+    variable the recipe names, and the readiness check sends it (a vLLM started with `--api-key` answers 401
+    without it)."""
+
+    def __init__(self, config: InferenceConfig, rank: int):
+        InferenceServer.__init__(self, config, rank)
+        if not config.endpoint_url:
+            raise ValueError("endpoint_url must be set for an endpoint server")
+        self.endpoint_url = endpoint_root(config.endpoint_url)
+        self._key = endpoint_key((config.model_kwargs or {}).get("hala_api_key_env") or "OPENAI_API_KEY")
+        from urllib.parse import urlparse
+
+        parsed = urlparse(self.endpoint_url)
+        local_plain_http = parsed.scheme == "http" and parsed.hostname in ("localhost", "127.0.0.1", "::1")
+        self.client = None
+        if not local_plain_http or self._key != "EMPTY":  # datatrove's raw local POST sends no Authorization
+            from openai import AsyncOpenAI
+
+            self.client = AsyncOpenAI(api_key=self._key, base_url=f"{self.endpoint_url}/v1",
+                                      timeout=config.request_timeout)
+
+    async def is_ready(self) -> bool:
+        import httpx
+
+        try:
+            async with httpx.AsyncClient() as client:
+                r = await client.get(f"{self.endpoint_url}/v1/models", timeout=5.0,
+                                     headers={"Authorization": f"Bearer {self._key}"})
+                return r.status_code == 200
+        except httpx.HTTPError:
+            return False
+
+
+def check_endpoint(server: ServerConfig, model: str, timeout_s: float = 10.0) -> None:
+    """Before any task starts: the endpoint answers `/v1/models` with the key, and serves `model` when it lists
+    models. One clear line instead of every row failing later."""
+    import httpx
+
+    from pipelines.errors import UserError
+
+    root = endpoint_root(server.endpoint or "")
+    url = f"{root}/v1/models"
+    try:
+        r = httpx.get(url, timeout=timeout_s, headers={"Authorization": f"Bearer {endpoint_key(server.api_key_env)}"})
+    except httpx.HTTPError as e:
+        raise UserError(f"endpoint {root} is not reachable ({type(e).__name__}: {e}); is the server running?") from e
+    if r.status_code in (401, 403):
+        raise UserError(f"endpoint {root} refused the key (HTTP {r.status_code}); set ${server.api_key_env}")
+    if r.status_code != 200:
+        raise UserError(f"endpoint {root} answered HTTP {r.status_code} to GET /v1/models; is it OpenAI-compatible?")
+    try:
+        served = [m.get("id") for m in r.json().get("data", []) if isinstance(m, dict)]
+    except ValueError:
+        served = []
+    if served and model not in served:
+        raise UserError(f"endpoint {root} does not serve model {model!r} (it serves: {', '.join(map(str, served))})")
+
+
 class HalaInferenceRunner(InferenceRunner):
-    """datatrove's InferenceRunner, plus the `transformers` server type."""
+    """datatrove's InferenceRunner, plus the `transformers` and `batched` server types and the endpoint above."""
 
     def _init_server(self, rank: int) -> InferenceServer:
         hala_server = (self.config.model_kwargs or {}).get("hala_server") if self.config.server_type == "custom" else None
@@ -116,6 +192,8 @@ class HalaInferenceRunner(InferenceRunner):
             return TransformersServer(self.config, rank)
         if hala_server == "batched":
             return BatchedServer(self.config, rank)
+        if self.config.server_type == "endpoint":
+            return HalaEndpointServer(self.config, rank)
         return super()._init_server(rank)
 
 
@@ -127,17 +205,19 @@ def inference_config(server: ServerConfig, model: str, generation: dict | None =
         server_type = "custom"
         kwargs.update({"hala_server": server.type, "device": server.device, "cpu_threads": server.cpu_threads,
                        "continuous_batching": server.continuous_batching, "max_batch": server.max_batch})
-    if server.type == "endpoint" and not server.endpoint:
-        from pipelines.errors import UserError
+    if server.type == "endpoint":
+        if not server.endpoint:
+            from pipelines.errors import UserError
 
-        raise UserError("server type 'endpoint' needs an endpoint URL (--endpoint or server.endpoint)")
+            raise UserError("server type 'endpoint' needs an endpoint URL (--endpoint or server.endpoint)")
+        kwargs["hala_api_key_env"] = server.api_key_env  # the name only: the key is read where it is used
     config = InferenceConfig(
         server_type=server_type,
         model_name_or_path=model,
         model_max_context=server.max_context,
         use_chat=True,
-        endpoint_url=server.endpoint,
-        api_key=os.environ.get(server.api_key_env) if server.type == "endpoint" else None,
+        endpoint_url=endpoint_root(server.endpoint) if server.endpoint else None,
+        api_key=None,  # never in the config: datatrove saves it to executor.json (HalaEndpointServer reads the env)
         tp=server.tp,
         dp=server.dp,
         default_generation_params=generation or {},
@@ -145,7 +225,8 @@ def inference_config(server: ServerConfig, model: str, generation: dict | None =
         model_kwargs=kwargs or None,
         metric_interval=600,
         server_start_timeout_sec=server.startup_timeout_s,
-        server_ready_max_attempts=int(server.startup_timeout_s),
+        # a server we start may take minutes to load; an existing endpoint is up or it is not (check_endpoint)
+        server_ready_max_attempts=int(server.startup_timeout_s) if server.type != "endpoint" else 30,
         server_ready_delay_sec=1.0,
     )
     return config

@@ -25,7 +25,7 @@ from pipelines.normalize import NormalizeStage
 from pipelines.prompts import load_prompt
 from pipelines.readers import source_reader
 from pipelines.records import instruction_schema, instruction_writer_adapter, messages_text, stage_meta
-from pipelines.serving import HalaInferenceRunner, ServerConfig, inference_config
+from pipelines.serving import HalaInferenceRunner, ServerConfig, check_endpoint, inference_config
 from pipelines.stages import HalaStage, stage_accounting
 from pipelines.translation import SegmentTranslator, TranslationSettings, translate_rollout
 from pipelines.translation_memory import TranslationMemory
@@ -93,9 +93,18 @@ class TranslateOutcomeStage(HalaStage):
 
 
 def _token_counter(model: str) -> Callable[[str], int]:
-    """The model's own tokenizer when it is a local folder; else a chars/3 estimate (remote endpoints)."""
+    """The model's own tokenizer when it is a local folder; else a chars/3 estimate (remote endpoints).
+
+    A fast tokenizer's `tokenizer.json` is loaded with `tokenizers` alone (the same ids as the transformers
+    wrapper without special tokens): importing transformers here blocked the task's event loop for seconds
+    before the model server could even be launched."""
     from pipelines.translation import count_tokens_heuristic
 
+    if Path(model, "tokenizer.json").is_file():
+        from tokenizers import Tokenizer
+
+        fast = Tokenizer.from_file(str(Path(model, "tokenizer.json")))
+        return lambda text: len(fast.encode(text, add_special_tokens=False).ids)
     if Path(model, "tokenizer_config.json").is_file():
         from transformers import AutoTokenizer
 
@@ -135,13 +144,21 @@ def make_executor(cfg: ExecutorConfig, pipeline: list, logging_dir: str, depends
 
 
 def resolve_model(server: ServerConfig) -> tuple[str, bool]:
-    """The model to serve, and whether it is the tiny demo model (built on the spot when none is given)."""
-    if server.model:
-        return server.model, False
-    if server.type == "endpoint":
-        from pipelines.errors import UserError
+    """The model to serve, and whether it is the tiny demo model (built on the spot when none is given).
 
-        raise UserError("an endpoint server needs a model name (--model)")
+    Checked here, in the main process, before any task or server starts: a local model folder must exist (absolute
+    path returned), a Hub id must be openable, an endpoint must answer and serve the named model."""
+    from pipelines.errors import UserError
+
+    if server.type == "endpoint":
+        if not server.model:
+            raise UserError("an endpoint server needs a model name (--model)")
+        check_endpoint(server, server.model)
+        return server.model, False
+    if server.model:
+        from pipelines.hub import locate
+
+        return locate(server.model, "model"), False
     from pipelines.tiny_model import cached_tiny_model
 
     return str(cached_tiny_model()), True
@@ -153,6 +170,7 @@ def translate_pipelines(cfg: TranslateConfig, later_steps: list[PipelineStep] | 
     out = Path(cfg.output)
     work = out / "work"
     model, _ = resolve_model(cfg.server)
+    load_prompt(cfg.prompt)  # a bad prompt file fails here with one line, not inside a task
     reader = source_reader(cfg.input, cfg.dataset_name, cfg.config, cfg.split, cfg.limit)
     runner = HalaInferenceRunner(
         rollout_fn=translate_rollout,
