@@ -6,9 +6,12 @@ their own `register_*` function and call it from `register`.
 
 from __future__ import annotations
 
+import logging
 from typing import Optional
 
 import typer
+
+from pipelines.errors import UserError
 
 
 def report_cmd(
@@ -34,10 +37,18 @@ def gate_cmd(
                                         "bilingual_pairs) or a suite .json file; default: the one for the kind"),
     lid_model: Optional[str] = typer.Option(None, "--lid-model", help="fastText LID model (default: lid.176)"),
 ) -> None:
-    """Validate with a great-expectations suite; exit 0 on pass, 1 on fail; writes DATASET/validation.json."""
+    """Validate with a great-expectations suite; exit 0 on pass, 1 on fail, 2 when it cannot judge (bad input);
+    writes DATASET/validation.json."""
     from quality.gate import format_failures, run_gate
 
-    result = run_gate(dataset, suite, lid_model=lid_model)
+    try:
+        result = run_gate(dataset, suite, lid_model=lid_model)
+    except UserError:
+        raise
+    except Exception as e:  # exit 1 means "the suite failed", never "the gate crashed": one line, exit 2
+        logging.getLogger(__name__).debug("gate crashed", exc_info=True)
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise UserError(f"gate could not validate {dataset}: {type(e).__name__}: {first}") from None
     stats = result.statistics
     verdict = "PASSED" if result.success else "FAILED"
     typer.secho(f"gate {result.suite} on {result.dataset_kind} ({stats.get('rows')} rows): {verdict} — "

@@ -72,6 +72,18 @@ def _observed(result: dict, ids) -> dict:
     return out
 
 
+def _exception_message(info) -> str | None:
+    """The error that kept GX from evaluating an expectation: `exception_info` is either one
+    `{raised_exception, exception_message}` or a dict of those per metric (GX 1.x)."""
+    if not isinstance(info, dict):
+        return None
+    entries = [info] if "raised_exception" in info else [v for v in info.values() if isinstance(v, dict)]
+    for entry in entries:
+        if entry.get("raised_exception") in (True, "True"):
+            return str(entry.get("exception_message") or "unknown error")
+    return None
+
+
 def failed_expectations(validation, ids) -> list[dict]:
     failed = []
     for r in validation.results:
@@ -79,45 +91,86 @@ def failed_expectations(validation, ids) -> list[dict]:
             continue
         cfg = r.expectation_config
         kwargs = {k: _plain(v) for k, v in cfg.kwargs.items() if k != "batch_id"}
+        error = _exception_message(r.exception_info)
         failed.append({"expectation": cfg.type, "column": kwargs.get("column"), "kwargs": kwargs,
-                       "observed": _observed(r.result or {}, ids),
-                       **({"exception": str(r.exception_info.get("exception_message"))}
-                          if r.exception_info and r.exception_info.get("raised_exception") else {})})
+                       "observed": _observed(r.result or {}, ids), **({"exception": error} if error else {})})
     return failed
 
 
+def gated_records(dataset_dir: str | Path):
+    """The records the gate validates, as a `quality.metrics.Dataset`, and the kind they must be (None: detect).
+
+    A translator set (pairs/ and chat/ per split) is gated on its pairs: the chat rows are derived from them one by
+    one, and publish checks that they still are (quality.bundle), so gating the chat rows too would judge the same
+    text twice under a suite written for another record shape."""
+    from quality.fingerprint import translator_set
+    from quality.metrics import locate
+
+    ds = locate(dataset_dir)
+    layout = translator_set(dataset_dir)
+    if layout is None:
+        return ds, None
+    ds.data_files = [layout["pairs"][s] for s in sorted(layout["pairs"])]
+    ds.fmt = "parquet"
+    return ds, "pairs"
+
+
+def _fingerprint(dataset_dir: str | Path) -> str:
+    from quality.fingerprint import dataset_fingerprint
+
+    try:
+        return dataset_fingerprint(dataset_dir)
+    except FileNotFoundError:  # every row was rejected: nothing to fingerprint (publish refuses an empty dataset)
+        return ""
+
+
+def _metrics_frame(ds, kind: str | None, lid_model: str | None):
+    """(metrics frame, kind) for the records of `ds`; unreadable data is a `UserError` naming the cause."""
+    import duckdb
+    import pyarrow as pa
+
+    from quality.metrics import build_metrics, load_records
+
+    con = duckdb.connect()
+    try:
+        kind = load_records(con, ds, kind)
+        build_metrics(con, kind, lid_model=lid_model)
+        return con.sql("SELECT * EXCLUDE (_row, content_key) FROM metrics ORDER BY _row").df(), kind
+    except (pa.ArrowException, duckdb.Error, OSError, UnicodeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise UserError(f"{ds.root}: cannot read the records ({type(e).__name__}: {first})") from None
+    finally:
+        con.close()
+
+
 def run_gate(dataset_dir: str | Path, suite_name: str | None = None, lid_model: str | None = None) -> GateResult:
-    """Validate DATASET with a suite (default: the bundled one for its kind) and write validation.json."""
+    """Validate DATASET with a suite (default: the bundled one for its kind) and write validation.json.
+
+    The fingerprint is taken before the data is read and again after: the verdict names exactly the bytes it
+    validated, and data that changed meanwhile is an error, not a verdict. A failed suite is a result
+    (`success: False`); bad input, or an expectation that could not be evaluated at all, is a `UserError`."""
     import great_expectations as gx
 
-    from quality.fingerprint import dataset_fingerprint
-    from quality.metrics import locate, open_dataset
-    from quality.suites import DEFAULT_SUITE, load_suite, load_suite_dict
+    from quality.suites import DEFAULT_SUITE, load_suite, load_suite_dict, validate_frame
 
     def check_kind(name: str, kind: str) -> None:
         suite_kind = (load_suite_dict(name).get("meta") or {}).get("dataset_kind")
         if suite_kind and suite_kind != kind:
             raise UserError(f"suite {name!r} is for {suite_kind}, but {dataset_dir} holds {kind}")
 
-    known = (locate(dataset_dir).stats or {}).get("kind")
-    if suite_name and known:  # fail before computing anything when stats.json already says the kind
+    ds, kind = gated_records(dataset_dir)
+    known = kind or (ds.stats or {}).get("kind")
+    if suite_name and known:  # fail before computing anything when the layout or stats.json says the kind
         check_kind(suite_name, known)
-    con, ds, kind = open_dataset(dataset_dir, lid_model=lid_model)
-    try:
-        frame = con.sql("SELECT * EXCLUDE (_row, content_key) FROM metrics ORDER BY _row").df()
-    finally:
-        con.close()
+    fingerprint = _fingerprint(dataset_dir)
+    frame, kind = _metrics_frame(ds, kind, lid_model)
     suite_name = suite_name or DEFAULT_SUITE[kind]
     check_kind(suite_name, kind)
     suite = load_suite(suite_name)
-
-    from quality.suites import validate_frame
-
     validation = validate_frame(frame, suite)
-    try:
-        fingerprint = dataset_fingerprint(dataset_dir)
-    except FileNotFoundError:
-        fingerprint = ""
+    if _fingerprint(dataset_dir) != fingerprint:
+        raise UserError(f"{dataset_dir} changed while the gate read it; run `hala gate` again when nothing writes "
+                        "to it")
     result = GateResult(
         suite=suite.name,
         success=bool(validation.success),
@@ -133,6 +186,13 @@ def run_gate(dataset_dir: str | Path, suite_name: str | None = None, lid_model: 
     tmp.write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
     tmp.replace(out)
     result.path = str(out)
+    broken = [f for f in result.failed if "exception" in f]
+    if broken:  # written as a failure (so no earlier pass stands for this data), but not a verdict on the data
+        f = broken[0]
+        raise UserError(f"suite {suite.name}: {f['expectation']}"
+                        + (f" on column {f['column']!r}" if f.get("column") else "")
+                        + f" could not be evaluated ({f['exception'].splitlines()[0]})"
+                        + (f" (and {len(broken) - 1} more)" if len(broken) > 1 else ""))
     return result
 
 

@@ -86,8 +86,14 @@ def check_version(version: str) -> str:
 
 def check_gate(dataset_dir: str | Path) -> dict:
     """The validation.json that allows publishing this data, or PublishRefused saying why not."""
+    from quality.fingerprint import translator_set
     from quality.gate import validation_path
 
+    try:
+        current = dataset_fingerprint(dataset_dir)
+    except FileNotFoundError:
+        raise UserError(f"{dataset_dir} has no data files (data/*.parquet, or pairs/<split>.parquet of a translator "
+                        "set): there is nothing to publish") from None
     path = validation_path(dataset_dir)
     if not path.is_file():
         raise PublishRefused(f"{dataset_dir} has no {path.name}: run `hala gate {dataset_dir}` first; publish only "
@@ -100,10 +106,12 @@ def check_gate(dataset_dir: str | Path) -> dict:
         failed = ", ".join(f.get("expectation", "?") for f in validation.get("failed") or []) or "see the file"
         raise PublishRefused(f"the quality gate FAILED for {dataset_dir} (suite {validation.get('suite')}: {failed}); "
                              "fix the data and gate it again")
-    current = dataset_fingerprint(dataset_dir)
     if validation.get("fingerprint") != current:
         raise PublishRefused(f"{path.name} is stale: it validated {validation.get('fingerprint')} but the data is now "
                              f"{current}; run `hala gate {dataset_dir}` again")
+    if translator_set(dataset_dir) is not None and validation.get("dataset_kind") != "pairs":
+        raise PublishRefused(f"{path.name} validated {validation.get('dataset_kind')} records, but a translator set "
+                             f"is gated on its pairs: run `hala gate {dataset_dir}` (suite bilingual_pairs)")
     return validation
 
 

@@ -66,3 +66,26 @@ def test_bare_folder_and_single_file(tmp_path):
     assert dataset_fingerprint(folder) != fp
     with pytest.raises(FileNotFoundError):
         dataset_fingerprint(tmp_path / "nothing-here")
+
+
+def test_folder_without_data_dir_ignores_what_hala_writes_beside_the_records(tmp_path):
+    """A translator set (pairs/ and chat/ per split, no data/): its records are the data; rejects/, logs/, work/ and
+    report/ beside them are not (the same folders the report's reader skips)."""
+    from quality.fingerprint import translator_set
+
+    root = tmp_path / "set"
+    for sub in ("pairs", "chat"):
+        (root / sub).mkdir(parents=True)
+        for split in ("train", "test"):
+            pq.write_table(pa.table({"id": [f"{sub}-{split}"]}), root / sub / f"{split}.parquet")
+    fp = dataset_fingerprint(root)
+    assert [p.relative_to(root).as_posix() for p in data_files(root)] == [
+        "chat/test.parquet", "chat/train.parquet", "pairs/test.parquet", "pairs/train.parquet"]
+    for extra in ("rejects/dedup/00000.jsonl", "logs/translator_set/executor.json", "work/build/x.parquet",
+                  "report/report.json", "report/plots.json"):
+        (root / extra).parent.mkdir(parents=True, exist_ok=True)
+        (root / extra).write_text("{}\n")
+    assert dataset_fingerprint(root) == fp
+    layout = translator_set(root)
+    assert {c: sorted(s) for c, s in layout.items()} == {"pairs": ["test", "train"], "chat": ["test", "train"]}
+    assert translator_set(root / "pairs") is None and translator_set(tmp_path) is None

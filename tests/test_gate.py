@@ -167,3 +167,61 @@ def test_pairs_suite(tmp_path):
     assert not result.success
     assert failed_by_column(result)["identical_to_source"]["observed"]["unexpected_ids"] == ["p3"]
     assert (tmp_path / "bad.jsonl.validation.json").is_file()
+
+
+def _hala(*args: str):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_gate_exit_codes_crash_is_2_not_1(audit_out, tmp_path):
+    """Exit 1 means only "the suite failed": unreadable data and an expectation GX cannot evaluate are exit 2,
+    one line, no traceback."""
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(audit_out / "data", corrupt / "data")
+    first = sorted((corrupt / "data").glob("*.parquet"))[0]
+    first.write_bytes(first.read_bytes()[:-40])  # a truncated parquet file: its footer is gone
+    proc = _hala("gate", str(corrupt))
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "cannot read the records" in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (corrupt / "validation.json").exists()
+
+    suite = tmp_path / "broken_suite.json"
+    suite.write_text(json.dumps({"name": "broken", "expectations": [
+        {"type": "expect_column_values_to_be_between",
+         "kwargs": {"column": "no_such_column", "min_value": 0, "max_value": 1}}]}))
+    records = tmp_path / "records.jsonl"
+    shutil.copyfile(AUDIT, records)
+    with pytest.raises(UserError, match="no_such_column.*could not be evaluated"):
+        run_gate(records, str(suite))
+    # the failure is still recorded, so no earlier pass stands for this data
+    assert json.loads((tmp_path / "records.jsonl.validation.json").read_text())["success"] is False
+
+
+def test_fingerprint_is_of_the_bytes_validated(audit_out, tmp_path, monkeypatch):
+    """The fingerprint is taken before the data is read; data that changes while the gate reads it is an error,
+    not a verdict for bytes it never saw."""
+    import quality.gate as gate
+
+    ds = tmp_path / "ds"
+    shutil.copytree(audit_out / "data", ds / "data")
+    before = dataset_fingerprint(ds)
+    real = gate._metrics_frame
+
+    def read_then_someone_writes(dsx, kind, lid_model):
+        out = real(dsx, kind, lid_model)
+        rows = clean_rows(ds)[:5]
+        pq.write_table(pa.Table.from_pylist(rows, schema=instruction_schema()), ds / "data" / "zz-late.parquet")
+        return out
+
+    monkeypatch.setattr(gate, "_metrics_frame", read_then_someone_writes)
+    with pytest.raises(UserError, match="changed while the gate read it"):
+        run_gate(ds)
+    assert not (ds / "validation.json").exists()
+    monkeypatch.setattr(gate, "_metrics_frame", real)
+    (ds / "data" / "zz-late.parquet").unlink()
+    assert run_gate(ds).fingerprint == before

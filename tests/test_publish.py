@@ -288,3 +288,20 @@ def test_next_release_replaces_stale_shards(dataset, hub):
     last = hub.commits[-1]["operations"]
     assert sorted(o["path"] for o in last if o["key"] == "deletedFile") == sorted(second.deleted)
     assert repo.tags == {"v1.0.0": first.commit, "v1.1.0": second.commit} and len(repo.commits) == 3
+
+
+def test_validation_but_no_data_files_is_a_clear_error(tmp_path):
+    """A folder whose data is gone (or was never written) is refused in one line, not a FileNotFoundError."""
+    from pipelines.errors import UserError
+    from quality.publish import PublishRefused, publish
+
+    ds = write_instructions(tmp_path / "ds")
+    write_validation(ds)
+    for f in (ds / "data").glob("*.parquet"):
+        f.unlink()
+    with pytest.raises(UserError, match="no data files.*nothing to publish") as refused:
+        publish(ds, REPO, "1.0.0", dry_run=tmp_path / "out")
+    assert not isinstance(refused.value, PublishRefused)  # bad input (exit 2), not a gate refusal (exit 1)
+    assert not (tmp_path / "out").exists()
+    result = _publish(str(ds), "--repo", REPO, "--version", "1.0.0", "--dry-run", str(tmp_path / "out"))
+    assert isinstance(result.exception, UserError)  # `hala` prints it as one line and exits 2
