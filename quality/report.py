@@ -16,24 +16,13 @@ from pathlib import Path
 from quality.sql import query
 
 REJECT_SAMPLES_PER_REASON = 3
+REJECTED_ROWS_SHOWN = 60
+FLAGGED_ROWS_SHOWN = 30
 TOP_SEGMENTS = 20
 SEGMENT_MIN_CHARS = 20
-LENGTH_BAND = (0.5, 2.0)  # the suites' length-ratio band, drawn on the histogram
-
-
-# The rejected rows measured like the kept ones (quality.metrics.rejected_metrics): where each defect shows.
-REJECTED_BY_REASON = """
-    SELECT r.stage, r.reason, count(*) AS rows, round(median(m.length_ratio), 3) AS median_length_ratio,
-           round(median(m.arabic_share), 3) AS median_arabic_share, round(median(m.lid_score), 3) AS median_lid_score,
-           sum(m.latin_residue::INT) AS latin_residue, sum((NOT m.spans_survived)::INT) AS spans_changed, {extra}
-    FROM metrics m JOIN rejected r USING (_row)
-    GROUP BY r.stage, r.reason ORDER BY r.stage, rows DESC, r.reason"""
-REJECTED_ROWS = """
-    SELECT r.stage, r.reason, m.id, round(m.length_ratio, 3) AS length_ratio, round(m.arabic_share, 3) AS arabic_share,
-           round(m.lid_score, 3) AS lid_score, m.lid_label, m.latin_residue, m.spans_survived, {extra}, left(r.detail, 120)
-           AS detail
-    FROM metrics m JOIN rejected r USING (_row)
-    ORDER BY r.stage, r.reason, m.id LIMIT 60"""
+# what only one kind measures, shown next to the shared measures of the rejected rows
+KIND_FLAG = {"instructions": ("NOT m.roles_ok", "roles_wrong", "m.roles_ok"),
+             "pairs": ("m.identical_to_source", "identical_to_source", "m.identical_to_source")}
 
 
 def _rows(con, sql: str) -> list[dict]:
@@ -62,35 +51,52 @@ def _stages(ds, rejects_by_reason: list[dict]) -> tuple[dict, bool]:
     return stages, False
 
 
-def _lid_summary(con) -> dict:
-    row = _rows(con, """
-        SELECT count(lid_score) AS judged, count(*) - count(lid_score) AS too_short_to_judge,
-               round(median(lid_score), 4) AS median_lid_score, round(min(lid_score), 4) AS min_lid_score,
-               sum((lid_score < 0.5)::INT) AS rows_lid_below_0_5
-        FROM metrics""")[0]
-    row["labels"] = {r["lid_label"]: r["rows"] for r in _rows(
-        con, "SELECT lid_label, count(*) AS rows FROM metrics WHERE lid_label IS NOT NULL GROUP BY 1 ORDER BY 2 DESC")}
+def _sql_number(value) -> str:
+    return "NULL" if value is None else repr(float(value))
+
+
+def _lid_summary(con, lid_score_min: float | None) -> dict:
+    row = _rows(con, query("lid_summary", metrics="metrics", lid_score_min=_sql_number(lid_score_min)))[0]
+    row["labels"] = {r["lid_label"]: r["rows"] for r in _rows(con, query("lid_labels", metrics="metrics"))}
     return row
 
 
-def _spans_summary(con) -> dict:
-    return _rows(con, """
-        SELECT sum(spans_total) AS spans_in_source, sum((spans_total > 0)::INT) AS rows_with_spans,
-               sum((NOT spans_survived)::INT) AS rows_spans_changed,
-               sum((spans_survived IS NULL)::INT) AS rows_without_aligned_source
-        FROM metrics""")[0]
+def _stage_order(stages: dict, rejects_by_reason: list[dict]) -> list[str]:
+    """Stages in run order (stats.json keeps it); a stage seen only in the rejects goes last."""
+    order = list(stages)
+    return order + sorted({r["stage"] for r in rejects_by_reason} - set(order))
+
+
+def _source_stage_matches(rows: list[dict], stages: dict) -> bool | None:
+    """Whether the per-source table adds up to stats.json's per-stage counts (None without stats). It does not when
+    a stage changes the unit counted (teacher pairs: instruction rows in, one pair per message out)."""
+    if not rows or not stages or any(s.get("read") is None for s in stages.values()):
+        return None
+    return all(sum(r["read"] for r in rows if r["stage"] == name) == s["read"] and
+               sum(r["rejected"] for r in rows if r["stage"] == name) == s["rejected"] for name, s in stages.items())
+
+
+def _values(con, columns: tuple[str, ...]) -> dict[str, list[float]]:
+    """The non-null values of a few metrics columns (for the histograms), through a Polars frame."""
+    frame = con.table("metrics").select(", ".join(columns)).pl()
+    return {c: frame[c].drop_nulls().to_list() for c in columns}
 
 
 def build_report(dataset_dir: str | Path, out_dir: str | Path, lid: bool = True, lid_model: str | None = None,
                  show_progress: bool = True) -> dict:
-    """Write report.html, report.md and report.json for DATASET into OUT; returns the report.json content."""
+    """Write report.html, report.md and report.json for DATASET into OUT; returns the report.json content.
+
+    A translator set is reported on its pairs (all splits), with its own stats and rejects: what the gate validates."""
     import duckdb
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from quality import plots
     from quality.fingerprint import dataset_fingerprint
-    from quality.metrics import build_metrics, load_records, load_rejects, locate
+    from quality.gate import gated_records
+    from quality.metrics import build_metrics, load_records, load_rejects
+    from quality.sql import sql_list
+    from quality.suites import DEFAULT_SUITE, bands
 
     out = Path(out_dir)
     sections = ["read records", "read rejects", "metrics (SQL, LID, spans)", "aggregates", "plots", "write"]
@@ -104,9 +110,13 @@ def build_report(dataset_dir: str | Path, out_dir: str | Path, lid: bool = True,
         def step(i: int) -> None:
             progress.update(task, completed=i, description=sections[i] if i < len(sections) else "done")
 
-        ds = locate(dataset_dir)
+        ds, kind = gated_records(dataset_dir)
+        try:  # before reading: the numbers are those of exactly these bytes (the card checks it)
+            fingerprint = dataset_fingerprint(dataset_dir)
+        except FileNotFoundError:
+            fingerprint = None
         con = duckdb.connect()
-        kind = load_records(con, ds)
+        kind = load_records(con, ds, kind)
         step(1)
         rows_rejected = load_rejects(con, ds)
         step(2)
@@ -117,22 +127,23 @@ def build_report(dataset_dir: str | Path, out_dir: str | Path, lid: bool = True,
         build_metrics(con, kind, lid=lid, lid_model=lid_model, progress=lid_progress)
         step(3)
 
+        band = bands(DEFAULT_SUITE[kind])  # the gate's thresholds, flagged and drawn as they are
+        length_band = band.get("length_ratio", (None, None))
+        lid_min = band.get("lid_score", (None, None))[0]
         metrics = "metrics"
         rejects_by_reason = _rows(con, query("rejects_by_reason", rejects="rejects"))
         stages, from_stats = _stages(ds, rejects_by_reason)
-        rows_kept = con.execute("SELECT count(*) FROM records").fetchone()[0]
+        rows_kept = con.table("records").count("*").fetchall()[0][0]
         first = next(iter(stages.values()), None)
         rows_read = first["read"] if from_stats and first and first.get("read") is not None else rows_kept + rows_rejected
-        segments = ("(SELECT id, m.content AS text FROM (SELECT id, unnest(messages) AS m FROM records))"
-                    if kind == "instructions" else "(SELECT id, tgt AS text FROM records)")
+        segments = "(" + query(f"segments_{kind}", records="records") + ")"
         comparison = "english_comparison" if kind == "instructions" else "source_comparison_pairs"
         summary = _rows(con, query("metrics_summary", metrics=metrics))[0]
-        summary["lid"] = _lid_summary(con) if lid else None
-        summary["masked_spans"] = _spans_summary(con)
-        try:
-            fingerprint = dataset_fingerprint(dataset_dir)
-        except FileNotFoundError:
-            fingerprint = None
+        summary["lid"] = _lid_summary(con, lid_min) if lid else None
+        summary["masked_spans"] = _rows(con, query("masked_spans_summary", metrics=metrics))[0]
+        order = _stage_order(stages, rejects_by_reason)
+        by_source_stage = _rows(con, query("rows_by_source_and_stage", metrics=metrics, rejects="rejects",
+                                           stages=sql_list(order))) if order else []
         report = {
             "dataset": str(dataset_dir),
             "kind": kind,
@@ -145,6 +156,9 @@ def build_report(dataset_dir: str | Path, out_dir: str | Path, lid: bool = True,
             "stages_from": "stats.json" if from_stats else "rejects",
             "stages": stages,
             "by_source": _rows(con, query("rows_by_source", metrics=metrics)),
+            "by_source_and_stage": by_source_stage,
+            "by_source_and_stage_matches_stages": _source_stage_matches(by_source_stage, stages) if from_stats
+            else None,
             "rejects_by_reason": rejects_by_reason,
             "metrics": summary,
             "source_comparison": _rows(con, query(comparison, metrics=metrics)),
@@ -156,40 +170,39 @@ def build_report(dataset_dir: str | Path, out_dir: str | Path, lid: bool = True,
                                                       min_chars=SEGMENT_MIN_CHARS, limit=TOP_SEGMENTS)),
             "reject_samples": _rows(con, query("reject_samples", rejects="rejects",
                                                per_reason=REJECT_SAMPLES_PER_REASON)),
+            "flagged_kept_rows": _rows(con, query(
+                "flagged_kept_rows", metrics=metrics, length_ratio_min=_sql_number(length_band[0]),
+                length_ratio_max=_sql_number(length_band[1]),
+                arabic_share_min=_sql_number(band.get("arabic_share", (None, None))[0]),
+                lid_score_min=_sql_number(lid_min), limit=FLAGGED_ROWS_SHOWN)),
+            "suite_bands": {c: list(b) for c, b in band.items()},
         }
-        flagged = _rows(con, """
-            SELECT id, source_dataset, round(length_ratio, 3) AS length_ratio, round(arabic_share, 3) AS arabic_share,
-                   round(lid_score, 3) AS lid_score, latin_residue, spans_survived, dup_cluster_size
-            FROM metrics
-            WHERE length_ratio NOT BETWEEN 0.5 AND 2.0 OR arabic_share < 0.7 OR lid_score < 0.5 OR latin_residue
-               OR NOT spans_survived OR dup_cluster_size > 1 OR empty_content
-            ORDER BY _row LIMIT 30""")
-        report["flagged_kept_rows"] = flagged
-        values = {c: [v for (v,) in con.execute(f"SELECT {c} FROM metrics WHERE {c} IS NOT NULL").fetchall()]
-                  for c in ("length_ratio", "lid_score", "arabic_share")}
-        rejected_values = {c: [] for c in values}
+        columns = ("length_ratio", "lid_score", "arabic_share")
+        values = _values(con, columns)
+        rejected_values: dict[str, list[float]] = {c: [] for c in columns}
         report["rejected_measured"], report["rejected_by_reason_measured"] = [], []
         if rows_rejected:
             from quality.metrics import rejected_metrics
 
             rcon = rejected_metrics(con, kind, lid=lid, lid_model=lid_model)
-            instr = kind == "instructions"
-            report["rejected_by_reason_measured"] = _rows(rcon, REJECTED_BY_REASON.replace(
-                "{extra}", "sum((NOT m.roles_ok)::INT) AS roles_wrong" if instr else
-                "sum(m.identical_to_source::INT) AS identical_to_source"))
-            report["rejected_measured"] = _rows(rcon, REJECTED_ROWS.replace(
-                "{extra}", "m.roles_ok" if instr else "m.identical_to_source"))
-            rejected_values = {c: [v for (v,) in rcon.execute(f"SELECT {c} FROM metrics WHERE {c} IS NOT NULL")
-                                   .fetchall()] for c in values}
+            flag, flag_name, flag_column = KIND_FLAG[kind]
+            report["rejected_by_reason_measured"] = _rows(rcon, query(
+                "rejected_by_reason_measured", metrics="metrics", rejected="rejected", kind_flag=flag,
+                kind_flag_name=flag_name))
+            report["rejected_measured"] = _rows(rcon, query(
+                "rejected_rows_measured", metrics="metrics", rejected="rejected", kind_column=flag_column,
+                limit=REJECTED_ROWS_SHOWN))
+            rejected_values = _values(rcon, columns)
             rcon.close()
         con.close()
         step(4)
 
+        shown_band = length_band if None not in length_band else None
         images = {
             "funnel": plots.funnel(stages, rejects_by_reason) if stages else None,
             "length_ratio": plots.histogram([min(v, 3.0) for v in values["length_ratio"]],
                                             "Length ratio (target/source characters; clipped at 3)", "ratio",
-                                            [i / 20 for i in range(61)], LENGTH_BAND,
+                                            [i / 20 for i in range(61)], shown_band,
                                             [min(v, 3.0) for v in rejected_values["length_ratio"]]),
             "lid_score": plots.histogram(values["lid_score"], "LID score (least Arabic message of each record)",
                                          "fastText probability of the expected language",
@@ -263,6 +276,15 @@ def _headline(report: dict) -> list[tuple[str, str]]:
     return items
 
 
+def _source_stage_note(report: dict) -> str:
+    note = ("rejected rows by the source their record names; kept = the final data of that source plus what later "
+            "stages rejected")
+    if report.get("by_source_and_stage_matches_stages") is False:
+        note += (". These per-source numbers do not add up to the stage counts above: a stage counts another unit "
+                 "than the one before it (e.g. instruction rows in, one pair per message out)")
+    return note
+
+
 def render_markdown(report: dict) -> str:
     parts = [f"# Quality report — `{report['dataset']}`\n", f"_{report['created_at']}_\n"]
     parts.append(_md_table([{"measure": k, "value": v} for k, v in _headline(report)]))
@@ -270,6 +292,8 @@ def render_markdown(report: dict) -> str:
               "\n![funnel](plots/funnel.png)\n" if "plots/funnel.png" in report["plots"] else ""]
     parts += ["\n## Rejects by stage and reason\n", _md_table(report["rejects_by_reason"])]
     parts += ["\n## Rows per source\n", _md_table(report["by_source"])]
+    parts += ["\n## Rows per source and stage\n", f"_{_source_stage_note(report)}_\n\n",
+              _md_table(report["by_source_and_stage"])]
     parts += ["\n## Against the source side\n", _md_table(report["source_comparison"])]
     parts += ["\n## Distributions\n"] + [f"![{p}]({p})\n" for p in report["plots"] if not p.endswith("funnel.png")]
     parts += ["\n## Rejected rows, measured like the kept ones\n", _md_table(report["rejected_by_reason_measured"]),
@@ -318,6 +342,8 @@ def render_html(report: dict, images: dict[str, bytes]) -> str:
 {img('funnel')}
 <h2>Rejects by stage and reason</h2>{_html_table(report['rejects_by_reason'])}
 <h2>Rows per source</h2>{_html_table(report['by_source'])}
+<h2>Rows per source and stage</h2><p class="none">{html.escape(_source_stage_note(report))}</p>
+{_html_table(report['by_source_and_stage'])}
 <h2>Against the source side</h2>{_html_table(report['source_comparison'])}
 <h2>Distributions</h2><div class="grid">{img('length_ratio')}{img('lid_score')}{img('arabic_share')}{img('turns')}</div>
 <h2>Rejected rows, measured like the kept ones</h2>{_html_table(report['rejected_by_reason_measured'])}

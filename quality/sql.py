@@ -1,7 +1,8 @@
 """The report's queries live in `sql/*.sql`, one question per file; this module loads them and fills placeholders.
 
 Placeholders are `{name}` and are replaced by plain text substitution of the names given (not `str.format`), so a
-query may contain other braces. A placeholder left unfilled is an error, not a silent empty string.
+query may contain other braces; `--` comment lines are left as written. A placeholder left unfilled is an error, not
+a silent empty string.
 """
 
 from __future__ import annotations
@@ -30,9 +31,13 @@ def query(name: str, **params: object) -> str:
     missing = sorted(set(_PLACEHOLDER_RE.findall(body)) - set(params))
     if missing:
         raise KeyError(f"sql/{name}.sql needs {', '.join(missing)}")
-    for key, value in params.items():
-        text = text.replace("{" + key + "}", str(value))
-    return text
+    lines = []
+    for line in text.splitlines():
+        if not line.lstrip().startswith("--"):  # comments keep the placeholder names (a filled-in query may be
+            for key, value in params.items():    # several lines, and would break the comment)
+                line = line.replace("{" + key + "}", str(value))
+        lines.append(line)
+    return "\n".join(lines) + "\n"
 
 
 def sql_string(value: str) -> str:

@@ -74,3 +74,14 @@ def validate_frame(frame, suite) -> object:
     asset = source.add_dataframe_asset("metrics")
     batch = asset.add_batch_definition_whole_dataframe("all").get_batch(batch_parameters={"dataframe": frame})
     return batch.validate(suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5})
+
+
+def bands(name: str) -> dict[str, tuple[float | None, float | None]]:
+    """column → (min, max) of the suite's `expect_column_values_to_be_between` expectations: the report flags and
+    draws the gate's own thresholds instead of repeating them."""
+    out: dict[str, tuple[float | None, float | None]] = {}
+    for e in load_suite_dict(name)["expectations"]:
+        kwargs = e.get("kwargs") or {}
+        if e.get("type") == "expect_column_values_to_be_between" and kwargs.get("column"):
+            out[kwargs["column"]] = (kwargs.get("min_value"), kwargs.get("max_value"))
+    return out

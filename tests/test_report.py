@@ -64,6 +64,8 @@ def test_report_files_and_embedded_plots(report):
     assert json.loads((out / "report.json").read_text(encoding="utf-8")) == json.loads(json.dumps(data, default=str))
     md = (out / "report.md").read_text(encoding="utf-8")
     assert "| lid | lid_not_arabic | 2 |" in md and "![funnel](plots/funnel.png)" in md
+    assert "## Rows per source and stage" in md and "| source_dataset | stage | read | kept | rejected |" in md
+    assert "<h2>Rows per source and stage</h2>" in page
     assert all((out / p).is_file() for p in data["plots"])
 
 
@@ -109,6 +111,20 @@ def test_report_numbers_equal_independent_counts(report, audit_out):
             lines[seg] += 1
     assert top["records"] == lines[top["segment"]] == max(n for s, n in lines.items() if len(s) >= 20)
     assert data["fingerprint"] == dataset_fingerprint(audit_out)
+    # rows per source and stage: rejects by the source their record names; kept = final rows + later rejects
+    order = list(stats["stages"])
+    by_source = Counter(r["source"]["dataset"] for r in kept)
+    rejected_by = Counter((json.loads(r["record"])["source"]["dataset"], r["stage"]) for r in rejected)
+    expected = []
+    for src in sorted(set(by_source) | {s for s, _ in rejected_by}):
+        for i, stage in enumerate(order):
+            read = by_source[src] + sum(rejected_by[(src, st)] for st in order[i:])
+            expected.append({"source_dataset": src, "stage": stage, "read": read,
+                             "kept": read - rejected_by[(src, stage)], "rejected": rejected_by[(src, stage)]})
+    assert data["by_source_and_stage"] == expected
+    assert data["by_source_and_stage_matches_stages"] is True
+    for stage, s in stats["stages"].items():
+        assert sum(r["read"] for r in expected if r["stage"] == stage) == s["read"]
 
 
 def test_report_measures_the_rejected_defects(report):
@@ -153,7 +169,7 @@ def test_report_on_bare_file_and_pairs(tmp_path):
     assert data["rows_read"] == 41 and data["stages"] == {}
     assert data["source_comparison"][0]["rows_identical_to_source"] == 1
     assert data["source_comparison"][0]["chars_src"] == sum(len(p["src"]) for p in pairs)
-    assert data["metrics"]["lid"]["rows_lid_below_0_5"] == 1
+    assert data["metrics"]["lid"]["rows_lid_below_min"] == 1 and data["metrics"]["lid"]["lid_score_min"] == 0.5
 
 
 def test_bad_paths_are_user_errors(tmp_path):
@@ -179,3 +195,23 @@ def test_report_cli(audit_out, tmp_path):
     assert "150 rows kept, 14 rejected (read 164)" in result.output
     data = json.loads((tmp_path / "rep" / "report.json").read_text())
     assert data["metrics"]["lid"] is None and len(data["plots"]) == 4
+
+
+def test_flagged_rows_use_the_suite_thresholds(audit_out, tmp_path, monkeypatch):
+    """The kept rows the report flags are those outside the bands of the kind's expectation suite: change the
+    suite's band and the flagged rows follow (no threshold is repeated in the report's SQL)."""
+    import quality.suites as suites
+
+    data = build_report(audit_out, tmp_path / "a", lid=False, show_progress=False)
+    band = suites.bands("arabic_instructions")
+    assert data["suite_bands"]["length_ratio"] == list(band["length_ratio"]) == [0.5, 2.0]
+    df = metrics_table(audit_out, lid=False)
+    lo, hi = sorted(df["length_ratio"].to_list())[6], 2.0  # a band that leaves out the six shortest translations
+    outside = {r["id"] for r in df.iter_rows(named=True) if not lo <= r["length_ratio"] <= hi}
+    assert 0 < len(outside) <= 30 and not outside <= {r["id"] for r in data["flagged_kept_rows"]}
+    real = suites.bands
+    monkeypatch.setattr(suites, "bands", lambda name: {**real(name), "length_ratio": (lo, hi)})
+    tight = build_report(audit_out, tmp_path / "b", lid=False, show_progress=False)
+    assert outside <= {r["id"] for r in tight["flagged_kept_rows"]}
+    assert all(not lo <= r["length_ratio"] <= hi or r["arabic_share"] < 0.7 or r["latin_residue"]
+               for r in tight["flagged_kept_rows"])
