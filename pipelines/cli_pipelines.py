@@ -74,7 +74,7 @@ def translate(
 
 
 def run(recipe: str = typer.Argument(..., help="a YAML recipe (see recipes/)")) -> None:
-    """Run a whole flow described by a YAML recipe (`flow:` picks it: corpus, teacher_pairs, mine, translator_set)."""
+    """Run a whole flow described by a YAML recipe (`flow:` picks it: corpus, translate, teacher_pairs, mine, translator_set)."""
     from pipelines.flows import run_recipe
 
     stats, out = run_recipe(recipe)

@@ -15,7 +15,7 @@ from pydantic import Field
 from pipelines.filters import FilterConfig, build_filter_steps
 from pipelines.dedup import DedupConfig, run_dedup
 from pipelines.recipe import load_yaml, validate
-from pipelines.translate_flow import TranslateConfig, translate_pipelines, write_stats
+from pipelines.translate_flow import TranslateConfig, run_translate, translate_pipelines, write_stats
 
 
 class CorpusRecipe(TranslateConfig):
@@ -41,7 +41,7 @@ def run_corpus(recipe: CorpusRecipe) -> dict:
     return write_stats(out, logs)
 
 
-FLOWS = {"corpus": (CorpusRecipe, run_corpus)}
+FLOWS = {"corpus": (CorpusRecipe, run_corpus), "translate": (TranslateConfig, run_translate)}
 
 
 def _bilingual_flows() -> dict:

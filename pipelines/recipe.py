@@ -36,6 +36,19 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def write_recipe(out: str | Path, recipe: BaseModel) -> Path:
+    """OUT/recipe.yaml: the validated recipe with every default filled in, so the run is reproducible with
+    `hala run OUT/recipe.yaml` and the dataset card can state the models, prompts and thresholds it used. Holds
+    environment-variable names, never their values (keys stay in the environment)."""
+    path = Path(out) / "recipe.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".yaml.tmp")
+    tmp.write_text(yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False, allow_unicode=True),
+                   encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
 def validate(model: type[M], data: dict[str, Any], source: str) -> M:
     try:
         return model.model_validate(data)

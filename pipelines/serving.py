@@ -36,6 +36,8 @@ class ServerConfig(BaseModel):
     device: str = Field("cpu", description="transformers server device: cpu, cuda, auto")
     continuous_batching: bool = Field(False, description="transformers server: paged-attention continuous batching")
     max_batch: int = Field(32, ge=1, description="batched server: requests per generate call")
+    max_batch_tokens: int = Field(8192, ge=0, description="batched server: padded prompt tokens per generate call "
+                                  "(a batch pads to its longest prompt; 0: no cap)")
     cpu_threads: int = Field(1, ge=0, description="torch threads of a CPU transformers/batched server (0: torch's "
                              "default; more threads fight the server's inference thread on small models)")
     tp: int = Field(1, ge=1, description="tensor parallel size (vllm/sglang)")
@@ -72,6 +74,7 @@ class TransformersServer(CustomServer):
         if kwargs.pop("continuous_batching", False):
             cmd.append("--continuous-batching")
         kwargs.pop("max_batch", None)
+        kwargs.pop("max_batch_tokens", None)
         for k, v in kwargs.items():
             cmd += [f"--{k}", str(v)] if v is not True else [f"--{k}"]
         return await asyncio.create_subprocess_exec(
@@ -86,7 +89,8 @@ class BatchedServer(TransformersServer):
         kwargs = dict(self.config.model_kwargs or {})
         device = str(kwargs.get("device", "cpu"))
         cmd = batched_server_cmd(self.config.model_name_or_path, self._port, device,
-                                 int(kwargs.get("max_batch", 32)), int(kwargs.get("cpu_threads", 0) or 0))
+                                 int(kwargs.get("max_batch", 32)), int(kwargs.get("cpu_threads", 0) or 0),
+                                 int(kwargs.get("max_batch_tokens", 0) or 0))
         return await asyncio.create_subprocess_exec(
             *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=server_env(device, 0),
         )
@@ -102,9 +106,11 @@ def server_env(device: str, threads: int) -> dict:
     return env
 
 
-def batched_server_cmd(model: str, port: int, device: str, max_batch: int, threads: int) -> list[str]:
+def batched_server_cmd(model: str, port: int, device: str, max_batch: int, threads: int,
+                       max_batch_tokens: int = 0) -> list[str]:
     return [sys.executable, "-m", "pipelines.batch_server", str(model), "--host", "127.0.0.1", "--port", str(port),
-            "--device", device, "--max-batch", str(max_batch), "--threads", str(threads)]
+            "--device", device, "--max-batch", str(max_batch), "--max-batch-tokens", str(max_batch_tokens),
+            "--threads", str(threads)]
 
 
 def endpoint_root(url: str) -> str:
@@ -204,7 +210,8 @@ def inference_config(server: ServerConfig, model: str, generation: dict | None =
     if server.type in ("transformers", "batched"):
         server_type = "custom"
         kwargs.update({"hala_server": server.type, "device": server.device, "cpu_threads": server.cpu_threads,
-                       "continuous_batching": server.continuous_batching, "max_batch": server.max_batch})
+                       "continuous_batching": server.continuous_batching, "max_batch": server.max_batch,
+                       "max_batch_tokens": server.max_batch_tokens})
     if server.type == "endpoint":
         if not server.endpoint:
             from pipelines.errors import UserError
@@ -248,7 +255,7 @@ def free_port() -> int:
 
 @contextmanager
 def local_server(model_path: str, *, device: str = "cpu", port: int | None = None, continuous_batching: bool = False,
-                 timeout_s: float = 300, engine: str = "transformers", max_batch: int = 32,
+                 timeout_s: float = 300, engine: str = "transformers", max_batch: int = 32, max_batch_tokens: int = 0,
                  cpu_threads: int = 1) -> Iterator[str]:
     """Start `transformers serve` (engine "transformers") or hala's micro-batching server (engine "batched") for a
     block of code (eval, benchmarks); yields the base URL."""
@@ -256,7 +263,8 @@ def local_server(model_path: str, *, device: str = "cpu", port: int | None = Non
 
     port = port or free_port()
     if engine == "batched":
-        cmd, env = batched_server_cmd(str(model_path), port, device, max_batch, cpu_threads), server_env(device, 0)
+        cmd = batched_server_cmd(str(model_path), port, device, max_batch, cpu_threads, max_batch_tokens)
+        env = server_env(device, 0)
     else:
         cmd = [sys.executable, "-m", "transformers.cli.transformers", "serve", str(model_path), "--host",
                "127.0.0.1", "--port", str(port), "--device", device, "--log-level", "warning"]

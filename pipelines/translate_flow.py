@@ -12,7 +12,7 @@ import json
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Literal
 
 from datatrove.data import Document
 from datatrove.executor import LocalPipelineExecutor
@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pipelines.normalize import NormalizeStage
 from pipelines.prompts import load_prompt
 from pipelines.readers import source_reader
+from pipelines.recipe import write_recipe
 from pipelines.records import instruction_schema, instruction_writer_adapter, messages_text, stage_meta
 from pipelines.serving import HalaInferenceRunner, ServerConfig, check_endpoint, inference_config
 from pipelines.stages import HalaStage, stage_accounting
@@ -46,10 +47,11 @@ class ExecutorConfig(BaseModel):
 
 
 class TranslateConfig(BaseModel):
-    """Everything `hala translate` does; every flag is also a recipe key."""
+    """Everything `hala translate` does; every flag is also a recipe key (`flow: translate`)."""
 
     model_config = ConfigDict(extra="forbid")
 
+    flow: Literal["translate"] = "translate"
     input: str = Field(..., description="file or folder of jsonl/parquet, or a Hub dataset id")
     output: str = Field(..., description="output folder: data/*.parquet, rejects/, stats.json")
     format: str = Field("auto", pattern="^(auto|alpaca|sharegpt|openorca|messages)$")
@@ -166,12 +168,14 @@ def resolve_model(server: ServerConfig) -> tuple[str, bool]:
 
 def translate_pipelines(cfg: TranslateConfig, later_steps: list[PipelineStep] | None = None,
                         data_dir: str | None = None):
-    """The two executors of the translate stage (not yet run)."""
+    """The two executors of the translate stage (not yet run), once the model, prompt and input have been checked;
+    `cfg` (the whole recipe of the flow that calls this) is recorded as OUT/recipe.yaml."""
     out = Path(cfg.output)
     work = out / "work"
     model, _ = resolve_model(cfg.server)
     load_prompt(cfg.prompt)  # a bad prompt file fails here with one line, not inside a task
     reader = source_reader(cfg.input, cfg.dataset_name, cfg.config, cfg.split, cfg.limit)
+    write_recipe(out, cfg)
     runner = HalaInferenceRunner(
         rollout_fn=translate_rollout,
         config=inference_config(cfg.server, model),

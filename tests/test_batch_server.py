@@ -27,6 +27,16 @@ def test_pick_batch_groups_by_length_around_the_oldest_and_by_temperature():
     assert sorted(len(p.ids) for p in pick_batch(pending, 2)) == [30, 40]  # oldest now 30: window [30, 40]
 
 
+def test_pick_batch_caps_padded_tokens_and_grows_toward_similar_lengths():
+    pending = [_p(n, arrived=float(i)) for i, n in enumerate((40, 200, 42, 45, 210, 38, 60, 220))]
+    batch = pick_batch(pending, 8, max_tokens=300)  # oldest 40: 38, 42, 45, 60 fit (5 x 60 = 300), 200 would not
+    assert sorted(len(p.ids) for p in batch) == [38, 40, 42, 45, 60]
+    rest = [p for p in pending if p not in batch]
+    batch = pick_batch(rest, 8, max_tokens=450)  # oldest now 200: one more long prompt fits (2 x 210), not two
+    assert sorted(len(p.ids) for p in batch) == [200, 210]
+    assert [len(p.ids) for p in pick_batch([_p(500, 0.0)], 8, max_tokens=300)] == [500]  # never an empty batch
+
+
 def test_concurrency_is_sized_to_the_batching_server():
     assert concurrency_for(ServerConfig(type="batched", max_batch=64, max_concurrency=32)) == 128
     assert concurrency_for(ServerConfig(type="transformers", max_concurrency=32)) == 32

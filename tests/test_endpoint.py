@@ -104,6 +104,35 @@ def test_remote_endpoint_with_or_without_v1_and_key_never_written(tmp_path, echo
             assert SECRET.encode() not in f.read_bytes(), f
 
 
+def test_translate_writes_a_recipe_that_reruns(tmp_path, echo_server, monkeypatch):
+    import yaml
+
+    from pipelines.flows import run_recipe
+    from pipelines.translate_flow import TranslateConfig
+
+    monkeypatch.setenv("HALA_TEST_KEY", SECRET)
+    out = tmp_path / "out"
+    r = hala("translate", str(_rows(tmp_path / "alpaca.jsonl")), str(out), "--server", "endpoint", "--endpoint",
+             f"http://127.0.0.2:{echo_server.server_port}", "--model", "echo-translator", "--tm", str(tmp_path / "tm"))
+    assert r.returncode == 2 and "refused the key" in r.stderr  # the subprocess has no HALA_TEST_KEY: OPENAI_API_KEY
+    recipe = yaml.safe_load((out / "recipe.yaml").read_text()) if (out / "recipe.yaml").exists() else None
+    assert recipe is None  # refused before anything was written
+    env_recipe = tmp_path / "r.yaml"
+    env_recipe.write_text(yaml.safe_dump({"flow": "translate", "input": str(tmp_path / "alpaca.jsonl"),
+                                          "output": str(out), "tm_path": str(tmp_path / "tm"),
+                                          "server": {"type": "endpoint", "model": "echo-translator",
+                                                     "endpoint": f"http://127.0.0.2:{echo_server.server_port}/v1",
+                                                     "api_key_env": "HALA_TEST_KEY"}}))
+    stats, where = run_recipe(str(env_recipe))
+    assert where == out and stats["stages"]["translate"]["kept"] == 6
+    written = TranslateConfig.model_validate(yaml.safe_load((out / "recipe.yaml").read_text()))
+    assert written.server.api_key_env == "HALA_TEST_KEY" and written.prompt == "lfm2" and written.format == "auto"
+    assert SECRET not in (out / "recipe.yaml").read_text()
+    sent = len(echo_server.requests)
+    again, _ = run_recipe(str(out / "recipe.yaml"))  # the written recipe runs as is: same output, no new request
+    assert again["stages"] == stats["stages"] and len(echo_server.requests) == sent
+
+
 def test_endpoint_checked_before_any_task(tmp_path, echo_server, monkeypatch):
     from pipelines.serving import ServerConfig, check_endpoint
 
