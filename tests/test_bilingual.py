@@ -202,6 +202,11 @@ def test_translator_set_splits_by_source_and_reverses(tmp_path):
     st = stats["stages"]
     assert st["normalize"] == {"read": 74, "kept": 73, "rejected": 1, "reasons": {"empty_content": 1}}
     assert st["dedup"] == {"read": 73, "kept": 71, "rejected": 2, "reasons": {"exact_duplicate": 2}}
+    # datatrove's exact dedup (pipelines.dedup) keeps the first copy read: the teacher's, not the later input's
+    dups = {r["id"]: r["detail"] for r in read_rejects(out) if r["stage"] == "dedup"}
+    assert dups == {"dup-exact": "kept=t3", "dup-variant": "kept=t4"}
+    assert stats["rows_added"] == {"reverse": 71}
+    assert st["split"]["read"] == st["dedup"]["kept"] + stats["rows_added"]["reverse"]
     assert st["split"]["read"] == 142 and st["split"]["read"] == st["split"]["kept"] + st["split"]["rejected"]
     pairs = {s: pq.read_table(out / "pairs" / f"{s}.parquet").to_pylist() for s in ("train", "dev", "test")}
     chats = {s: pq.read_table(out / "chat" / f"{s}.parquet").to_pylist() for s in ("train", "dev", "test")}

@@ -1,11 +1,16 @@
-"""The translator's training set: teacher pairs + judged mined pairs → dedup → train/dev/test → pairs and chat rows.
+"""The translator's training set: teacher pairs + judged mined pairs → exact dedup → train/dev/test → pairs and chat.
+
+Exact duplicates (normalized src + tgt, across all inputs) are removed by pipelines.dedup, i.e. datatrove's exact
+dedup stages; the first copy read is kept and each other one is rejected with `kept=<id>`.
 
 The split of a pair is a hash of its normalized source text, so the same source (and every spelling variant the
 dedup key folds together) always lands in one split: no test source is ever seen in training, on any machine and in
 any re-run. `reverse` adds the AR→EN row of every pair in the same split as its forward row; a `split` guard then
 rejects the rare reverse row whose Arabic source already sits in another split (`source_in_other_split`).
 Outputs, each written in a work folder and moved into place: OUT/pairs/<split>.parquet (the pair contract),
-OUT/chat/<split>.parquet (`messages`: user = instruction + source, assistant = target, ready for TRL), stats.json.
+OUT/chat/<split>.parquet (`messages`: user = instruction + source, assistant = target, ready for TRL), stats.json
+(`rows_added.reverse` counts the reverse rows, so read + added = kept + rejected). `hala gate OUT` validates the pairs
+and `hala publish OUT` releases both (configs `pairs` and `chat`, each with its splits).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pipelines.bilingual.common import atomic_write_json, has_rows
+from pipelines.bilingual.common import atomic_write_json, has_rows, merge_rejects, step_counters
 from pipelines.dedup.keys import dedup_key
 from pipelines.prompts import BUILTIN_PROMPTS
 from pipelines.records import stable_id, stage_meta
@@ -92,26 +97,6 @@ class PairCheck(HalaStage):
         return True
 
 
-class ExactPairDedup(HalaStage):
-    """Exact duplicates of (languages, normalized src, normalized tgt) across all inputs; first one seen is kept.
-    In-memory, so the set is built in one task (the merge is small next to translation and judging)."""
-
-    stage = "dedup"
-
-    def __init__(self, output_dir: str | None):
-        super().__init__(output_dir)
-        self.seen: dict[str, str] = {}
-
-    def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        m = doc.metadata
-        key = hashlib.sha1(f"{m['src_lang']}\x1f{m['tgt_lang']}\x1f{dedup_key(m, 'pairs', 'conversation')}"
-                           .encode("utf-8")).hexdigest()
-        kept = self.seen.setdefault(key, doc.id)
-        if kept != doc.id:
-            return self.reject(doc, "exact_duplicate", f"kept={kept}")
-        return True
-
-
 class AssignSplit(PipelineStep):
     type = "🔀 - SPLIT"
     name = "assign split"
@@ -146,16 +131,18 @@ class AddReverse(PipelineStep):
 
 
 class SplitGuard(HalaStage):
-    """No source text in two splits: a row whose normalized source already sits in another split is rejected."""
+    """No source text in two splits: a row whose normalized source already sits in another split is rejected.
+    (Only reverse rows can hit it: a forward row's split is the hash of its source.) Keys are 16-byte digests, so
+    memory stays small next to the texts."""
 
     stage = "split"
 
     def __init__(self, output_dir: str | None):
         super().__init__(output_dir)
-        self.where: dict[str, str] = {}
+        self.where: dict[bytes, str] = {}
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        key = source_key(doc.metadata["src"])
+        key = hashlib.blake2b(source_key(doc.metadata["src"]).encode("utf-8"), digest_size=16).digest()
         split = self.where.setdefault(key, doc.metadata["split"])
         if split != doc.metadata["split"]:
             return self.reject(doc, "source_in_other_split", f"source already in {split}")
@@ -219,37 +206,64 @@ def _has_pairs(path: Path) -> bool:
     return has_rows(path / "data" if (path / "data").is_dir() else path)
 
 
+def _exact_dedup_config():
+    """datatrove's exact dedup on the normalized src + tgt (pipelines.dedup, key `conversation`); no MinHash: two
+    different translations of one source are both worth keeping."""
+    from pipelines.dedup import DedupConfig
+
+    return DedupConfig(key="conversation", exact=True, near=False)
+
+
 def build_translator_set(recipe: TranslatorSetRecipe) -> dict:
     """Merge, dedup, split, optionally reverse; write pairs/, chat/ and stats.json under OUT. Rebuilt from scratch
-    on every run (it is cheap), so a changed input or option never mixes with an older build."""
-    from datatrove.executor import LocalPipelineExecutor
+    on every run (it is cheap), so a changed input or option never mixes with an older build.
+
+    Three datatrove runs: merge (every input → `normalize` check → one folder), exact dedup (pipelines.dedup:
+    datatrove's ExactDedupSignature / ExactFindDedups, the `dedup` stage rejects each copy with `kept=<id>`), split
+    (assign split → reverse → split guard → the pairs and chat writers)."""
     from datatrove.pipeline.writers import ParquetWriter
 
-    from pipelines.filter_flow import detect_kind, record_reader
+    from pipelines.dedup import run_dedup
+    from pipelines.filter_flow import detect_kind, local_executor, record_reader, record_writer
     from pipelines.records import pair_schema, pair_writer_adapter
 
     for path in recipe.inputs:
         detect_kind(path, "pairs")  # a folder of instruction records is a user error, before any work
     out = Path(recipe.output)
-    build, logs = out / "work" / "build", out / "logs" / "translator_set"
-    for stale in (build, logs, out / "rejects"):
+    work, logs = out / "work", out / "logs"
+    build, merged, deduped = work / "build", work / "merged", work / "deduped"
+    for stale in (build, merged, deduped, logs / "translator_set", logs / "translator_set_merge",
+                  logs / "translator_set_split", out / "rejects"):
         shutil.rmtree(stale, ignore_errors=True)
     filled = [p for p in recipe.inputs if _has_pairs(Path(p))]  # a run that kept nothing has no files
-    steps = [*(record_reader(p) for p in filled), PairCheck(str(out)), ExactPairDedup(str(out)),
-             AssignSplit(recipe.test_size, recipe.dev_size, recipe.salt),
-             *([AddReverse()] if recipe.reverse else []), SplitGuard(str(out)),
-             ParquetWriter(str(build / "pairs"), output_filename="${split}.parquet", adapter=pair_writer_adapter,
-                           schema=pair_schema()),
-             ParquetWriter(str(build / "chat"), output_filename="${split}.parquet", adapter=chat_adapter,
-                           schema=chat_schema())]
+    stage_logs: list[Path] = []
     if filled:
-        LocalPipelineExecutor(pipeline=steps, tasks=1, workers=1, logging_dir=str(logs)).run()
+        local_executor([*(record_reader(p) for p in filled), PairCheck(str(out)),
+                        record_writer("pairs", str(merged / "data"))], logs / "translator_set_merge").run()
+        stage_logs.append(logs / "translator_set_merge")
+    if has_rows(merged / "data"):
+        run_dedup(str(merged), str(deduped), _exact_dedup_config(), kind="pairs")
+        merge_rejects(deduped, out)
+        stage_logs.append(deduped / "logs" / "dedup_7_final")
+    if has_rows(deduped / "data"):
+        steps = [record_reader(str(deduped / "data")), AssignSplit(recipe.test_size, recipe.dev_size, recipe.salt),
+                 *([AddReverse()] if recipe.reverse else []), SplitGuard(str(out)),
+                 ParquetWriter(str(build / "pairs"), output_filename="${split}.parquet", adapter=pair_writer_adapter,
+                               schema=pair_schema()),
+                 ParquetWriter(str(build / "chat"), output_filename="${split}.parquet", adapter=chat_adapter,
+                               schema=chat_schema())]
+        local_executor(steps, logs / "translator_set_split").run()
+        stage_logs.append(logs / "translator_set_split")
     _publish(build / "pairs", out / "pairs", pair_schema())
     _publish(build / "chat", out / "chat", chat_schema())
     splits, origins = _split_counts(out)
-    stages = stage_accounting(logs) if filled else {}
+    stages: dict[str, dict] = {}
+    for d in stage_logs:
+        stages.update(stage_accounting(d))
+    reversed_rows = step_counters(logs / "translator_set_split", AddReverse.name).get("reverse", 0)
     stats = {"kind": "pairs", "stages": stages, "splits": splits, "origins": origins,
              "total": sum(s["rows"] for s in splits.values()), "reverse": recipe.reverse,
+             "rows_added": {"reverse": reversed_rows} if recipe.reverse else {},
              "test_size": recipe.test_size, "dev_size": recipe.dev_size, "salt": recipe.salt,
              "inputs": list(recipe.inputs), "empty_inputs": [p for p in recipe.inputs if p not in filled]}
     atomic_write_json(out / "stats.json", stats)
