@@ -1,7 +1,9 @@
 """The publish bundle: exactly the files a release pushes — parquet shards per config/split, README.md, manifest.json.
 
 Layout: `data/<config>/<split>-0000N-of-0000M.parquet`, one config per source dataset; the `default` config points at
-every source's shards (all rows, no bytes stored twice). Rows are sorted by id and shards are written with fixed
+every source's shards (all rows, no bytes stored twice). A translator set (`hala build-translator-set`: pairs/ and
+chat/ per split) becomes two configs, `pairs` (the default) and `chat`, each with its train/dev/test splits (a split
+without rows is left out: `datasets` cannot read an empty parquet file). Rows are sorted by id and shards are written with fixed
 settings, so the same data and version give byte-identical files: a re-run after a crash finds its files already on
 the Hub and uploads nothing twice. After writing, the shards are read back and must hold exactly the source rows.
 
@@ -192,10 +194,103 @@ def _stage(files: list[Path], kind: str, schema, staging: Path):
     return paths, revisions, models, rows
 
 
+@dataclass
+class _Parts:
+    """What a dataset folder contributes to a release: `(config, split) → parquet file` groups and the card facts.
+
+    A hala dataset (`data/`) gets one config per source dataset plus `default` (all rows); a translator set
+    (`pairs/`, `chat/`) gets `pairs` (the default: the gated pairs) and `chat` (the TRL rows derived from them)."""
+
+    kind: str
+    groups: dict[tuple[str, str], Path]
+    rows_by_source: Counter
+    revisions: dict[str, set]
+    models: Counter
+    source_configs: dict[str, str]
+    records_config: str | None  # the config whose rows are the dataset's records (None: every config's)
+    staging: Path | None = None
+
+
+def _dataset_parts(dataset_dir: Path, staging: Path) -> _Parts:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    files_in = record_files(dataset_dir)
+    schema = pa.unify_schemas([pq.read_schema(f) for f in files_in], promote_options="default")
+    kind = detect_kind(dataset_dir, schema)
+    staged, revisions, models, rows_in = _stage(files_in, kind, schema, staging)
+    if rows_in == 0:
+        raise UserError(f"{dataset_dir}: the dataset has no rows; there is nothing to publish")
+    names = config_names([d for d, _ in staged])
+    groups = {(names[d], split): path for (d, split), path in staged.items()}
+    by_source: Counter = Counter()
+    for (d, _), path in staged.items():
+        by_source[d] += pq.ParquetFile(path).metadata.num_rows
+    return _Parts(kind, groups, by_source, revisions, models, names, None, staging)
+
+
+def _translator_set_parts(dataset_dir: Path, layout: dict[str, dict[str, Path]]) -> _Parts:
+    """Non-empty splits only: `datasets` cannot read a parquet file without rows (an empty split is left out)."""
+    import pyarrow.parquet as pq
+
+    groups: dict[tuple[str, str], Path] = {}
+    for config in ("pairs", "chat"):
+        for split, path in sorted(layout.get(config, {}).items()):
+            if pq.ParquetFile(path).metadata.num_rows:
+                groups[(config, split_name(split))] = path
+    if not any(c == "pairs" for c, _ in groups):
+        raise UserError(f"{dataset_dir}: the translator set has no pairs; there is nothing to publish")
+    by_source: Counter = Counter()
+    models: Counter = Counter()
+    for (config, _), path in groups.items():
+        if config == "pairs":
+            table = pq.read_table(path)
+            by_source.update(o or "(unknown)" for o in table.column("origin").to_pylist())
+            models.update(_models(table, "pairs"))
+    return _Parts("translator_set", groups, by_source, defaultdict(set), models,
+                  {origin: "pairs" for origin in by_source}, "pairs")
+
+
+SPLIT_ORDER = ("train", "dev", "validation", "test")
+
+
+def _split_key(split: str) -> tuple[int, str]:
+    """train, dev/validation, test first (the order readers expect), then any other split by name."""
+    return (SPLIT_ORDER.index(split) if split in SPLIT_ORDER else len(SPLIT_ORDER), split)
+
+
+def _header_configs(parts: _Parts, split_rows: dict[str, dict[str, int]]) -> list[dict]:
+    """The card's `configs`: what `datasets.load_dataset(repo, config, split=...)` follows."""
+    def entry(name: str, splits, glob_dir: str, default: bool = False) -> dict:
+        return {"config_name": name, **({"default": True} if default else {}),
+                "data_files": [{"split": s, "path": f"{DATA_DIR}/{glob_dir}/{s}-*.parquet"}
+                               for s in sorted(splits, key=_split_key)]}
+
+    if parts.records_config:  # translator set: its configs as they are, the records' config first and default
+        order = [parts.records_config] + sorted(c for c in split_rows if c != parts.records_config)
+        return [entry(c, split_rows[c], c, default=c == parts.records_config) for c in order]
+    all_splits = {s for per in split_rows.values() for s in per}
+    return [entry("default", all_splits, "*", default=True)] + [entry(c, per, c) for c, per in sorted(split_rows.items())]
+
+
+def _config_splits(name: str, split_rows: dict[str, dict[str, int]]) -> dict[str, int]:
+    """Rows per split of a config; `default` (not a folder of its own) holds every source config's rows."""
+    if name in split_rows:
+        return dict(sorted(split_rows[name].items(), key=lambda kv: _split_key(kv[0])))
+    splits = sorted({s for per in split_rows.values() for s in per}, key=_split_key)
+    return {s: sum(per.get(s, 0) for per in split_rows.values()) for s in splits}
+
+
 def build_bundle(dataset_dir: str | Path, out_dir: str | Path, repo_id: str, version: str, validation: dict,
                  max_shard_rows: int | None = None, recipe: str | Path | None = None,
                  report: str | Path | None = None, pretty_name: str | None = None) -> Bundle:
     """Write the release into OUT (which must be empty or absent) and return its manifest and card."""
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    from quality.fingerprint import translator_set
+
     dataset_dir, out = Path(dataset_dir), Path(out_dir)
     if out.exists() and any(out.iterdir()):
         raise UserError(f"{out} is not empty; the bundle goes into an empty folder")
@@ -203,69 +298,50 @@ def build_bundle(dataset_dir: str | Path, out_dir: str | Path, repo_id: str, ver
     if max_rows < 1:
         raise UserError("--max-shard-rows must be at least 1")
     fingerprint = dataset_fingerprint(dataset_dir)
-    import shutil
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    files_in = record_files(dataset_dir)
-    schema = pa.unify_schemas([pq.read_schema(f) for f in files_in], promote_options="default")
-    kind = detect_kind(dataset_dir, schema)
+    layout = translator_set(dataset_dir)
     out.mkdir(parents=True, exist_ok=True)
     staging = out / ".staging"
-    staged, revisions, model_counts, rows_in = _stage(files_in, kind, schema, staging)
-    if rows_in == 0:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise UserError(f"{dataset_dir}: the dataset has no rows; there is nothing to publish")
-    names = config_names([d for d, _ in staged])
-    files: dict[str, int] = {}
-    split_rows: dict[str, dict[str, int]] = defaultdict(dict)
-    rows_by_source: Counter = Counter()
     try:
-        for (dataset, split), path in sorted(staged.items(), key=lambda kv: (names[kv[0][0]], kv[0][1])):
+        parts = _translator_set_parts(dataset_dir, layout) if layout else _dataset_parts(dataset_dir, staging)
+        files: dict[str, int] = {}
+        split_rows: dict[str, dict[str, int]] = defaultdict(dict)
+        for (config, split), path in sorted(parts.groups.items()):
             part = pq.read_table(path)
             if "id" in part.column_names:
                 part = part.sort_by([("id", "ascending")])
-            written = write_shards(part, out / DATA_DIR / names[dataset], split, max_rows)
-            _verify(out, part, [f"{DATA_DIR}/{names[dataset]}/{name}" for name, _ in written])
-            files.update({f"{DATA_DIR}/{names[dataset]}/{name}": rows for name, rows in written})
-            split_rows[names[dataset]][split] = part.num_rows
-            rows_by_source[dataset] += part.num_rows
+            written = write_shards(part, out / DATA_DIR / config, split, max_rows)
+            _verify(out, part, [f"{DATA_DIR}/{config}/{name}" for name, _ in written])
+            files.update({f"{DATA_DIR}/{config}/{name}": rows for name, rows in written})
+            split_rows[config][split] = part.num_rows
             del part
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    n_rows = sum(files.values())
-    if n_rows != rows_in:
-        raise RuntimeError(f"bundle holds {n_rows} rows but the dataset has {rows_in}")
+    kind = parts.kind
+    n_rows = sum(split_rows[parts.records_config].values()) if parts.records_config else sum(files.values())
+    if n_rows != sum(parts.rows_by_source.values()):
+        raise RuntimeError(f"bundle holds {n_rows} rows but the dataset has {sum(parts.rows_by_source.values())}")
 
-    all_splits = sorted({s for per in split_rows.values() for s in per})
-    default_splits = {s: sum(per.get(s, 0) for per in split_rows.values()) for s in all_splits}
-    header_configs = [{"config_name": "default", "default": True,
-                       "data_files": [{"split": s, "path": f"{DATA_DIR}/*/{s}-*.parquet"} for s in all_splits]}]
-    header_configs += [{"config_name": c, "data_files": [{"split": s, "path": f"{DATA_DIR}/{c}/{s}-*.parquet"}
-                                                         for s in sorted(per)]}
-                       for c, per in sorted(split_rows.items())]
-    configs = [{"name": "default", "splits": default_splits}] + [
-        {"name": c, "splits": dict(sorted(per.items()))} for c, per in sorted(split_rows.items())]
-
-    source_table = cards.source_rows(dict(rows_by_source), {d: sorted(v) for d, v in revisions.items()}, names)
+    header_configs = _header_configs(parts, split_rows)
+    configs = [{"name": c["config_name"], "splits": _config_splits(c["config_name"], split_rows)}
+               for c in header_configs]
+    source_table = cards.source_rows(dict(parts.rows_by_source),
+                                     {d: sorted(v) for d, v in parts.revisions.items()}, parts.source_configs)
     licence = source_registry.combined_licence([s["licence"] for s in source_table])
-    nums = cards.numbers(dataset_dir, dict(rows_by_source), fingerprint, report)
+    nums = cards.numbers(dataset_dir, dict(parts.rows_by_source), fingerprint, report)
     if nums["rows_kept"] != n_rows:
         raise UserError(f"report.json counts {nums['rows_kept']} kept rows but the data holds {n_rows}")
     bundle_fp = dataset_fingerprint(out)
-    name = pretty_name or ("Hala Arabic instructions" if kind == "instructions" else "Hala EN-AR pairs") + \
-        f" ({repo_id.split('/')[-1]})"
+    name = pretty_name or cards.PRETTY_NAMES[kind] + f" ({repo_id.split('/')[-1]})"
     head = cards.header(kind, name, licence, n_rows, header_configs)
     context = {
         "pretty_name": name, "repo_id": repo_id, "version": version, "kind": kind, "configs": configs,
         "sources": source_table, "licence": licence, "licence_order": list(source_registry.LICENCE_ORDER),
         "numbers": nums, "stages": cards.stage_rows(nums["stages"]), "rejects": nums["rejects_by_reason"],
-        "models": [{"stage": st, "model": m, "rows": n} for (st, m), n in sorted(model_counts.items())],
+        "models": [{"stage": st, "model": m, "rows": n} for (st, m), n in sorted(parts.models.items())],
         "translation": (nums["stats"] or {}).get("translation") or {},
-        "recipe": cards.read_recipe(dataset_dir, recipe), "fingerprint": fingerprint,
+        "origin_table": cards.origin_table(nums["stats"] or {}),
+        "provenance": cards.provenance(cards.find_recipe(dataset_dir, recipe)), "fingerprint": fingerprint,
         "bundle_fingerprint": bundle_fp, "gate": validation, "hala_citation": cards.HALA_CITATION,
-        "limitations": [],
     }
     text = cards.render_card(kind, head, context)
     (out / "README.md").write_text(text, encoding="utf-8")

@@ -16,7 +16,10 @@ from typing import Any
 from quality import sources as source_registry
 
 CARDS_DIR = Path(__file__).resolve().parents[1] / "dataset_cards"
-TEMPLATES = {"instructions": "arabic_instructions.md.j2", "pairs": "bilingual_pairs.md.j2"}
+TEMPLATES = {"instructions": "arabic_instructions.md.j2", "pairs": "bilingual_pairs.md.j2",
+             "translator_set": "translator_set.md.j2"}
+PRETTY_NAMES = {"instructions": "Hala Arabic instructions", "pairs": "Hala EN-AR pairs",
+                "translator_set": "Hala EN-AR translator training set"}
 HALA_ARXIV = "2509.14008"
 HALA_CITATION = """@misc{hammoud2025hala,
   title={Hala Technical Report: Building Arabic-Centric Instruction & Translation Models at Scale},
@@ -91,14 +94,17 @@ def numbers(dataset_dir: Path, rows_by_source: dict[str, int], fingerprint: str,
 
 def header(kind: str, pretty_name: str, licence: str, n_rows: int, configs: list[dict]) -> dict:
     """The card's YAML metadata: what the Hub indexes and what `datasets.load_dataset(repo, config)` follows."""
+    instructions = kind == "instructions"
+    tags = {"instructions": ["instruction-tuning"], "pairs": ["parallel-corpus"],
+            "translator_set": ["parallel-corpus", "translator-training"]}[kind]
     return {
         "pretty_name": pretty_name,
         "license": licence,
         "language": ["ar", "en"],
-        "multilinguality": ["multilingual"] if kind == "instructions" else ["translation"],
-        "task_categories": ["text-generation", "question-answering"] if kind == "instructions" else ["translation"],
+        "multilinguality": ["multilingual"] if instructions else ["translation"],
+        "task_categories": ["text-generation", "question-answering"] if instructions else ["translation"],
         "size_categories": [size_category(n_rows)],
-        "tags": ["arabic", "hala", "instruction-tuning" if kind == "instructions" else "parallel-corpus"],
+        "tags": ["arabic", "hala", *tags],
         "configs": configs,
     }
 
@@ -146,8 +152,20 @@ def stage_rows(stages: dict) -> list[dict]:
     return out
 
 
+def origin_table(stats: dict) -> dict:
+    """Rows per origin and split of a translator set (stats.json `splits` and `origins`), and its empty splits."""
+    splits = list(stats.get("splits") or {})
+    rows = [{"origin": origin, "counts": [by_split.get(s, 0) for s in splits]}
+            for origin, by_split in sorted((stats.get("origins") or {}).items())]
+    empty = [s for s in splits if not (stats["splits"][s] or {}).get("rows")]
+    return {"splits": splits, "rows": rows, "empty": empty}
+
+
 def models_used(meta_values: list[str]) -> list[dict]:
-    """Models named in the rows' per-stage metadata (translate.model, judge), with how many rows each touched."""
+    """The translate model named in each row's `meta` JSON (`translate.model`), with how many rows it translated.
+
+    Only the translate stage records its model in `meta`; a pair's judge and teacher live in its own `judge` and
+    `origin` columns and are counted from those (quality.bundle._models)."""
     counts: Counter = Counter()
     for raw in meta_values:
         if not raw:
@@ -162,7 +180,117 @@ def models_used(meta_values: list[str]) -> list[dict]:
     return [{"stage": s, "model": m, "rows": n} for (s, m), n in sorted(counts.items())]
 
 
-def read_recipe(dataset_dir: Path, recipe: str | Path | None) -> str | None:
-    """The run's recipe text (thresholds, models, prompts): an explicit file or DATASET/recipe.yaml."""
+def find_recipe(dataset_dir: Path, recipe: str | Path | None) -> Path | None:
+    """The run's recipe: an explicit file, else DATASET/recipe.yaml (what the flows write next to their output)."""
     path = Path(recipe) if recipe else dataset_dir / "recipe.yaml"
-    return path.read_text(encoding="utf-8") if path.is_file() else None
+    return path if path.is_file() else None
+
+
+# Which recipe settings are thresholds (what decided which rows were kept), by top-level key.
+THRESHOLD_KEYS = ("limit", "max_segment_tokens", "roles", "filters", "dedup", "judge", "test_size", "dev_size",
+                  "reverse", "salt")
+MODEL_ROLE = {"corpus": "translate", "teacher_pairs": "teacher", "mine": "judge"}
+
+
+def _recipe_model(flow: str):
+    """The pydantic model of a flow's recipe (defaults filled in show what the run used), or None."""
+    from pipelines.bilingual import FLOWS as bilingual
+    from pipelines.flows import FLOWS as corpus
+
+    entry = {**corpus, **bilingual}.get(flow)
+    return entry[0] if entry else None
+
+
+def _flatten(prefix: str, value, out: list[dict]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+    elif isinstance(value, list):
+        if all(isinstance(v, (str, int, float, bool)) for v in value) and len(value) <= 4:
+            out.append({"setting": prefix, "value": ", ".join(str(v) for v in value) or "[]"})
+        else:
+            out.append({"setting": prefix, "value": f"{len(value)} items (see the recipe)"})
+    else:
+        out.append({"setting": prefix, "value": "null" if value is None else str(value).lower()
+                    if isinstance(value, bool) else str(value)})
+
+
+def _model_entry(flow: str, data: dict) -> list[dict]:
+    server = data.get("server") or {}
+    if flow not in MODEL_ROLE:
+        return []
+    model = server.get("model")
+    revision = data.get("revision")
+    if model and "@" in model and not Path(model).exists():  # `org/name@revision`
+        model, revision = model.rsplit("@", 1)[0], revision or model.rsplit("@", 1)[1]
+    if not model:
+        model, revision = "tiny demo model (built on the spot, no server.model)", revision or "–"
+    elif Path(model).is_dir():
+        revision = revision or "local folder"
+    return [{"role": MODEL_ROLE[flow], "model": model, "revision": revision or "not recorded",
+             "server": server.get("type", "transformers")}]
+
+
+def _prompt_entries(flow: str, data: dict, base: Path) -> list[dict]:
+    """The translation prompt (corpus, teacher pairs) and the judge prompt (mining), with version and text."""
+    from pipelines.bilingual.judge import DEFAULT_JUDGE_PROMPT, BUILTIN_JUDGE_PROMPTS, load_judge_prompt
+    from pipelines.errors import UserError
+    from pipelines.prompts import BUILTIN_PROMPTS, load_prompt
+
+    wanted = []
+    if flow in ("corpus", "teacher_pairs"):
+        wanted.append(("translation", str(data.get("prompt") or "lfm2"), BUILTIN_PROMPTS, load_prompt))
+    if flow == "mine" and data.get("judge", {}) is not None:
+        spec = str((data.get("judge") or {}).get("prompt") or DEFAULT_JUDGE_PROMPT)
+        wanted.append(("judge", spec, BUILTIN_JUDGE_PROMPTS, load_judge_prompt))
+    out = []
+    for use, spec, builtin, load in wanted:
+        candidates = [spec] if spec in builtin or Path(spec).is_absolute() else [str(base / spec), spec]
+        prompt = None
+        for candidate in candidates:
+            try:
+                prompt = load(candidate)
+                break
+            except UserError:
+                continue
+        if prompt is None:
+            out.append({"use": use, "name": spec, "version": None, "system": None, "user": None,
+                        "note": "prompt file not found when the card was built"})
+        else:
+            out.append({"use": use, "name": spec, "version": prompt.version, "system": prompt.system,
+                        "user": prompt.user, "note": ""})
+    return out
+
+
+def provenance(recipe_path: Path | None) -> dict | None:
+    """How the data was made, from the run's recipe: the models (with revision when the recipe gives one), the
+    prompts (name, version, text), the thresholds (every filters/dedup/judge/split setting, defaults included), and
+    the recipe text itself. A recipe that does not parse or validate is shown as text with the reason."""
+    from pydantic import ValidationError
+    import yaml
+
+    if recipe_path is None:
+        return None
+    text = recipe_path.read_text(encoding="utf-8")
+    result = {"path": recipe_path.name, "text": text, "flow": None, "models": [], "prompts": [], "thresholds": [],
+              "note": ""}
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        return {**result, "note": f"the recipe is not valid YAML ({str(e).splitlines()[0]})"}
+    if not isinstance(data, dict):
+        return {**result, "note": "the recipe is not a mapping"}
+    flow = str(data.get("flow") or "corpus")
+    model = _recipe_model(flow)
+    if model is not None:
+        try:
+            data = model.model_validate({**data, "flow": flow}).model_dump(mode="json")
+        except ValidationError as e:
+            result["note"] = (f"the recipe does not validate as a {flow} recipe of this version "
+                              f"({e.error_count()} errors); settings shown as written")
+    thresholds: list[dict] = []
+    for key in THRESHOLD_KEYS:
+        if key in data:
+            _flatten(key, data[key], thresholds)
+    return {**result, "flow": flow, "models": _model_entry(flow, data),
+            "prompts": _prompt_entries(flow, data, recipe_path.parent), "thresholds": thresholds}

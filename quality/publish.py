@@ -1,7 +1,8 @@
 """`hala publish`: a gated, versioned release of a dataset folder to the Hugging Face Hub.
 
 Order of business, each step refusing rather than guessing:
-1. gate binding — DATASET/validation.json must say the suite passed for the data's current fingerprint;
+1. gate binding — DATASET/validation.json must say the suite passed for the data's current fingerprint (a
+   translator set is gated on its pairs, and its chat rows must be exactly the ones those pairs give);
 2. bundle — the exact files of the release (quality/bundle.py), built in a local folder (`--dry-run OUT` keeps it);
 3. push — create the repo (private unless asked), refuse an existing tag, upload every file that is not already on the
    Hub with identical content in ONE commit (which also deletes `data/` shards of an earlier release that this one
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Callable, TypeVar
 
 from pipelines.errors import UserError
-from quality.fingerprint import dataset_fingerprint, file_sha256
+from quality.fingerprint import TRANSLATOR_SET_DIRS, dataset_fingerprint, file_sha256, translator_set
 
 log = logging.getLogger(__name__)
 VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
@@ -86,7 +87,6 @@ def check_version(version: str) -> str:
 
 def check_gate(dataset_dir: str | Path) -> dict:
     """The validation.json that allows publishing this data, or PublishRefused saying why not."""
-    from quality.fingerprint import translator_set
     from quality.gate import validation_path
 
     try:
@@ -109,10 +109,40 @@ def check_gate(dataset_dir: str | Path) -> dict:
     if validation.get("fingerprint") != current:
         raise PublishRefused(f"{path.name} is stale: it validated {validation.get('fingerprint')} but the data is now "
                              f"{current}; run `hala gate {dataset_dir}` again")
-    if translator_set(dataset_dir) is not None and validation.get("dataset_kind") != "pairs":
-        raise PublishRefused(f"{path.name} validated {validation.get('dataset_kind')} records, but a translator set "
-                             f"is gated on its pairs: run `hala gate {dataset_dir}` (suite bilingual_pairs)")
+    layout = translator_set(dataset_dir)
+    if layout is not None:
+        if validation.get("dataset_kind") != "pairs":
+            raise PublishRefused(f"{path.name} validated {validation.get('dataset_kind')} records, but a translator "
+                                 f"set is gated on its pairs: run `hala gate {dataset_dir}` (suite bilingual_pairs)")
+        check_chat_derived(layout)
     return validation
+
+
+def check_chat_derived(layout: dict[str, dict[str, Path]], batch_rows: int = 10_000) -> None:
+    """A translator set's chat rows are published under its pairs' gate verdict, so each must be exactly the row its
+    pair gives (same id, order, languages and origin; `messages` = translator prompt + source → target)."""
+    import pyarrow.parquet as pq
+
+    from pipelines.bilingual.translator_set import chat_messages
+
+    for split, chat_file in sorted(layout.get("chat", {}).items()):
+        pairs_file = layout["pairs"].get(split)
+        if pairs_file is None:
+            raise PublishRefused(f"chat/{split}.parquet has no pairs/{split}.parquet to be derived from: rebuild the "
+                                 "translator set")
+        pairs = pq.read_table(pairs_file, columns=["id", "src", "tgt", "src_lang", "tgt_lang", "origin"])
+        chat = pq.read_table(chat_file, columns=["id", "messages", "src_lang", "tgt_lang", "origin"])
+        if chat.num_rows != pairs.num_rows:
+            raise PublishRefused(f"chat/{split}.parquet has {chat.num_rows} rows but pairs/{split}.parquet "
+                                 f"{pairs.num_rows}: the chat rows are not those of the gated pairs; rebuild the set")
+        for start in range(0, pairs.num_rows, batch_rows):
+            for p, c in zip(pairs.slice(start, batch_rows).to_pylist(), chat.slice(start, batch_rows).to_pylist()):
+                expected = {"id": p["id"], "messages": chat_messages(p["src"], p["tgt"], p["tgt_lang"]),
+                            "src_lang": p["src_lang"], "tgt_lang": p["tgt_lang"], "origin": p["origin"]}
+                if c != expected:
+                    raise PublishRefused(f"chat/{split}.parquet row {c.get('id')!r} is not the chat row of pair "
+                                         f"{p['id']!r}: the chat rows must be derived from the gated pairs; rebuild "
+                                         "the translator set")
 
 
 def _git_blob_sha1(path: Path) -> str:
@@ -207,6 +237,9 @@ def publish(dataset_dir: str | Path, repo_id: str, version: str, dry_run: str | 
     dataset_dir = Path(dataset_dir)
     if not dataset_dir.is_dir():
         raise UserError(f"{dataset_dir} is not a dataset folder")
+    if dataset_dir.name in TRANSLATOR_SET_DIRS and translator_set(dataset_dir.parent) is not None:
+        raise UserError(f"{dataset_dir} is one half of the translator set {dataset_dir.parent}: gate and publish "
+                        f"{dataset_dir.parent} (its pairs are gated, its chat rows are published with them)")
     validation = check_gate(dataset_dir)
     kwargs = dict(repo_id=repo_id, version=version, validation=validation, max_shard_rows=max_shard_rows,
                   recipe=recipe, report=report)

@@ -135,7 +135,10 @@ def build_report(dataset_dir: str | Path, out_dir: str | Path, lid: bool = True,
         stages, from_stats = _stages(ds, rejects_by_reason)
         rows_kept = con.table("records").count("*").fetchall()[0][0]
         first = next(iter(stages.values()), None)
-        rows_read = first["read"] if from_stats and first and first.get("read") is not None else rows_kept + rows_rejected
+        # rows made by steps that are not filters (a translator set's reverse rows): read + added = kept + rejected
+        rows_added = sum(((ds.stats or {}).get("rows_added") or {}).values()) if from_stats else 0
+        rows_read = (first["read"] if from_stats and first and first.get("read") is not None
+                     else rows_kept + rows_rejected - rows_added)
         segments = "(" + query(f"segments_{kind}", records="records") + ")"
         comparison = "english_comparison" if kind == "instructions" else "source_comparison_pairs"
         summary = _rows(con, query("metrics_summary", metrics=metrics))[0]
@@ -152,7 +155,8 @@ def build_report(dataset_dir: str | Path, out_dir: str | Path, lid: bool = True,
             "rows_read": rows_read,
             "rows_kept": rows_kept,
             "rows_rejected": rows_rejected,
-            "accounting_ok": rows_read == rows_kept + rows_rejected,
+            "rows_added": (ds.stats or {}).get("rows_added") or {} if from_stats else {},
+            "accounting_ok": rows_read + rows_added == rows_kept + rows_rejected,
             "stages_from": "stats.json" if from_stats else "rejects",
             "stages": stages,
             "by_source": _rows(con, query("rows_by_source", metrics=metrics)),
@@ -263,7 +267,10 @@ def _headline(report: dict) -> list[tuple[str, str]]:
     m = report["metrics"]
     items = [("kind", report["kind"]), ("rows read", _fmt(report["rows_read"])), ("rows kept", _fmt(report["rows_kept"])),
              ("rows rejected", _fmt(report["rows_rejected"])),
-             ("accounting (read = kept + rejected)", "ok" if report["accounting_ok"] else "MISMATCH"),
+             *([("rows added (not by a filter)", ", ".join(f"{_fmt(v)} {k}" for k, v in report["rows_added"].items()))]
+               if report.get("rows_added") else []),
+             ("accounting (read + added = kept + rejected)" if report.get("rows_added") else
+              "accounting (read = kept + rejected)", "ok" if report["accounting_ok"] else "MISMATCH"),
              ("median length ratio", _fmt(m.get("median_length_ratio"))),
              ("mean Arabic share", _fmt(m.get("mean_arabic_share"))),
              ("rows with Latin residue", _fmt(m.get("rows_with_latin_residue"))),
@@ -280,8 +287,9 @@ def _source_stage_note(report: dict) -> str:
     note = ("rejected rows by the source their record names; kept = the final data of that source plus what later "
             "stages rejected")
     if report.get("by_source_and_stage_matches_stages") is False:
-        note += (". These per-source numbers do not add up to the stage counts above: a stage counts another unit "
-                 "than the one before it (e.g. instruction rows in, one pair per message out)")
+        note += (". These per-source numbers do not add up to the stage counts above: rows were made between stages "
+                 "(reverse pairs), or a stage counts another unit than the one before it (instruction rows in, one "
+                 "pair per message out)")
     return note
 
 

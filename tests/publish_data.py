@@ -99,3 +99,26 @@ def write_validation(dataset: Path, success: bool = True, fingerprint: str | Non
             "gx_version": "1.24.1"}
     (dataset / "validation.json").write_text(json.dumps(data, indent=2))
     return data
+
+
+def write_translator_set(root: Path, rows: int = 60, reverse: bool = True) -> Path:
+    """A translator set as `hala build-translator-set` writes it (pairs/ and chat/ per split, stats.json, rejects/),
+    built from EN→AR pairs of the bundled audit sample (careful translations: they pass the bilingual suite)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipelines.bilingual.translator_set import TranslatorSetRecipe, build_translator_set
+    from pipelines.records import pair_schema
+
+    audit = Path(__file__).resolve().parents[1] / "samples" / "audit" / "instructions.jsonl"
+    records = [json.loads(line) for line in audit.read_text(encoding="utf-8").splitlines()[:rows]]
+    pairs = [{"id": f"p{i}", "src_lang": "en", "tgt_lang": "ar", "src": r["messages_en"][-1]["content"],
+              "tgt": r["messages"][-1]["content"], "origin": "opus-100" if i % 3 else "teacher:tiny-teacher@local",
+              "judge": None, "meta": "{}"} for i, r in enumerate(records)]
+    pairs.append({**pairs[1], "id": "copy-of-p1"})  # an exact duplicate: rejected by the set's dedup
+    (root / "in" / "data").mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(pairs, schema=pair_schema()), root / "in" / "data" / "00000.parquet")
+    out = root / "set"
+    build_translator_set(TranslatorSetRecipe(inputs=[str(root / "in")], output=str(out), reverse=reverse,
+                                             test_size=0.2, dev_size=0.2))
+    return out

@@ -126,3 +126,38 @@ def test_card_carries_the_recipe(tmp_path):
     text = _bundle(ds, tmp_path / "out").card
     assert "```yaml\nflow: corpus\nserver:\n  model: hammh0a/Hala-1.2B@abc123" in text
     assert "min_length_ratio: 0.5" in text
+
+
+def test_card_provenance_from_the_flows_recipe_yaml(tmp_path):
+    """OUT/recipe.yaml (what the flows write next to their output) gives the card the models with their revision,
+    the prompts with version and text, and the thresholds the run used (defaults filled in)."""
+    from pipelines.bilingual.judge import load_judge_prompt
+    from pipelines.prompts import BUILTIN_PROMPTS
+
+    ds = write_instructions(tmp_path / "ds")
+    (ds / "recipe.yaml").write_text(
+        "flow: teacher_pairs\ninput: samples/demo/openorca.jsonl\noutput: out/t\nrevision: 5f1e2d3\nprompt: teacher\n"
+        "server:\n  type: vllm\n  model: Qwen/Qwen2.5-72B-Instruct\nfilters:\n  quality:\n    length_ratio:\n"
+        "      chars_min: 0.42\n", encoding="utf-8")
+    body = _bundle(ds, tmp_path / "a").card.split("\n---\n", 1)[1]
+    assert "| teacher | `Qwen/Qwen2.5-72B-Instruct` | 5f1e2d3 | vllm |" in body
+    teacher = BUILTIN_PROMPTS["teacher"]
+    assert f"Translation prompt `teacher` (version `{teacher.version}`)" in body and teacher.system in body
+    assert "| `filters.quality.length_ratio.chars_min` | `0.42` |" in body  # as written
+    assert "| `filters.quality.length_ratio.chars_max` | `2.5` |" in body  # the default the run used
+    assert "| `roles` | `user, assistant` |" in body
+
+    (ds / "recipe.yaml").write_text("flow: mine\ninput: samples/opus/ar_en.jsonl\noutput: out/m\n"
+                                    "server:\n  model: Qwen/Qwen2.5-3B-Instruct@main\njudge:\n  max_tokens: 8\n",
+                                    encoding="utf-8")
+    body = _bundle(ds, tmp_path / "b").card
+    judge = load_judge_prompt("judge_v1")
+    assert "| judge | `Qwen/Qwen2.5-3B-Instruct` | main | transformers |" in body
+    assert f"Judge prompt `judge_v1` (version `{judge.version}`)" in body and judge.user.splitlines()[0] in body
+    assert "| `judge.max_tokens` | `8` |" in body and "| `dedup.near` | `false` |" in body
+
+    (ds / "recipe.yaml").write_text("flow: corpus\nserver: [not, a, mapping\n", encoding="utf-8")
+    body = _bundle(ds, tmp_path / "c").card
+    assert "the recipe is not valid YAML" in body and "server: [not, a, mapping" in body
+    (ds / "recipe.yaml").unlink()
+    assert "recipe was not recorded next to the data" in _bundle(ds, tmp_path / "d").card

@@ -14,7 +14,7 @@ import typer
 from typer.testing import CliRunner
 
 from hub_test_server import HubTestServer
-from publish_data import SOURCES, write_instructions, write_validation
+from publish_data import SOURCES, write_instructions, write_translator_set, write_validation
 from quality.cli_publish import register_publish
 from quality.fingerprint import file_sha256
 
@@ -305,3 +305,80 @@ def test_validation_but_no_data_files_is_a_clear_error(tmp_path):
     assert not (tmp_path / "out").exists()
     result = _publish(str(ds), "--repo", REPO, "--version", "1.0.0", "--dry-run", str(tmp_path / "out"))
     assert isinstance(result.exception, UserError)  # `hala` prints it as one line and exits 2
+
+
+def test_translator_set_publishes_pairs_and_chat_with_their_splits(tmp_path):
+    """`hala build-translator-set` output → `hala gate` (on its pairs) → `hala publish --dry-run`: configs `pairs`
+    (default) and `chat`, each split loadable with `datasets.load_dataset(OUT, config, split=...)`."""
+    import datasets
+
+    from pipelines.errors import UserError
+    from quality.card import read_card_header
+    from quality.gate import run_gate
+
+    ts = write_translator_set(tmp_path)
+    stats = json.loads((ts / "stats.json").read_text())
+    per_split = {s: v["rows"] for s, v in stats["splits"].items()}
+    assert set(per_split) == {"train", "dev", "test"} and all(per_split.values())
+    gate = run_gate(ts)
+    assert gate.success and gate.dataset_kind == "pairs" and gate.statistics["rows"] == sum(per_split.values())
+    assert (ts / "validation.json").is_file()
+
+    out = tmp_path / "bundle"
+    result = _publish(str(ts), "--repo", "hala-org/translator-set", "--version", "1.0.0", "--dry-run", str(out),
+                      "--max-shard-rows", "50")
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["kind"] == "translator_set" and manifest["rows"] == sum(per_split.values())
+    assert manifest["configs"] == {"pairs": dict(sorted(per_split.items())), "chat": dict(sorted(per_split.items()))}
+    head = read_card_header((out / "README.md").read_text(encoding="utf-8"))
+    assert [c["config_name"] for c in head["configs"]] == ["pairs", "chat"] and head["configs"][0]["default"]
+    assert head["task_categories"] == ["translation"] and "translator-training" in head["tags"]
+    cache = str(tmp_path / "hf-cache")
+    for split, rows in per_split.items():
+        local_pairs = pq.read_table(ts / "pairs" / f"{split}.parquet").to_pylist()
+        local_chat = pq.read_table(ts / "chat" / f"{split}.parquet").to_pylist()
+        pairs = datasets.load_dataset(str(out), "pairs", split=split, cache_dir=cache)
+        chat = datasets.load_dataset(str(out), "chat", split=split, cache_dir=cache)
+        assert pairs.num_rows == chat.num_rows == rows == len(local_pairs)
+        assert sorted(pairs["id"]) == sorted(r["id"] for r in local_pairs) == sorted(chat["id"])
+        by_id = {r["id"]: r for r in local_chat}
+        assert all(r["messages"] == by_id[r["id"]]["messages"] for r in chat)
+    assert datasets.load_dataset(str(out), split="test", cache_dir=cache).column_names[:2] == ["id", "src_lang"]
+    body = (out / "README.md").read_text(encoding="utf-8")
+    assert '"pairs", split="train"' in body and "| `chat` | `test` |" in body
+    assert f"{stats['rows_added']['reverse']:,} (reverse)" in body  # the AR→EN rows, accounted for
+    assert "no source text" in body.lower() and gate.fingerprint in body
+
+    # publishing one half of the set is refused with a pointer to the whole
+    with pytest.raises(UserError, match="one half of the translator set"):
+        from quality.publish import publish
+
+        publish(ts / "pairs", REPO, "1.0.0", dry_run=tmp_path / "half")
+
+
+def test_translator_set_chat_rows_must_be_derived_from_the_gated_pairs(tmp_path):
+    """The gate judges the pairs; the chat rows ride on that verdict only while each is exactly its pair's row."""
+    import pyarrow as pa
+
+    from quality.gate import run_gate
+    from quality.publish import PublishRefused, publish
+
+    ts = write_translator_set(tmp_path, reverse=False)
+    chat_file = ts / "chat" / "train.parquet"
+    table = pq.read_table(chat_file)
+    rows = table.to_pylist()
+    rows[0]["messages"][1]["content"] = "إجابة أخرى لم يتحقق منها أحد."  # an assistant turn the gate never saw
+    pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), chat_file)
+    assert run_gate(ts).success  # the gate looks at the pairs only ...
+    with pytest.raises(PublishRefused, match="not the chat row of pair"):  # ... so publish checks the chat rows
+        publish(ts, REPO, "1.0.0", dry_run=tmp_path / "out")
+    pq.write_table(pa.Table.from_pylist(rows[1:], schema=table.schema), chat_file)
+    run_gate(ts)
+    with pytest.raises(PublishRefused, match="rows but pairs/train.parquet"):
+        publish(ts, REPO, "1.0.0", dry_run=tmp_path / "out2")
+    # a validation.json of another kind does not unlock a translator set
+    saved = json.loads((ts / "validation.json").read_text())
+    (ts / "validation.json").write_text(json.dumps({**saved, "dataset_kind": "instructions"}))
+    with pytest.raises(PublishRefused, match="gated on its pairs"):
+        publish(ts, REPO, "1.0.0", dry_run=tmp_path / "out3")

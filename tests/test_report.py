@@ -215,3 +215,22 @@ def test_flagged_rows_use_the_suite_thresholds(audit_out, tmp_path, monkeypatch)
     assert outside <= {r["id"] for r in tight["flagged_kept_rows"]}
     assert all(not lo <= r["length_ratio"] <= hi or r["arabic_share"] < 0.7 or r["latin_residue"]
                for r in tight["flagged_kept_rows"])
+
+
+def test_report_on_a_translator_set_reads_its_pairs(tmp_path):
+    """`hala report SET`: the pairs of every split (not the chat rows derived from them), the set's own stats and
+    rejects; the reverse rows are accounted for as rows added."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from publish_data import write_translator_set
+
+    ts = write_translator_set(tmp_path)
+    stats = json.loads((ts / "stats.json").read_text())
+    data = build_report(ts, tmp_path / "rep", lid=False, show_progress=False)
+    pairs = [r for f in sorted((ts / "pairs").glob("*.parquet")) for r in pq.read_table(f).to_pylist()]
+    assert data["kind"] == "pairs" and data["rows_kept"] == len(pairs) == stats["total"]
+    assert data["rows_read"] == stats["stages"]["normalize"]["read"] and data["rows_rejected"] == 1
+    assert data["rows_added"] == {"reverse": stats["rows_added"]["reverse"]} and data["accounting_ok"]
+    assert {r["source_dataset"]: r["rows"] for r in data["by_source"]} == dict(Counter(r["origin"] for r in pairs))
+    assert data["by_source_and_stage_matches_stages"] is False  # reverse rows are made between dedup and split
+    assert data["fingerprint"] == dataset_fingerprint(ts)
+    assert "rows added (not by a filter)" in (tmp_path / "rep" / "report.md").read_text(encoding="utf-8")
