@@ -63,7 +63,7 @@ def _echo_stats(stats: dict, out: Path, data: str = "data") -> None:
 def teacher_pairs(
     input: str = typer.Argument(..., help="a teacher_pairs recipe YAML, or an Open-Orca-style file/folder/Hub id"),
     output: Optional[str] = typer.Argument(None, help="output folder (not with a recipe)"),
-    rows: int = typer.Option(-1, "--rows", help="first N rows per task (-1: all)"),
+    rows: int = typer.Option(-1, "--rows", help="the first N rows of the input, in total (-1: all)"),
     format: str = typer.Option("openorca", "--format", help="openorca | alpaca | sharegpt | messages | auto"),
     model: Optional[str] = typer.Option(None, "--model", help="teacher model path or Hub id (default: tiny demo)"),
     revision: Optional[str] = typer.Option(None, "--revision", help="teacher revision recorded in `origin`"),
@@ -93,7 +93,7 @@ def mine(
     output: Optional[str] = typer.Argument(None, help="output folder (not with a recipe)"),
     config: Optional[str] = typer.Option(None, "--config", help="Hub dataset config (ar-en for OPUS-100)"),
     split: str = typer.Option("train", "--split", help="split to read"),
-    limit: int = typer.Option(-1, "--limit", help="rows per task (-1: all)"),
+    limit: int = typer.Option(-1, "--limit", help="the first N rows of the input, in total (-1: all)"),
     origin: str = typer.Option("opus-100", "--origin", help="`origin` of every mined pair"),
     model: Optional[str] = typer.Option(None, "--model", help="judge model path or Hub id (default: tiny demo)"),
     server: str = typer.Option("transformers", "--server", help=SERVER_HELP),

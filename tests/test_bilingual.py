@@ -275,7 +275,15 @@ def test_three_recipes_end_to_end_with_the_tiny_model(tmp_path, monkeypatch):
     assert out == teacher_out
     translated = assert_stage_chain(stats, ["normalize", "translate"], 6)
     parent = stats["pairs"]["parent_rows"]
-    assert parent == translated and 6 == parent + sum(s["rejected"] for s in stats["stages"].values())
+    assert parent == translated
+    # every message of every translated row is a pair or a reject (the system prompts: role_not_paired)
+    selected = stats["stages"]["pairs"]
+    assert selected["read"] == stats["pairs"]["messages"] == parent + stats["rows_added"]["messages"]
+    assert selected["read"] == selected["kept"] + selected["rejected"]
+    assert set(selected["reasons"]) <= {"role_not_paired"}
+    rejected = sum(s["rejected"] for s in stats["stages"].values())
+    assert 6 + stats["rows_added"]["messages"] == selected["kept"] + rejected == len(read_parquet(teacher_out / "data")) \
+        + len(read_rejects(teacher_out))
     pairs = read_parquet(teacher_out / "data")
     assert len(pairs) == stats["pairs"]["pairs"] == 2 * parent  # every Open-Orca row: instruction + response
     orca = [json.loads(l) for l in (REPO / "samples/demo/openorca.jsonl").read_text().splitlines()[:6]]
@@ -325,3 +333,110 @@ def test_cli_build_translator_set_and_errors(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "pipelines.cli", "mine", str(REPO / "samples/opus/ar_en.jsonl")],
                              cwd=REPO, capture_output=True, text=True, timeout=120)
     assert missing.returncode == 2 and "give INPUT OUTPUT" in missing.stderr
+
+
+# ------------------------------------------------------------------------------------- global "first N rows" limit
+def test_first_rows_reader_is_a_global_limit_across_tasks(tmp_path):
+    """datatrove's `limit` is per task (N tasks read up to N x limit); FirstRowsReader reads the first `limit` rows
+    of the whole input, each in exactly one task."""
+    from pipelines.bilingual.common import FirstRowsReader, first_rows_reader
+    from pipelines.readers import source_reader
+
+    folder = tmp_path / "rows"
+    folder.mkdir()
+    lines = OPUS.read_text(encoding="utf-8").splitlines()
+    for k in range(3):  # three files: datatrove would shard them by file across the tasks
+        (folder / f"part-{k}.jsonl").write_text("\n".join(lines[k * 8:(k + 1) * 8]) + "\n", encoding="utf-8")
+    everything = [d.id for d in source_reader(str(folder)).run(None, 0, 1)]
+    assert len(everything) == 24
+    per_task = [[d.id for d in first_rows_reader(str(folder), limit=10).run(None, rank, 3)] for rank in range(3)]
+    assert sorted(sum(per_task, [])) == sorted(everything[:10]) and all(per_task)
+    assert len(set(sum(per_task, []))) == 10  # no row in two tasks
+    # datatrove's own per-task limit reads more than N in total with several tasks: what this replaces
+    assert sum(len(list(source_reader(str(folder), limit=10).run(None, r, 3))) for r in range(3)) == 24
+    assert isinstance(first_rows_reader(str(folder), limit=10), FirstRowsReader)
+    assert not isinstance(first_rows_reader(str(folder)), FirstRowsReader)  # -1: every row, sharded as usual
+
+
+def test_mining_limit_counts_rows_in_total_with_several_tasks(tmp_path):
+    stats = run_mine(MineRecipe(input=str(OPUS), output=str(tmp_path / "m"), limit=7, judge=None, filters=None,
+                                dedup=None, executor={"tasks": 3, "workers": 1}))
+    assert stats["stages"]["normalize"]["read"] == 7
+    first = [json.loads(line) for line in OPUS.read_text(encoding="utf-8").splitlines()[:7]]
+    kept = {r["src"] for r in read_parquet(tmp_path / "m" / "data")}
+    rejected = [json.loads(r["record"]) for r in read_rejects(tmp_path / "m")]
+    assert len(kept) + len(rejected) == 7
+    assert kept <= {(r.get("translation") or r).get("en") for r in first}
+
+
+def test_teacher_translate_reads_the_first_rows_in_total(tmp_path, fake_judge):
+    """The teacher's translate executors get the limit once for all tasks, not datatrove's per-task limit."""
+    from pipelines.bilingual.common import FirstRowsReader
+    from pipelines.bilingual.teacher_pairs import TeacherPairsRecipe, teacher_translate_pipelines
+
+    recipe = TeacherPairsRecipe(input=str(REPO / "samples/demo/openorca.jsonl"), output=str(tmp_path / "t"), limit=5,
+                                server={"type": "endpoint", "model": "fake-judge",
+                                        "endpoint": f"http://127.0.0.1:{fake_judge.server_port}"},
+                                executor={"tasks": 3, "workers": 1})
+    finalize = teacher_translate_pipelines(recipe, tmp_path / "t" / "work" / "records" / "data")
+    reader = finalize.depends.pipeline[0]
+    assert isinstance(reader, FirstRowsReader) and reader.limit == 5 and finalize.depends.tasks == 3
+    ids = [d.id for rank in range(3) for d in reader.run(None, rank, 3)]
+    assert len(ids) == len(set(ids)) == 5
+    with pytest.raises(Exception, match="greater than or equal to -1"):
+        TeacherPairsRecipe(input="x", output="y", limit=-2)
+
+
+# ------------------------------------------------------------------------ teacher pairs: every message accounted
+def _translated_records(path: Path) -> Path:
+    """Arabic instruction records as the translate stage writes them (messages + messages_en)."""
+    from pipelines.records import instruction_schema
+
+    def rec(i, pairs_of_messages):
+        return {"id": f"r{i}", "source": {"dataset": "open-orca-demo", "config": "default", "split": "train",
+                                           "revision": ""},
+                "messages": [{"role": r, "content": ar} for r, _, ar in pairs_of_messages],
+                "messages_en": [{"role": r, "content": en} for r, en, _ in pairs_of_messages],
+                "lang": "ar", "meta": json.dumps({"translate": {"model": "teacher"}})}
+
+    rows = [rec(0, [("system", "Be brief.", "كن موجزًا."), ("user", "What is two plus two?", "كم يساوي اثنان زائد اثنين؟"),
+                    ("assistant", "Four.", "أربعة.")]),
+            rec(1, [("system", "You are a helpful assistant.", "أنت مساعد مفيد.")]),  # nothing to pair
+            rec(2, [("user", "Name a colour.", "اذكر لونًا."), ("assistant", "Blue.", "الأزرق.")])]
+    rows[2]["messages"].append({"role": "assistant", "content": "وأيضًا الأحمر."})  # no English original
+    rows.append({**rec(3, [("user", "Say hi.", "قل مرحبًا."), ("assistant", "Hi.", "مرحبًا.")])})
+    rows[3]["messages"][1]["role"] = "user"  # roles differ between the English and the Arabic
+    path.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=instruction_schema()), path / "00000.parquet")
+    return path
+
+
+def test_teacher_pairs_every_message_is_a_pair_or_a_reject(tmp_path):
+    from datatrove.executor import LocalPipelineExecutor
+
+    from pipelines.bilingual.common import step_counters
+    from pipelines.bilingual.teacher_pairs import PAIRS_STEP, InstructionMessages, PairSelection
+    from pipelines.filter_flow import record_reader, record_writer
+    from pipelines.stages import stage_accounting
+
+    records = _translated_records(tmp_path / "records")
+    out = tmp_path / "out"
+    LocalPipelineExecutor(pipeline=[record_reader(str(records)), InstructionMessages("teacher:t@main",
+                                                                                       ["user", "assistant"]),
+                                    PairSelection(str(out)), record_writer("pairs", str(out / "data"))],
+                          tasks=1, workers=1, logging_dir=str(out / "logs")).run()
+    stage = stage_accounting(out / "logs")["pairs"]
+    counters = step_counters(out / "logs", PAIRS_STEP)
+    assert counters["rows"] == 4 and counters["candidates"] == 3 + 1 + 3 + 2 == stage["read"]
+    assert counters["rows_without_pairs"] == 1
+    pairs = read_parquet(out / "data")
+    assert stage["kept"] == len(pairs) == 2 + 2 + 1  # r0 user+assistant, r2 user+assistant, r3 the English user
+    assert stage["reasons"] == {"role_not_paired": 2, "unaligned_message": 1, "role_mismatch": 1}
+    rejects = read_rejects(out)
+    assert len(rejects) == stage["rejected"] == stage["read"] - stage["kept"]
+    by_parent = {(json.loads(json.loads(r["record"])["meta"])["parent"], r["reason"]): r["detail"] for r in rejects}
+    assert "record r1 gave no pair" in by_parent[("r1", "role_not_paired")]
+    assert by_parent[("r2", "unaligned_message")] == "no English original"
+    assert all(json.loads(r["record"])["origin"] == "teacher:t@main" for r in rejects)
+    assert {(p["src"], p["tgt"]) for p in pairs} >= {("What is two plus two?", "كم يساوي اثنان زائد اثنين؟"),
+                                                      ("Four.", "أربعة.")}

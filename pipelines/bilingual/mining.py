@@ -16,7 +16,7 @@ from typing import Literal
 from datatrove.data import Document
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipelines.bilingual.common import has_rows, merge_rejects
+from pipelines.bilingual.common import first_rows_reader, has_rows, merge_rejects
 from pipelines.bilingual.judge import DEFAULT_JUDGE_PROMPT, JudgeOutcomeStage, JudgeSettings, judge_rollout, \
     load_judge_prompt
 from pipelines.dedup import DedupConfig
@@ -52,7 +52,8 @@ class MineRecipe(BaseModel):
     dataset_name: str | None = Field(None, description="source name recorded in each pair's meta")
     config: str | None = Field(None, description="Hub dataset config (ar-en for OPUS-100)")
     split: str = Field("train")
-    limit: int = Field(-1, description="rows per task to read (-1: all)")
+    limit: int = Field(-1, ge=-1, description="the first N rows of the input, in total whatever the number of tasks "
+                                              "(-1: all)")
     src_lang: str = Field("en", description="source side (key in `translation`)")
     tgt_lang: str = Field("ar", description="target side (key in `translation`)")
     origin: str = Field("opus-100", description="`origin` of every mined pair")
@@ -151,14 +152,13 @@ def run_mine(recipe: MineRecipe) -> dict:
     """Pre-filter, dedup and judge; OUT/data holds the accepted pairs, OUT/rejects the rest with reasons."""
     from pipelines.dedup import run_dedup
     from pipelines.filter_flow import record_writer
-    from pipelines.readers import source_reader
 
     out = Path(recipe.output)
     out.mkdir(parents=True, exist_ok=True)
     (out / "data").mkdir(exist_ok=True)
     work = out / "work"
     prefiltered = work / "prefiltered"
-    steps = [source_reader(recipe.input, recipe.dataset_name, recipe.config, recipe.split, recipe.limit),
+    steps = [first_rows_reader(recipe.input, recipe.dataset_name, recipe.config, recipe.split, recipe.limit),
              ParallelRowStage(str(out), recipe.src_lang, recipe.tgt_lang, recipe.origin),
              *(build_filter_steps("pairs", str(out), recipe.filters) if recipe.filters else []),
              record_writer("pairs", str(prefiltered / "data"))]

@@ -1,10 +1,14 @@
 """Teacher translation of instruction data into EN→AR pairs (the paper's 405K Open-Orca rows → 810K pairs).
 
-The rows go through the spine's translate stage unchanged (normalize → translation rollout with masking, TM and
-verification on datatrove's InferenceRunner → finalize), which writes Arabic instruction records to OUT/work/records.
-A second datatrove pipeline turns every kept record into one pair per translated user instruction and one per
-assistant response (`messages_en[i]` → `messages[i]`), with `origin = teacher:<model>@<revision>`. Accounting: rows
-read = rows rejected by normalize/translate + parent rows of the pairs (stats.json `pairs.parent_rows`).
+The first `limit` rows of the input (in total, however many tasks run: pipelines.bilingual.common.FirstRowsReader)
+go through the spine's translate stage unchanged (normalize → translation rollout with masking, TM and verification
+on datatrove's InferenceRunner → finalize), which writes Arabic instruction records to OUT/work/records. A second
+datatrove pipeline turns every message of every kept record into a candidate pair (`messages_en[i]` → `messages[i]`)
+and the `pairs` stage keeps one per translated user instruction and one per assistant response, with
+`origin = teacher:<model>@<revision>`; every other message (a system prompt, a message whose roles differ, one without
+a counterpart) is rejected with its reason, and a record that gave no pair says so in its messages' detail.
+Accounting: `pairs` reads messages and keeps pairs; stats.json `rows_added.messages` counts the candidates beyond one
+per record, so rows read + rows added = pairs kept + rows and messages rejected.
 """
 
 from __future__ import annotations
@@ -14,14 +18,17 @@ from typing import Literal
 
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
+from datatrove.pipeline.readers.base import BaseReader
 from pydantic import Field
 
-from pipelines.bilingual.common import has_rows, step_counters
+from pipelines.bilingual.common import FirstRowsReader, has_rows, step_counters
 from pipelines.filters import FilterConfig, build_filter_steps
 from pipelines.records import stable_id, stage_meta
+from pipelines.stages import HalaStage, stage_accounting
 from pipelines.translate_flow import TranslateConfig, make_executor, resolve_model, translate_pipelines, write_stats
 
-PAIRS_STEP = "instruction pairs"
+PAIRS_STEP = "instruction messages"
+SKIP_KEY = "pair_skip"  # (reason, detail) of a candidate that is not a pair; read by the `pairs` stage
 
 
 class TeacherPairsRecipe(TranslateConfig):
@@ -35,6 +42,8 @@ class TeacherPairsRecipe(TranslateConfig):
         default_factory=lambda: ["user", "assistant"], description="which translated messages become pairs")
     filters: FilterConfig | None = Field(None, description="LID/quality filters on the pairs (null: none; the "
                                                            "rollout already verified every segment)")
+    limit: int = Field(-1, ge=-1, description="the first N rows of the input (the paper: 405K), in total whatever "
+                                              "the number of tasks (-1: all)")
 
 
 def teacher_origin(model: str, revision: str | None, tiny: bool = False) -> str:
@@ -44,8 +53,20 @@ def teacher_origin(model: str, revision: str | None, tiny: bool = False) -> str:
     return f"teacher:{model}@{revision or 'main'}"
 
 
-class InstructionPairs(PipelineStep):
-    """One EN→AR pair per translated message of the chosen roles; system prompts are not pairs by default."""
+def skip_reason(ar: dict | None, en: dict | None, roles: list[str]) -> tuple[str, str] | None:
+    """Why a message is not a pair (reason, detail), or None when it is one."""
+    if ar is None or en is None:
+        return "unaligned_message", "no English original" if en is None else "no Arabic translation"
+    if ar.get("role") != en.get("role"):
+        return "role_mismatch", f"English {en.get('role')!r}, Arabic {ar.get('role')!r}"
+    if ar.get("role") not in roles:
+        return "role_not_paired", f"{ar.get('role')!r} messages are not made into pairs (roles: {', '.join(roles)})"
+    return None
+
+
+class InstructionMessages(PipelineStep):
+    """Every message of a translated record as a candidate pair, marked with why it is not a pair when it is not;
+    a record without messages gives one candidate (`no_messages`), so no record disappears here."""
 
     type = "🔀 - PAIRS"
     name = PAIRS_STEP
@@ -54,35 +75,63 @@ class InstructionPairs(PipelineStep):
         super().__init__()
         self.origin, self.roles = origin, list(roles)
 
-    def pairs(self, doc: Document) -> list[Document]:
+    def candidates(self, doc: Document) -> list[Document]:
         meta = doc.metadata
         messages, english = meta.get("messages") or [], meta.get("messages_en") or []
         source = meta.get("source") or {}
         translate = stage_meta(doc).get("translate", {})
         out = []
-        for i, (ar, en) in enumerate(zip(messages, english)):
-            if ar.get("role") not in self.roles or ar.get("role") != en.get("role"):
-                self.stat_update(f"skipped_{ar.get('role')}")
-                continue
-            pair_meta = {"parent": doc.id, "role": ar["role"], "message": i, "source": source.get("dataset", ""),
-                         "translate_model": translate.get("model", "")}
-            out.append(Document(text=ar["content"], id=stable_id("teacher", doc.id, i), metadata={
-                "src_lang": "en", "tgt_lang": "ar", "src": en["content"], "tgt": ar["content"],
-                "origin": self.origin, "judge": None, "meta": pair_meta}))
+        for i in range(max(len(messages), len(english), 1)):
+            ar = messages[i] if i < len(messages) else None
+            en = english[i] if i < len(english) else None
+            skip = skip_reason(ar, en, self.roles) if (messages or english) else ("no_messages", "record has none")
+            pair_meta = {"parent": doc.id, "role": (ar or en or {}).get("role"), "message": i,
+                         "source": source.get("dataset", ""), "translate_model": translate.get("model", "")}
+            out.append(Document(text=(ar or {}).get("content") or "", id=stable_id("teacher", doc.id, i), metadata={
+                "src_lang": "en", "tgt_lang": "ar", "src": (en or {}).get("content") or "",
+                "tgt": (ar or {}).get("content") or "", "origin": self.origin, "judge": None, "meta": pair_meta,
+                SKIP_KEY: skip}))
+        if all(c.metadata[SKIP_KEY] for c in out):
+            self.stat_update("rows_without_pairs")
+            for c in out:
+                reason, detail = c.metadata[SKIP_KEY]
+                c.metadata[SKIP_KEY] = (reason, f"{detail}; record {doc.id} gave no pair")
         return out
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         for doc in data:
             self.stat_update("rows")
-            pairs = self.pairs(doc)
-            self.stat_update("pairs", value=len(pairs))
-            if not pairs:
-                self.stat_update("rows_without_pairs")
-            yield from pairs
+            candidates = self.candidates(doc)
+            self.stat_update("candidates", value=len(candidates))
+            yield from candidates
+
+
+class PairSelection(HalaStage):
+    """Keeps the candidates that are pairs; the others leave with their reason (role_not_paired, role_mismatch,
+    unaligned_message, no_messages)."""
+
+    stage = "pairs"
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        skip = doc.metadata.pop(SKIP_KEY, None)
+        return self.reject(doc, *skip) if skip else True
+
+
+def teacher_translate_pipelines(recipe: TeacherPairsRecipe, records_dir: Path):
+    """The spine's translate executors for the teacher, reading the first `limit` rows in total: the limit goes to
+    a FirstRowsReader in front of the spine's own reader instead of datatrove's per-task `limit`."""
+    first, finalize = translate_pipelines(recipe.model_copy(update={"limit": -1}), [], data_dir=str(records_dir))
+    if recipe.limit >= 0:
+        reader = first.pipeline[0]
+        if not isinstance(reader, BaseReader):
+            raise RuntimeError("translate_pipelines' first executor no longer starts with its reader")
+        first.pipeline[0] = FirstRowsReader(reader, recipe.limit)
+    return finalize
 
 
 def run_teacher_pairs(recipe: TeacherPairsRecipe) -> dict:
-    """Translate, then pair; OUT/data holds the pairs, OUT/rejects every dropped row, OUT/stats.json the counts."""
+    """Translate, then pair; OUT/data holds the pairs, OUT/rejects every dropped row or message, OUT/stats.json the
+    counts."""
     from pipelines.filter_flow import record_reader, record_writer
 
     out = Path(recipe.output)
@@ -90,17 +139,20 @@ def run_teacher_pairs(recipe: TeacherPairsRecipe) -> dict:
     model, tiny = resolve_model(recipe.server)
     origin = teacher_origin(model, recipe.revision, tiny)
     records = out / "work" / "records"
-    _, finalize = translate_pipelines(recipe, [], data_dir=str(records / "data"))
-    finalize.run()
+    teacher_translate_pipelines(recipe, records / "data").run()
     (out / "data").mkdir(parents=True, exist_ok=True)
     logs = [out / "logs" / "translate", out / "logs" / "finalize"]
     if has_rows(records / "data"):
-        steps = [record_reader(str(records / "data")), InstructionPairs(origin, recipe.roles),
+        steps = [record_reader(str(records / "data")), InstructionMessages(origin, recipe.roles),
+                 PairSelection(str(out)),
                  *(build_filter_steps("pairs", str(out), recipe.filters) if recipe.filters else []),
                  record_writer("pairs", str(out / "data"))]
         make_executor(recipe.executor, steps, str(out / "logs" / "pairs"), tasks=1).run()
         logs.append(out / "logs" / "pairs")
     counters = step_counters(out / "logs" / "pairs", PAIRS_STEP)
-    extra = {"origin": origin, "pairs": {"parent_rows": counters.get("rows", 0), "pairs": counters.get("pairs", 0),
-                                         "rows_without_pairs": counters.get("rows_without_pairs", 0)}}
+    rows, candidates = counters.get("rows", 0), counters.get("candidates", 0)
+    selected = stage_accounting(out / "logs" / "pairs")["pairs"]["kept"] if counters else 0
+    extra = {"origin": origin, "rows_added": {"messages": candidates - rows},
+             "pairs": {"parent_rows": rows, "messages": candidates, "pairs": selected,
+                       "rows_without_pairs": counters.get("rows_without_pairs", 0)}}
     return write_stats(out, logs, extra=extra, kind="pairs")
