@@ -10,7 +10,9 @@ import sys
 
 import typer
 
-from pipelines.errors import UserError
+from pipelines.errors import RunFailed, UserError
+
+_verbose = False
 
 app = typer.Typer(
     name="hala",
@@ -26,6 +28,8 @@ def _options(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="show datatrove's per-task logs on screen "
                                  "(they are always written under OUT/logs/)"),
 ) -> None:
+    global _verbose
+    _verbose = verbose
     if not verbose:
         from pipelines.logs import quiet_datatrove
 
@@ -58,6 +62,18 @@ def main() -> None:
     except UserError as e:
         typer.secho(f"error: {e}", err=True, fg=typer.colors.RED)
         sys.exit(2)
+    except RunFailed as e:
+        if _verbose:
+            raise
+        typer.secho(f"error: {e}", err=True, fg=typer.colors.RED)
+        sys.exit(1)
+    except Exception as e:  # a bug or an unforeseen failure: one line here, the traceback with -v
+        if _verbose:
+            raise
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        typer.secho(f"error: unexpected {type(e).__name__}{': ' + first if first else ''} "
+                    "(run `hala -v ...` for the traceback)", err=True, fg=typer.colors.RED)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

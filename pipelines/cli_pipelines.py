@@ -30,6 +30,10 @@ def stage_lines(stats: dict, indent: str = "  ") -> list[str]:
 
 
 def _summary(stats: dict, out: Path) -> str:
+    if stats.get("submitted"):
+        return (f"  submitted: the tasks run on the cluster (logs: {stats['submitted']['logs']}). Run the same command "
+                "again once they have finished: completed tasks are skipped, the later stages run and stats.json "
+                "is written.")
     lines = stage_lines(stats)
     lines.append(f"  output: {out / 'data'}   rejects: {out / 'rejects'}   stats: {out / 'stats.json'}")
     return "\n".join(lines)

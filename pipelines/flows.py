@@ -15,7 +15,8 @@ from pydantic import Field
 from pipelines.filters import FilterConfig, build_filter_steps
 from pipelines.dedup import DedupConfig, run_dedup
 from pipelines.recipe import load_yaml, validate
-from pipelines.translate_flow import TranslateConfig, run_translate, translate_pipelines, write_stats
+from pipelines.translate_flow import (TranslateConfig, run_executor, run_translate, submitted, translate_pipelines,
+                                      write_stats)
 
 
 class CorpusRecipe(TranslateConfig):
@@ -33,7 +34,8 @@ def run_corpus(recipe: CorpusRecipe) -> dict:
     later = build_filter_steps("instructions", str(out), recipe.filters) if recipe.filters else []
     staged = out / "work" / "filtered"
     _, finalize = translate_pipelines(recipe, later, data_dir=str(staged / "data") if recipe.dedup else None)
-    finalize.run()
+    if not run_executor(finalize, "translate"):
+        return submitted(out, finalize)  # Slurm: dedup and stats once the jobs are done and the recipe is re-run
     logs = [out / "logs" / "translate", out / "logs" / "finalize"]
     if recipe.dedup:
         run_dedup(str(staged), str(out), recipe.dedup, tasks=1, workers=1)

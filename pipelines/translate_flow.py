@@ -145,6 +145,25 @@ def make_executor(cfg: ExecutorConfig, pipeline: list, logging_dir: str, depends
                                  logging_dir=logging_dir, depends=depends, start_method="spawn")
 
 
+def run_executor(executor, stage: str) -> bool:
+    """Run an executor — a local one runs its tasks here, Slurm submits them and returns — and say whether every
+    task is complete. A failed task is one line pointing at its log (RunFailed, exit 1); the same command resumes."""
+    from pipelines.errors import RunFailed
+
+    try:
+        executor.run()
+    except Exception as e:
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise RunFailed(f"{stage}: a task failed ({type(e).__name__}: {first}); the task logs are in "
+                        f"{executor.logging_dir.path}/logs/ — run the same command again to resume") from e
+    return not executor.get_incomplete_ranks(skip_completed=True)
+
+
+def submitted(out: Path, executor, kind: str = "instructions") -> dict:
+    """What a flow returns when its tasks were submitted (Slurm) rather than run: no stats yet."""
+    return {"kind": kind, "stages": {}, "submitted": {"logs": str(executor.logging_dir.path), "output": str(out)}}
+
+
 def resolve_model(server: ServerConfig) -> tuple[str, bool]:
     """The model to serve, and whether it is the tiny demo model (built on the spot when none is given).
 
@@ -223,5 +242,6 @@ def run_translate(cfg: TranslateConfig, later_steps: list[PipelineStep] | None =
     out = Path(cfg.output)
     out.mkdir(parents=True, exist_ok=True)
     first, second = translate_pipelines(cfg, later_steps)
-    second.run()  # runs `first` first (depends); both skip tasks already completed in an earlier run
+    if not run_executor(second, "translate"):  # runs `first` first (depends); both skip completed tasks
+        return submitted(out, second)
     return write_stats(out, [out / "logs" / "translate", out / "logs" / "finalize"])

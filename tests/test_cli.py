@@ -87,3 +87,70 @@ def test_hub_reader_accepts_a_local_dataset_folder(tmp_path):
     assert len(docs) == 5 and docs[0].metadata["raw"]["instruction"] == "q0"
     shard = list(HubDatasetReader(str(tmp_path / "ds")).run(rank=1, world_size=2))
     assert [d.metadata["row"] for d in shard] == [1, 3]
+
+
+def test_unexpected_failure_is_one_line_and_traceback_with_verbose(monkeypatch, capsys):
+    import typer
+
+    import pipelines.cli as cli
+
+    broken = typer.Typer()
+
+    @broken.command()
+    def boom() -> None:
+        raise RuntimeError("disk on fire\nsecond line")
+
+    @broken.callback()
+    def _cb(verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
+        cli._verbose = verbose
+
+    monkeypatch.setattr(cli, "app", broken)
+    monkeypatch.setattr(cli, "get_app", lambda: broken)
+    monkeypatch.setattr(sys, "argv", ["hala", "boom"])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main()
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert err.strip() == "error: unexpected RuntimeError: disk on fire (run `hala -v ...` for the traceback)"
+    monkeypatch.setattr(sys, "argv", ["hala", "-v", "boom"])
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        cli.main()
+
+
+def test_a_failed_task_is_one_line_naming_its_log(tmp_path):
+    from datatrove.executor import LocalPipelineExecutor
+    from datatrove.pipeline.base import PipelineStep
+
+    from pipelines.errors import RunFailed
+    from pipelines.translate_flow import run_executor
+
+    class Explodes(PipelineStep):
+        name = "explodes"
+
+        def run(self, data, rank: int = 0, world_size: int = 1):
+            raise ValueError("server went away")
+            yield  # pragma: no cover
+
+    executor = LocalPipelineExecutor([Explodes()], tasks=1, logging_dir=str(tmp_path / "logs"))
+    with pytest.raises(RunFailed, match=r"translate: a task failed \(ValueError: server went away\); the task logs "
+                                        r"are in .*logs/logs/ — run the same command again to resume"):
+        run_executor(executor, "translate")
+
+
+def test_submitted_tasks_are_reported_not_counted(tmp_path):
+    from pipelines.cli_pipelines import _summary
+    from pipelines.translate_flow import run_executor, submitted
+
+    class Submitted:  # what a Slurm executor looks like right after sbatch: run() returns, tasks are pending
+        logging_dir = type("Folder", (), {"path": str(tmp_path / "logs")})()
+
+        def run(self):
+            return None
+
+        def get_incomplete_ranks(self, skip_completed=None):
+            return [0, 1]
+
+    executor = Submitted()
+    assert run_executor(executor, "translate") is False
+    text = _summary(submitted(tmp_path, executor), tmp_path)
+    assert "submitted" in text and str(tmp_path / "logs") in text and "Run the same command again" in text
