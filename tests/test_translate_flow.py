@@ -147,11 +147,19 @@ def test_killed_run_resumes_without_duplicates(tmp_path, tiny_model_dir):
     os.killpg(proc.pid, signal.SIGKILL)  # the runner and its model server, mid-way
     proc.wait()
     assert not (out / "stats.json").exists()
-    done_before = int(marker.read_text())
+    done_before = int(marker.read_text())  # index of the last chunk of 4 rows finished before the kill
     assert done_before >= 0
 
     subprocess.run(args, cwd=Path(__file__).parents[1], check=True, capture_output=True)
     stats = json.loads((out / "stats.json").read_text())
+    # the resumed run sent only the unfinished rows to the model: the finished chunks were skipped
+    runner = next(s for s in json.loads((out / "logs" / "translate" / "stats.json").read_text())
+                  if "documents_processed" in s.get("stats", {}))
+    resumed = runner["stats"]["documents_processed"]["total"]
+    translated = stats["stages"]["normalize"]["kept"]
+    assert resumed <= translated - 4 * (done_before + 1), (resumed, translated, done_before)
+    log = "".join(p.read_text() for p in (out / "logs" / "translate" / "logs").glob("task_*.log"))
+    assert "Resuming from previous checkpoint" in log
     rows, rejects = read_rows(out), read_rejects(out)
     ids = [r["id"] for r in rows] + [r["id"] for r in rejects]
     assert len(ids) == len(set(ids)), "a row was written twice after the resume"
