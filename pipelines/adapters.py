@@ -7,12 +7,10 @@ raises `AdapterError` with a reason code from the `normalize` vocabulary — it 
 
 from __future__ import annotations
 
-from typing import Any, Callable, Literal
+from typing import Any, Callable
 
 from pipelines.records import ROLES, Message
 
-Format = Literal["auto", "alpaca", "sharegpt", "openorca", "messages"]
-FORMATS: tuple[str, ...] = ("auto", "alpaca", "sharegpt", "openorca", "messages")
 MAX_CONTENT_CHARS = 100_000
 
 SHAREGPT_ROLES = {

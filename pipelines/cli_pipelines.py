@@ -44,7 +44,7 @@ def translate(
     output: str = typer.Argument(..., help="output folder (receives data/*.parquet, rejects/, stats.json)"),
     format: str = typer.Option("auto", "--format", help=FORMAT_HELP),
     model: Optional[str] = typer.Option(None, "--model", help="model path or Hub id (default: the tiny demo model)"),
-    server: str = typer.Option("transformers", "--server", help="transformers | endpoint | vllm | sglang"),
+    server: str = typer.Option("transformers", "--server", help="transformers | batched | endpoint | vllm | sglang"),
     endpoint: Optional[str] = typer.Option(None, "--endpoint", help="OpenAI-compatible base URL (--server endpoint)"),
     prompt: str = typer.Option("lfm2", "--prompt", help="lfm2 | teacher | path to a YAML prompt file"),
     device: str = typer.Option("cpu", "--device", help="transformers server device"),
@@ -88,7 +88,7 @@ def run(recipe: str = typer.Argument(..., help="a YAML recipe (see recipes/)")) 
 def demo(
     output: str = typer.Option("hala-demo-out", "--out", help="where the demo writes everything"),
     model: Optional[str] = typer.Option(None, "--model", help="a real translator (path or Hub id) instead of the tiny one"),
-    server: str = typer.Option("transformers", "--server", help="transformers | endpoint | vllm | sglang"),
+    server: str = typer.Option("transformers", "--server", help="transformers | batched | endpoint | vllm | sglang"),
     endpoint: Optional[str] = typer.Option(None, "--endpoint", help="OpenAI-compatible base URL"),
 ) -> None:
     """The whole flow on the bundled sample, offline: translate → filter → dedup, then audit, report and gate."""

@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from typing import Iterator, Literal
@@ -69,10 +70,8 @@ class TransformersServer(CustomServer):
         kwargs.pop("hala_server", None)
         threads = int(kwargs.pop("cpu_threads", 0) or 0)
         device = str(kwargs.pop("device", "cpu"))
-        cmd = [sys.executable, "-m", "transformers.cli.transformers", "serve", self.config.model_name_or_path,
-               "--host", "127.0.0.1", "--port", str(self._port), "--log-level", "warning", "--device", device]
-        if kwargs.pop("continuous_batching", False):
-            cmd.append("--continuous-batching")
+        cmd = transformers_serve_cmd(self.config.model_name_or_path, self._port, device,
+                                     bool(kwargs.pop("continuous_batching", False)))
         kwargs.pop("max_batch", None)
         kwargs.pop("max_batch_tokens", None)
         for k, v in kwargs.items():
@@ -104,6 +103,12 @@ def server_env(device: str, threads: int) -> dict:
     if device == "cpu" and threads > 0:
         env["OMP_NUM_THREADS"] = str(threads)
     return env
+
+
+def transformers_serve_cmd(model: str, port: int, device: str, continuous_batching: bool = False) -> list[str]:
+    cmd = [sys.executable, "-m", "transformers.cli.transformers", "serve", str(model), "--host", "127.0.0.1",
+           "--port", str(port), "--log-level", "warning", "--device", device]
+    return cmd + ["--continuous-batching"] if continuous_batching else cmd
 
 
 def batched_server_cmd(model: str, port: int, device: str, max_batch: int, threads: int,
@@ -266,25 +271,29 @@ def local_server(model_path: str, *, device: str = "cpu", port: int | None = Non
         cmd = batched_server_cmd(str(model_path), port, device, max_batch, cpu_threads, max_batch_tokens)
         env = server_env(device, 0)
     else:
-        cmd = [sys.executable, "-m", "transformers.cli.transformers", "serve", str(model_path), "--host",
-               "127.0.0.1", "--port", str(port), "--device", device, "--log-level", "warning"]
-        if continuous_batching:
-            cmd.append("--continuous-batching")
+        cmd = transformers_serve_cmd(str(model_path), port, device, continuous_batching)
         env = server_env(device, cpu_threads)
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    from pipelines.errors import RunFailed
+
+    log = tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace")  # a pipe nobody reads would fill up
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, env=env)
     url = f"http://127.0.0.1:{port}"
+    name = "hala's batched server" if engine == "batched" else "transformers serve"
     try:
         deadline = time.monotonic() + timeout_s
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"transformers serve exited with {proc.returncode}: {proc.stderr.read()[-2000:]}")
+                log.seek(0)
+                tail = log.read()[-2000:].strip().splitlines()
+                raise RunFailed(f"{name} for {model_path} exited with {proc.returncode}"
+                                f"{': ' + tail[-1] if tail else ''}")
             try:
                 if httpx.get(f"{url}/health", timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise TimeoutError(f"transformers serve not ready after {timeout_s}s")
+                raise RunFailed(f"{name} for {model_path} not ready after {timeout_s}s")
             time.sleep(0.3)
         yield url
     finally:
@@ -293,3 +302,4 @@ def local_server(model_path: str, *, device: str = "cpu", port: int | None = Non
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log.close()

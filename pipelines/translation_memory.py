@@ -11,21 +11,12 @@ import asyncio
 import hashlib
 import sqlite3
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Awaitable, Callable
 
 
 def tm_key(model: str, prompt_version: str, segment: str) -> str:
     return hashlib.sha256(f"{model}\x1f{prompt_version}\x1f{segment}".encode("utf-8")).hexdigest()
-
-
-@dataclass
-class TMStats:
-    hits: int = 0
-    misses: int = 0
-    inflight_shared: int = 0
-    chars_saved: int = field(default=0)
 
 
 class TranslationMemory:
@@ -43,7 +34,6 @@ class TranslationMemory:
             "source TEXT, target TEXT)"
         )
         self._inflight: dict[str, asyncio.Future] = {}
-        self.stats = TMStats()
 
     def get(self, model: str, prompt_version: str, segment: str) -> str | None:
         with self._lock:
@@ -72,14 +62,10 @@ class TranslationMemory:
         """
         key = tm_key(model, prompt_version, segment)
         if key in self._inflight:
-            self.stats.inflight_shared += 1
             return await asyncio.shield(self._inflight[key]), "shared"
         cached = self.get(model, prompt_version, segment)
         if cached is not None:
-            self.stats.hits += 1
-            self.stats.chars_saved += len(segment)
             return cached, "tm"
-        self.stats.misses += 1
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
