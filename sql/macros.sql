@@ -1,6 +1,8 @@
 -- Text measures shared by the metrics queries, as DuckDB macros (created once per connection, before the queries).
--- Cheap tests come first so that most prose never reaches a regular expression: a protected span (code, LaTeX,
--- URL) needs one of its marker characters, a run of English words needs Latin letters.
+-- A regular expression costs a pass over the whole text, so cheap tests come first and a search runs only on the rows
+-- whose `hint` says it may match: a protected span (code, LaTeX, URL) needs one of its marker characters, Latin
+-- letters and Arabic marks are looked for by one search that most Arabic prose fails. The guard is always a CASE, never
+-- an AND: in a SELECT list DuckDB evaluates both sides of an AND on every row, a CASE branch only on its own rows.
 
 -- whitespace tokens (what `str.split()` counts)
 CREATE OR REPLACE MACRO ws_tokens(t) AS
@@ -21,19 +23,25 @@ CREATE OR REPLACE MACRO strip_protected(t, hint) AS
             'https?://\S+', ' ', 'g')
     ELSE t END;
 
-CREATE OR REPLACE MACRO has_code(t, hint) AS hint AND regexp_matches(t, '```|~~~|`[^`\n]+`');
+CREATE OR REPLACE MACRO has_code(t, hint) AS
+    CASE WHEN hint THEN regexp_matches(t, '```|~~~|`[^`\n]+`') ELSE false END;
 
 CREATE OR REPLACE MACRO has_latex(t, hint) AS
-    hint AND regexp_matches(t, '(?s)\$\$.+?\$\$|\\\[.+?\\\]|\\\(.+?\\\)|\$[^\s$][^$\n]*\$');
+    CASE WHEN hint THEN regexp_matches(t, '(?s)\$\$.+?\$\$|\\\[.+?\\\]|\\\(.+?\\\)|\$[^\s$][^$\n]*\$') ELSE false END;
 
 -- Arabic letters (hamza to yeh, the extended Arabic letters; no diacritics, digits or punctuation)
 CREATE OR REPLACE MACRO arabic_letters(t) AS
     length(t) - length(regexp_replace(t, '[\x{0621}-\x{063A}\x{0641}-\x{064A}\x{066E}-\x{06D3}\x{06FA}-\x{06FF}]+', '', 'g'));
 
--- Latin letters (ASCII and Latin-1/Extended-A/B); a search (which stops at the first one) spares the count on
--- texts without any
-CREATE OR REPLACE MACRO latin_letters(t) AS
-    CASE WHEN regexp_matches(t, '[A-Za-z\x{00C0}-\x{024F}]')
+-- could the text hold a Latin letter (ASCII, Latin-1, Extended-A/B) or an Arabic mark (tashkeel, tatweel)?
+CREATE OR REPLACE MACRO may_have_latin_or_marks(t) AS
+    regexp_matches(t, '[A-Za-z\x{00C0}-\x{024F}\x{0610}-\x{061A}\x{064B}-\x{065F}\x{0670}\x{0640}]');
+
+-- Latin letters; `hint` false means the text has none (may_have_latin_or_marks), else a search (which stops at the
+-- first one) spares the count on texts without any
+CREATE OR REPLACE MACRO latin_letters(t, hint) AS
+    CASE WHEN NOT hint THEN 0
+         WHEN regexp_matches(t, '[A-Za-z\x{00C0}-\x{024F}]')
          THEN length(t) - length(regexp_replace(t, '[A-Za-z\x{00C0}-\x{024F}]+', '', 'g'))
          ELSE 0 END;
 
@@ -42,12 +50,18 @@ CREATE OR REPLACE MACRO arabic_share(t, n_latin) AS
     CASE WHEN n_latin = 0 THEN 1.0
          ELSE 1.0 - n_latin / (arabic_letters(t) + n_latin) END;
 
--- five or more Latin words in a row: an untranslated sentence (call on text without protected spans)
-CREATE OR REPLACE MACRO latin_run(t) AS regexp_matches(t, '(?:[A-Za-z][A-Za-z''’-]*[ ,;:]+){4}[A-Za-z]');
+-- five or more Latin words in a row: an untranslated sentence (call on text without protected spans); only searched
+-- when the text has at least five Latin letters (`n_latin`, from latin_letters)
+CREATE OR REPLACE MACRO latin_residue(t, n_latin) AS
+    CASE WHEN n_latin >= 5 THEN regexp_matches(t, '(?:[A-Za-z][A-Za-z''’-]*[ ,;:]+){4}[A-Za-z]') ELSE false END;
 
--- duplicate key: a 64-bit hash of the text without tashkeel and tatweel (a copy with diacritics added is still a copy)
-CREATE OR REPLACE MACRO content_key(t) AS
-    hash(regexp_replace(t, '[\x{0610}-\x{061A}\x{064B}-\x{065F}\x{0670}\x{0640}]+', '', 'g'));
+-- duplicate key: a 64-bit hash of the text without tashkeel and tatweel (a copy with diacritics added is still a copy);
+-- `hint` false means the text has no mark (may_have_latin_or_marks), else a search spares the copy on texts without any
+CREATE OR REPLACE MACRO content_key(t, hint) AS
+    hash(CASE WHEN NOT hint THEN t
+              WHEN regexp_matches(t, '[\x{0610}-\x{061A}\x{064B}-\x{065F}\x{0670}\x{0640}]')
+              THEN regexp_replace(t, '[\x{0610}-\x{061A}\x{064B}-\x{065F}\x{0670}\x{0640}]+', '', 'g')
+              ELSE t END);
 
 -- blank: empty or whitespace only (a search for a non-space stops at the first letter; trim would copy the text)
 CREATE OR REPLACE MACRO is_blank(t) AS t IS NULL OR NOT regexp_matches(t, '\S');

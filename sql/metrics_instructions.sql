@@ -18,7 +18,7 @@ WITH base AS (
     FROM {records}
 ),
 hinted AS (
-    SELECT *, may_have_spans(text_ar) AS hint FROM base
+    SELECT *, may_have_spans(text_ar) AS hint, may_have_latin_or_marks(text_ar) AS latin_or_marks FROM base
 ),
 measured AS (
     SELECT *,
@@ -28,7 +28,7 @@ measured AS (
     FROM hinted
 ),
 scripts AS (
-    SELECT *, latin_letters(prose_ar) AS n_latin FROM measured
+    SELECT *, latin_letters(prose_ar, latin_or_marks) AS n_latin FROM measured
 )
 SELECT
     _row,
@@ -43,12 +43,12 @@ SELECT
     CASE WHEN has_source AND tokens_en > 0 THEN tokens_ar / tokens_en END AS token_ratio,
     n_latin AS latin_letters,
     arabic_share(prose_ar, n_latin) AS arabic_share,
-    n_latin >= 5 AND latin_run(prose_ar) AS latin_residue,
+    latin_residue(prose_ar, n_latin) AS latin_residue,
     has_code(text_ar, hint) AS has_code,
     has_latex(text_ar, hint) AS has_latex,
     empty_content,
     coalesce(list_bool_and(list_transform(roles, lambda r: r IN ('system', 'user', 'assistant'))), false)
         AND (NOT has_source OR roles = roles_en) AS roles_ok,
     list_contains(roles, 'assistant') AS has_assistant,
-    content_key(text_ar) AS content_key
+    content_key(text_ar, latin_or_marks) AS content_key
 FROM scripts

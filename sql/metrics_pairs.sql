@@ -29,7 +29,7 @@ measured AS (
     FROM sided
 ),
 scripts AS (
-    SELECT *, latin_letters(prose_ar) AS n_latin FROM measured
+    SELECT *, latin_letters(prose_ar, true) AS n_latin FROM measured
 )
 SELECT
     _row,
@@ -46,11 +46,12 @@ SELECT
     CASE WHEN tokens_src > 0 THEN tokens_tgt / tokens_src END AS token_ratio,
     n_latin AS latin_letters,
     arabic_share(prose_ar, n_latin) AS arabic_share,
-    n_latin >= 5 AND latin_run(prose_ar) AS latin_residue,
+    latin_residue(prose_ar, n_latin) AS latin_residue,
     has_code(both_sides, hint) AS has_code,
     has_latex(both_sides, hint) AS has_latex,
     is_blank(src) OR is_blank(tgt) AS empty_content,
-    NOT is_blank(src) AND abs(length(src) - length(tgt)) <= 16 AND trim(src) = trim(tgt) AS identical_to_source,
+    CASE WHEN NOT is_blank(src) AND abs(length(src) - length(tgt)) <= 16 THEN trim(src) = trim(tgt) ELSE false END
+        AS identical_to_source,
     judge_verdict,
-    content_key(src || chr(31) || tgt) AS content_key
+    content_key(src || chr(31) || tgt, true) AS content_key
 FROM scripts
