@@ -189,7 +189,7 @@ def find_recipe(dataset_dir: Path, recipe: str | Path | None) -> Path | None:
 # Which recipe settings are thresholds (what decided which rows were kept), by top-level key.
 THRESHOLD_KEYS = ("limit", "max_segment_tokens", "roles", "filters", "dedup", "judge", "test_size", "dev_size",
                   "reverse", "salt")
-MODEL_ROLE = {"corpus": "translate", "teacher_pairs": "teacher", "mine": "judge"}
+MODEL_ROLE = {"translate": "translate", "corpus": "translate", "teacher_pairs": "teacher", "mine": "judge"}
 
 
 def _recipe_model(flow: str):
@@ -238,7 +238,7 @@ def _prompt_entries(flow: str, data: dict, base: Path) -> list[dict]:
     from pipelines.prompts import BUILTIN_PROMPTS, load_prompt
 
     wanted = []
-    if flow in ("corpus", "teacher_pairs"):
+    if flow in ("translate", "corpus", "teacher_pairs"):
         wanted.append(("translation", str(data.get("prompt") or "lfm2"), BUILTIN_PROMPTS, load_prompt))
     if flow == "mine" and data.get("judge", {}) is not None:
         spec = str((data.get("judge") or {}).get("prompt") or DEFAULT_JUDGE_PROMPT)

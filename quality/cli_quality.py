@@ -6,7 +6,6 @@ their own `register_*` function and call it from `register`.
 
 from __future__ import annotations
 
-import logging
 from typing import Optional
 
 import typer
@@ -46,7 +45,10 @@ def gate_cmd(
     except UserError:
         raise
     except Exception as e:  # exit 1 means "the suite failed", never "the gate crashed": one line, exit 2
-        logging.getLogger(__name__).debug("gate crashed", exc_info=True)
+        from pipelines import cli as hala_cli
+
+        if getattr(hala_cli, "_verbose", False):  # `hala -v gate ...`: the traceback, as for every command
+            raise
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
         raise UserError(f"gate could not validate {dataset}: {type(e).__name__}: {first}") from None
     stats = result.statistics

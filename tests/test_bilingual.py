@@ -362,6 +362,7 @@ def test_mining_limit_counts_rows_in_total_with_several_tasks(tmp_path):
     stats = run_mine(MineRecipe(input=str(OPUS), output=str(tmp_path / "m"), limit=7, judge=None, filters=None,
                                 dedup=None, executor={"tasks": 3, "workers": 1}))
     assert stats["stages"]["normalize"]["read"] == 7
+    assert yaml.safe_load((tmp_path / "m" / "recipe.yaml").read_text())["limit"] == 7  # for the card and `hala run`
     first = [json.loads(line) for line in OPUS.read_text(encoding="utf-8").splitlines()[:7]]
     kept = {r["src"] for r in read_parquet(tmp_path / "m" / "data")}
     rejected = [json.loads(r["record"]) for r in read_rejects(tmp_path / "m")]
@@ -383,6 +384,9 @@ def test_teacher_translate_reads_the_first_rows_in_total(tmp_path, fake_judge):
     assert isinstance(reader, FirstRowsReader) and reader.limit == 5 and finalize.depends.tasks == 3
     ids = [d.id for rank in range(3) for d in reader.run(None, rank, 3)]
     assert len(ids) == len(set(ids)) == 5
+    # OUT/recipe.yaml records the recipe as given (limit 5), not the copy handed to the spine
+    recorded = yaml.safe_load((tmp_path / "t" / "recipe.yaml").read_text())
+    assert recorded["flow"] == "teacher_pairs" and recorded["limit"] == 5 and recorded["executor"]["tasks"] == 3
     with pytest.raises(Exception, match="greater than or equal to -1"):
         TeacherPairsRecipe(input="x", output="y", limit=-2)
 

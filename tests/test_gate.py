@@ -225,3 +225,16 @@ def test_fingerprint_is_of_the_bytes_validated(audit_out, tmp_path, monkeypatch)
     monkeypatch.setattr(gate, "_metrics_frame", real)
     (ds / "data" / "zz-late.parquet").unlink()
     assert run_gate(ds).fingerprint == before
+
+
+def test_gate_command_turns_an_unforeseen_crash_into_exit_2(monkeypatch, tmp_path):
+    """Whatever goes wrong inside the gate, `hala gate` never exits 1 for it (1 is "the suite failed")."""
+    import quality.gate as gate
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk on fire\nsecond line")
+
+    monkeypatch.setattr(gate, "run_gate", boom)
+    result = CliRunner().invoke(_app(), ["gate", str(tmp_path)])
+    assert isinstance(result.exception, UserError)  # pipelines.cli.main prints it as one line, exit 2
+    assert str(result.exception) == f"gate could not validate {tmp_path}: RuntimeError: disk on fire"

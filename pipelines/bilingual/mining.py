@@ -153,9 +153,12 @@ def run_mine(recipe: MineRecipe) -> dict:
     from pipelines.dedup import run_dedup
     from pipelines.filter_flow import record_writer
 
+    from pipelines.recipe import write_recipe
+
     out = Path(recipe.output)
     out.mkdir(parents=True, exist_ok=True)
     (out / "data").mkdir(exist_ok=True)
+    write_recipe(out, recipe)  # models, judge prompt and thresholds for the card; `hala run OUT/recipe.yaml` re-runs
     work = out / "work"
     prefiltered = work / "prefiltered"
     steps = [first_rows_reader(recipe.input, recipe.dataset_name, recipe.config, recipe.split, recipe.limit),

@@ -120,7 +120,10 @@ class PairSelection(HalaStage):
 def teacher_translate_pipelines(recipe: TeacherPairsRecipe, records_dir: Path):
     """The spine's translate executors for the teacher, reading the first `limit` rows in total: the limit goes to
     a FirstRowsReader in front of the spine's own reader instead of datatrove's per-task `limit`."""
+    from pipelines.recipe import write_recipe
+
     first, finalize = translate_pipelines(recipe.model_copy(update={"limit": -1}), [], data_dir=str(records_dir))
+    write_recipe(recipe.output, recipe)  # the recipe as given (its limit), not the copy the spine recorded
     if recipe.limit >= 0:
         reader = first.pipeline[0]
         if not isinstance(reader, BaseReader):

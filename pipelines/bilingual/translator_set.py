@@ -225,6 +225,7 @@ def build_translator_set(recipe: TranslatorSetRecipe) -> dict:
 
     from pipelines.dedup import run_dedup
     from pipelines.filter_flow import detect_kind, local_executor, record_reader, record_writer
+    from pipelines.recipe import write_recipe
     from pipelines.records import pair_schema, pair_writer_adapter
 
     for path in recipe.inputs:
@@ -267,4 +268,5 @@ def build_translator_set(recipe: TranslatorSetRecipe) -> dict:
              "test_size": recipe.test_size, "dev_size": recipe.dev_size, "salt": recipe.salt,
              "inputs": list(recipe.inputs), "empty_inputs": [p for p in recipe.inputs if p not in filled]}
     atomic_write_json(out / "stats.json", stats)
+    write_recipe(out, recipe)  # split settings for the card; `hala run OUT/recipe.yaml` rebuilds the set
     return stats
