@@ -30,12 +30,9 @@ REJECT_COLUMNS = "{'id': 'VARCHAR', 'stage': 'VARCHAR', 'reason': 'VARCHAR', 'de
 _SPAN_MARKERS = ("`", "~", "$", "\\", "<", "{", "[", "://")
 
 
-# the same test in Python (pipelines.filters.views.may_have_spans, without importing the filters package)
-_SPAN_HINT_RE = re.compile(r"[`~$\\<{\[]|://")
-
-
 def _may_have_spans_sql(text_expr: str) -> str:
     return "(" + " OR ".join(f"contains({text_expr}, '{c}')" for c in _SPAN_MARKERS) + ")"
+
 
 LID_MIN_LETTERS = 20  # below this fastText is unreliable (same default as the lid stage's short_letters)
 LID_BATCH = 20_000
@@ -241,39 +238,30 @@ def _source_spans(text: str) -> Counter:
 
 def span_columns(con, kind: Kind):
     """Per `_row`: `spans_total` (protected spans in the source side) and `spans_survived` (all found byte-identical
-    in the aligned target; NULL when the record has no aligned source). Only rows whose source may hold a span are
-    searched: most prose is skipped in SQL."""
+    in the aligned target; NULL when the record has no aligned source). Only the aligned (target, source) messages
+    whose source holds a marker character reach Python: SQL skips the rest message by message, so prose-only turns
+    are never converted to Python strings. Rows with no such message are absent (0 spans, survived)."""
     import polars as pl
 
     if kind == "instructions":
-        rows = con.execute(
-            "SELECT _row, list_transform(messages, lambda m: m.content), list_transform(messages_en, lambda m: m.content) "
-            "FROM records WHERE messages_en IS NOT NULL AND len(messages_en) = len(messages) AND "
-            + _may_have_spans_sql("array_to_string(list_transform(messages_en, lambda m: coalesce(m.content, '')), ' ')")
-        ).fetchall()
+        pairs = con.execute(
+            "SELECT _row, a.content, e.content FROM (SELECT _row, unnest(messages) AS a, unnest(messages_en) AS e "
+            "FROM records WHERE len(messages_en) = len(messages)) WHERE " + _may_have_spans_sql("e.content")).fetchall()
         unaligned = con.execute("SELECT _row FROM records WHERE messages_en IS NULL OR "
                                 "len(messages_en) <> len(messages)").fetchall()
     else:
-        rows = con.execute("SELECT _row, [tgt], [src] FROM records WHERE "
-                           + _may_have_spans_sql("coalesce(src, '')")).fetchall()
+        pairs = con.execute("SELECT _row, tgt, src FROM records WHERE " + _may_have_spans_sql("src")).fetchall()
         unaligned = con.execute("SELECT _row FROM records WHERE src IS NULL").fetchall()
-    out_rows, totals, survived = [], [], []
-    for r, targets, sources in rows:
-        total, ok = 0, True
-        for tgt, src in zip(targets, sources):
-            if not src or not _SPAN_HINT_RE.search(src):
-                continue
-            spans = _source_spans(src)
-            total += sum(spans.values())
-            ok = ok and all((tgt or "").count(span) >= n for span, n in spans.items())
-        out_rows.append(r)
-        totals.append(total)
-        survived.append(ok)
-    for (r,) in unaligned:
-        out_rows.append(r)
-        totals.append(None)
-        survived.append(None)
-    return pl.DataFrame({"_row": out_rows, "spans_total": totals, "spans_survived": survived},
+    totals: dict[int, int] = {}
+    survived: dict[int, bool] = {}
+    for r, tgt, src in pairs:
+        spans = _source_spans(src)
+        totals[r] = totals.get(r, 0) + sum(spans.values())
+        if survived.get(r, True):
+            survived[r] = all((tgt or "").count(span) >= n for span, n in spans.items())
+    rows = list(totals) + [r for (r,) in unaligned]
+    return pl.DataFrame({"_row": rows, "spans_total": list(totals.values()) + [None] * len(unaligned),
+                         "spans_survived": list(survived.values()) + [None] * len(unaligned)},
                         schema={"_row": pl.Int64, "spans_total": pl.Int64, "spans_survived": pl.Boolean})
 
 

@@ -247,7 +247,7 @@ def instruction_rows(n: int, seed: int = 7) -> list[dict]:
             rows.append({**copy, "id": copy["id"] if rng.random() < 0.3 else f"r{i}"})
             continue
         if rows and rng.random() < 0.02:  # a copy with tashkeel and tatweel added
-            copy = dict(rng.choice(rows))
+            copy = dict(rng.choice([r for r in rows if r["messages"] and None not in r["messages"]]))
             messages = [{**m, "content": None if m["content"] is None else m["content"].replace("ا", "اَ").replace(
                 "ل", "لـ")} for m in copy["messages"]]
             rows.append({**copy, "id": f"r{i}", "messages": messages})
@@ -260,7 +260,12 @@ def instruction_rows(n: int, seed: int = 7) -> list[dict]:
         messages = [{"role": r, "content": a} for r, (a, _) in zip(roles, pairs)]
         english = [{"role": r, "content": e} for r, (_, e) in zip(roles, pairs)]
         fate = rng.random()
-        if fate < 0.05:
+        if fate < 0.01:
+            messages = None
+        elif fate < 0.02 and english:
+            messages[rng.randrange(len(messages))] = None  # a NULL message inside the list
+            english[rng.randrange(len(english))] = None
+        elif fate < 0.05:
             english = None
         elif fate < 0.08 and english:
             english = english[:-1]  # unaligned
