@@ -110,6 +110,8 @@ def train_sft(
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="override training.max_steps"),
     max_samples: Optional[int] = typer.Option(None, "--max-samples", help="override dataset.max_samples"),
     cpu: bool = typer.Option(False, "--cpu", help="train on CPU (use_cpu: true, bf16: false)"),
+    allow_ungated: bool = typer.Option(False, "--allow-ungated", help="train on local data that has not passed "
+                                       "`hala gate` (dataset.allow_ungated: true; logged as a warning)"),
 ) -> None:
     """TRL SFTTrainer on conversational `messages` with assistant-only loss."""
     from pipelines.recipe import load_yaml
@@ -120,11 +122,14 @@ def train_sft(
                  "training.max_steps": max_steps, "dataset.max_samples": max_samples}
     if cpu:
         overrides.update({"training.use_cpu": True, "training.bf16": False})
+    if allow_ungated:
+        overrides["dataset.allow_ungated"] = True
     r = _build(SFTRecipe, load_yaml(recipe), recipe, overrides)
     summary = run_sft(r, recipe)
     typer.echo(f"SFT ({r.stage}) {r.model_name_or_path} → {r.output_dir}: {summary['rows']} rows, "
                f"{summary['steps']} steps, train loss {summary['train_loss']:.4f}, "
-               f"chat template {summary['chat_template']}, {summary['seconds']} s")
+               f"chat template {summary['chat_template']}, data gate {summary['dataset_gate']['gate']}, "
+               f"{summary['seconds']} s")
 
 
 def merge(
@@ -164,6 +169,8 @@ def eval_cmd(
     output: Optional[str] = typer.Option(None, "--output", help="output folder for eval_results.json/.md"),
     max_samples: Optional[int] = typer.Option(None, "--max-samples", help="first N held-out rows"),
     device: Optional[str] = typer.Option(None, "--device", help="transformers server device"),
+    server: Optional[str] = typer.Option(None, "--server", help="server type: transformers | batched | vllm | "
+                                         "sglang | endpoint (one server per model)"),
     lighteval_task: List[str] = typer.Option([], "--lighteval-task", help="lighteval task spec (repeatable)"),
 ) -> None:
     """BLEU and chrF++ on a held-out split through the pipelines' inference path; lighteval tasks if installed."""
@@ -177,7 +184,8 @@ def eval_cmd(
     if lighteval_task:
         data["lighteval_tasks"] = lighteval_task
     r = _build(EvalRecipe, data, source, {"heldout.path": heldout, "heldout.max_samples": max_samples,
-                                          "output_dir": output, "server.device": device})
+                                          "output_dir": output, "server.device": device,
+                                          "server.type": server})
     results = run_eval(r)
     typer.echo(markdown_table(results).rstrip())
     typer.echo(f"  results: {r.output_dir}/eval_results.json, {r.output_dir}/eval_results.md")

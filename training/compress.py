@@ -112,20 +112,20 @@ def run_compress(recipe: CompressRecipe) -> dict:
     from training.recipes import absolute_model_path
 
     src = absolute_model_path(recipe.model)
+    v = recipe.validation
+    pairs = heldout_pairs(v.heldout) if v.heldout is not None else None  # a bad held-out path fails before any work
     t0 = time.monotonic()
     out = quantize(src, recipe.output_dir, scheme=recipe.scheme, targets=recipe.targets, ignore=recipe.ignore,
                    trust_remote_code=recipe.trust_remote_code)
     report: dict = {"model": src, "output_dir": str(out.resolve()), "scheme": recipe.scheme,
                     "ignore": recipe.ignore, "quantize_seconds": round(time.monotonic() - t0, 2),
                     "saved_dtypes": float8_tensors(out), "passed": True, "failures": []}
-    v = recipe.validation
-    if v.heldout is not None:
-        pairs = heldout_pairs(v.heldout)
+    if pairs is not None:
         scores = compare_models({"original": src, "fp8": str(out.resolve())}, pairs, v.server)
         orig, fp8 = scores["original"], scores["fp8"]
         report["validation"] = {
-            "inference_path": f"pipelines.translate_api.translate_texts via one {v.server.type} server "
-                              f"(device={v.server.device}; transformers serve loads compressed-tensors itself)",
+            "inference_path": f"pipelines.translate_api.translate_texts via a {v.server.type} server per "
+                              f"model (device={v.server.device}; transformers serve and vLLM load compressed-tensors)",
             "rows": len(pairs), "original": orig, "fp8": fp8,
             "bleu_drop": round(orig["bleu"] - fp8["bleu"], 4), "chrf_drop": round(orig["chrf++"] - fp8["chrf++"], 4),
             "max_bleu_drop": v.max_bleu_drop, "max_chrf_drop": v.max_chrf_drop,

@@ -7,19 +7,22 @@ model cannot look better by failing on the hard rows.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-import subprocess
-import sys
+import os
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from pipelines.errors import RunFailed, UserError
 from training.arabic_tasks import markdown_rows, run_lighteval
 from training.recipes import EvalRecipe, HeldOut, ServerBlock
 
 log = logging.getLogger(__name__)
+
 
 def score(hypotheses: list[str], references: list[str]) -> dict:
     """Corpus BLEU and chrF++ (chrF with word bigrams), with sacrebleu's signatures for reproducibility."""
@@ -33,55 +36,77 @@ def score(hypotheses: list[str], references: list[str]) -> dict:
 
 
 @contextmanager
-def shared_server(server: ServerBlock) -> Iterator[tuple[str, str | None]]:
-    """One OpenAI-compatible server for every model of a comparison: (base_url, api_key).
+def model_server(server: ServerBlock, model: str) -> Iterator[tuple[str, str | None]]:
+    """An OpenAI-compatible server answering for `model`: (base_url, api_key).
 
-    `type: transformers` starts `transformers serve` WITHOUT a pinned model, so each request's `model` field (a
-    local path or Hub id) picks the model: one start-up instead of one per model; same server program and request
-    path as the pipelines. On CPU the server gets one OpenMP thread (its generate thread and a second OpenMP pool
-    otherwise fight over the cores and a tiny model runs many times slower).
+    One server per model, started before and stopped after its turn, so base, SFT and merged never share a device:
+    `transformers`/`batched` through `pipelines.serving.local_server` (what the pipelines' CPU servers run), `vllm`/
+    `sglang` through datatrove's own server classes (what the pipelines' GPU path runs), `endpoint` as given.
     """
-    import os
-
     if server.type == "endpoint":
         if not server.endpoint:
-            from pipelines.errors import UserError
-
             raise UserError("server.type endpoint needs server.endpoint (a base URL)")
-        yield server.endpoint, os.environ.get("OPENAI_API_KEY")
-        return
-    import httpx
+        yield server.endpoint, os.environ.get(server.api_key_env)
+    elif server.type in ("transformers", "batched"):
+        from pipelines.serving import local_server
 
-    from pipelines.serving import free_port
+        with local_server(model, device=server.device, engine=server.type, max_batch=server.max_batch,
+                          cpu_threads=server.cpu_threads, continuous_batching=server.continuous_batching,
+                          timeout_s=server.startup_timeout_s) as url:
+            yield url, None
+    else:
+        with datatrove_server(server, model) as url:
+            yield url, None
 
-    port = free_port()
-    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
-    if server.device == "cpu":
-        env["OMP_NUM_THREADS"] = "1"
-    cmd = [sys.executable, "-m", "transformers.cli.transformers", "serve", "--host", "127.0.0.1", "--port", str(port),
-           "--device", server.device, "--log-level", "warning"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"transformers serve exited with {proc.returncode}: {proc.stderr.read()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError("transformers serve not ready after 300 s")
-            time.sleep(0.3)
-        yield url, None
-    finally:
-        proc.terminate()
+
+@contextmanager
+def datatrove_server(server: ServerBlock, model: str) -> Iterator[str]:
+    """vLLM or SGLang started exactly as the pipelines start them: datatrove's server class builds the command
+    (`vllm serve MODEL --port … --max-model-len …` plus tp/dp and `model_kwargs` flags), reads its stdout/stderr,
+    health-checks and tears it down. It runs on a private event loop thread; a one-token request waits until the
+    server answers (public API), so the block below gets a working base URL or a one-line error (UserError: the
+    package is missing; RunFailed: it started and died)."""
+    from datatrove.pipeline.inference.servers import SGLangServer, VLLMServer
+
+    from pipelines.serving import inference_config
+
+    cls = {"vllm": VLLMServer, "sglang": SGLangServer}[server.type]
+    config = inference_config(server, model)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name=f"{server.type}-server", daemon=True)
+    thread.start()
+
+    def run(coro):
+        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+
+    async def start():
+        srv = cls(config, 0)  # built on the loop: its futures belong to it
+        await srv.__aenter__()
         try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            await srv.make_request({"model": model, "max_tokens": 1,
+                                    "messages": [{"role": "user", "content": "Hello"}]})
+        except BaseException:
+            await srv.__aexit__(None, None, None)
+            raise
+        return srv
+
+    try:
+        try:
+            srv = run(start())
+        except ImportError as e:  # datatrove checks the package before starting anything
+            raise UserError(f"server.type {server.type} needs the {server.type} package on this machine "
+                            f"({str(e).splitlines()[0]}); on CPU use server.type transformers") from None
+        except Exception as e:  # like local_server: a server that started and died is one line, exit 1
+            raise RunFailed(f"{server.type} server for {model} did not start ({type(e).__name__}: "
+                            f"{(str(e).strip().splitlines() or [''])[0]}); its log lines are above") from None
+        try:
+            yield srv.get_base_url()
+        finally:
+            run(srv.__aexit__(None, None, None))
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=30)
+        loop.close()
 
 
 def translate_and_score(model: str, pairs: list[tuple[str, str]], server: ServerBlock, base_url: str,
@@ -105,9 +130,12 @@ def translate_and_score(model: str, pairs: list[tuple[str, str]], server: Server
 
 
 def compare_models(models: dict[str, str], pairs: list[tuple[str, str]], server: ServerBlock) -> dict[str, dict]:
-    """label → scores, every model through one shared server, same held-out pairs."""
-    with shared_server(server) as (url, key):
-        return {label: translate_and_score(m, pairs, server, url, key) for label, m in models.items()}
+    """label → scores on the same held-out pairs, each model on its own server of the same kind, one at a time."""
+    scores = {}
+    for label, m in models.items():
+        with model_server(server, m) as (url, key):
+            scores[label] = translate_and_score(m, pairs, server, url, key)
+    return scores
 
 
 def heldout_pairs(h: HeldOut) -> list[tuple[str, str]]:
@@ -129,10 +157,10 @@ def run_eval(recipe: EvalRecipe) -> dict:
     """Score every model of the recipe on the same held-out pairs; write eval_results.json and eval_results.md."""
     from training.recipes import absolute_model_path
 
-    out = Path(recipe.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     pairs = heldout_pairs(recipe.heldout)
     models = {label: absolute_model_path(m) for label, m in recipe.models.items()}
+    out = Path(recipe.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
     results: dict = {"heldout": recipe.heldout.path, "rows": len(pairs), "translation": {}}
     results["translation"] = compare_models(models, pairs, recipe.server)
     results["lighteval"] = run_lighteval(models, recipe.lighteval_tasks, out, recipe.lighteval_custom_tasks,

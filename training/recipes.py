@@ -11,21 +11,25 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pipelines.errors import UserError
+from pipelines.serving import ServerConfig
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ServerBlock(_Strict):
-    """How held-out texts are translated: the pipelines' own server types (transformers on CPU, vllm on GPU)."""
+class ServerBlock(ServerConfig):
+    """How held-out texts are translated: the pipelines' own `server:` block (same keys, same servers), plus the
+    prompt. transformers/batched on CPU, vllm/sglang on GPUs (one server per model, started by datatrove as in the
+    pipelines), endpoint for a running OpenAI-compatible server."""
 
-    type: Literal["transformers", "endpoint"] = "transformers"
-    endpoint: str | None = Field(None, description="OpenAI-compatible base URL (type: endpoint)")
-    device: str = Field("cpu", description="transformers server device: cpu, cuda, auto")
     prompt: str = Field("lfm2", description="translation prompt: lfm2 | teacher | YAML file")
-    max_concurrency: int = Field(16, ge=1)
+
+    @model_validator(mode="after")
+    def _no_model(self) -> "ServerBlock":
+        if self.model:
+            raise ValueError("server.model is not used here: the models to score are the recipe's models")
+        return self
 
 
 class HeldOut(_Strict):
@@ -46,6 +50,8 @@ class DatasetSpec(_Strict):
     messages_field: str = Field("messages", description="column holding the conversation")
     max_samples: int | None = Field(None, ge=1)
     eval_split: str | None = Field(None, description="optional split for evaluation loss")
+    allow_ungated: bool = Field(False, description="train on a local file or folder that has no passing "
+                                "validation.json (`hala gate`); logged as a warning. Hub datasets need no gate")
 
 
 class TrainingBlock(_Strict):
@@ -164,15 +170,12 @@ TINY = "tiny"  # model spec meaning the cached tiny LFM2 demo translator (pipeli
 
 
 def absolute_model_path(spec: str) -> str:
-    """A local path made absolute (mergekit turns relative paths into Hub look-ups); Hub ids unchanged;
-    `tiny` → the cached tiny demo model."""
+    """A local path made absolute (mergekit turns relative paths into Hub look-ups), a Hub id that can be opened
+    unchanged, `tiny` → the cached tiny demo model; anything else a one-line UserError (pipelines.hub.locate)."""
     if spec == TINY:
         from pipelines.tiny_model import cached_tiny_model
 
         return str(cached_tiny_model().resolve())
-    p = Path(spec).expanduser()
-    if p.exists():
-        return str(p.resolve())
-    if spec.startswith((".", "/", "~")):
-        raise UserError(f"model path {spec}: no such folder")
-    return spec
+    from pipelines.hub import locate
+
+    return locate(spec, "model")
