@@ -1,5 +1,6 @@
-"""The translate-and-tune loop on tiny models on CPU: SFT → FP8 compress → slerp merge → eval, through the CLI,
-plus the exact checks: assistant-only labels, hand-computed slerp, float8 on disk, recipe validation."""
+"""The translate-and-tune loop on tiny models on CPU: translator set (built and gated) → SFT → FP8 compress → slerp
+merge → eval, through the CLI, plus the exact checks: assistant-only labels, hand-computed slerp, float8 on disk,
+recipe validation."""
 
 from __future__ import annotations
 
@@ -36,35 +37,48 @@ def _recipe(tmp: Path, name: str, **changes) -> str:
     return str(out)
 
 
+def translator_set(tmp: Path, gate: bool = True) -> tuple[Path, dict]:
+    """The bundled EN→AR pairs as a teacher-pairs dataset → `build_translator_set` (20% of sources held out for
+    test) → optionally `hala gate SET/pairs`: exactly the hand-off from the bilingual pipelines to training."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipelines.bilingual.translator_set import TranslatorSetRecipe, build_translator_set
+    from pipelines.records import pair_schema, stable_id
+    from pipelines.tiny_model import load_warmup_pairs
+
+    rows = [{"id": stable_id("warmup", i), "src_lang": "en", "tgt_lang": "ar", "src": p["en"], "tgt": p["ar"],
+             "origin": "teacher:demo", "judge": None, "meta": "{}"} for i, p in enumerate(load_warmup_pairs())]
+    (tmp / "teacher" / "data").mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=pair_schema()), tmp / "teacher" / "data" / "00000.parquet")
+    stats = build_translator_set(TranslatorSetRecipe(inputs=[str(tmp / "teacher")], output=str(tmp / "set"),
+                                                     test_size=0.2, dev_size=0.0))
+    if gate:
+        r = _cli("gate", str(tmp / "set" / "pairs"))
+        assert r.exit_code == 0 and "PASSED" in r.output, r.output
+    return tmp / "set", stats
+
+
 @pytest.fixture(scope="module")
 def loop(tmp_path_factory):
     """Run the whole loop once; the tests below inspect its artifacts."""
     import torch
 
-    from pipelines.tiny_model import build_tiny_model, load_warmup_pairs, translation_messages
+    from pipelines.tiny_model import build_tiny_model
 
     # One torch thread: on a shared 2-core machine two threads spin against other processes (measured 3x slower).
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     tmp = tmp_path_factory.mktemp("training")
     # A briefly warmed-up base (30 steps on the 40 bundled pairs, held-out ones included: its "pre-training");
-    # SFT then sees only the 32 training pairs.
+    # SFT then sees only the translator set's train split (chat/train.parquet), eval its test pairs.
     base = build_tiny_model(tmp / "base", warmup_steps=30)
-    pairs = load_warmup_pairs()
-    data = tmp / "translator-set"
-    data.mkdir()
-    with open(data / "train.jsonl", "w", encoding="utf-8") as f:
-        for p in pairs[:32]:
-            f.write(json.dumps({"messages": translation_messages(p["en"], p["ar"])}, ensure_ascii=False) + "\n")
-    with open(data / "test.jsonl", "w", encoding="utf-8") as f:
-        for p in pairs[32:]:
-            f.write(json.dumps({"src_lang": "en", "tgt_lang": "ar", "src": p["en"], "tgt": p["ar"]},
-                               ensure_ascii=False) + "\n")
-    paths = {"base": base, "data": data, "sft": tmp / "sft", "fp8": tmp / "fp8", "merged": tmp / "merged",
-             "eval": tmp / "eval", "tmp": tmp}
+    data, stats = translator_set(tmp)
+    paths = {"base": base, "data": data, "stats": stats, "sft": tmp / "sft", "fp8": tmp / "fp8",
+             "merged": tmp / "merged", "eval": tmp / "eval", "tmp": tmp}
 
-    r = _cli("train", "sft", _recipe(tmp, "translator"), "--model", str(base), "--dataset", str(data),
-             "--output-dir", str(paths["sft"]), "--max-steps", "40")
+    r = _cli("train", "sft", _recipe(tmp, "translator", **{"dataset.allow_ungated": False}), "--model", str(base),
+             "--dataset", str(data), "--output-dir", str(paths["sft"]), "--max-steps", "40")
     assert r.exit_code == 0, r.output
     paths["sft_out"] = r.output
     r = _cli("compress", _recipe(tmp, "compress", model=str(paths["sft"]), output_dir=str(paths["fp8"]),
@@ -85,7 +99,12 @@ def test_sft_trains_and_reloads(loop):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     s = json.loads((loop["sft"] / "hala_sft.json").read_text())
-    assert s["rows"] == 32 and s["steps"] == 40 and s["assistant_only_loss"] and s["chat_template"] == "kept"
+    train_rows = loop["stats"]["splits"]["train"]["rows"]
+    assert train_rows >= 24 and s["rows"] == train_rows  # every chat/train.parquet row, nothing else
+    assert s["steps"] == 40 and s["assistant_only_loss"] and s["chat_template"] == "kept"
+    gate = s["dataset_gate"]
+    assert gate["gate"] == "passed" and gate["validation"] == str(loop["data"] / "pairs" / "validation.json")
+    assert gate["fingerprint"].startswith("sha256:") and "data gate passed" in loop["sft_out"]
     assert s["last_logged_loss"] < s["first_logged_loss"]
     model = AutoModelForCausalLM.from_pretrained(loop["sft"])
     tok = AutoTokenizer.from_pretrained(loop["sft"])
@@ -113,7 +132,8 @@ def test_compress_fp8_on_disk_and_generates(loop):
     assert cfg["quant_method"] == "compressed-tensors" and "lm_head" in cfg["ignore"]
 
     val = report["validation"]
-    assert val["rows"] == 8 and "translate_texts" in val["inference_path"]
+    test_rows = loop["stats"]["splits"]["test"]["rows"]
+    assert val["rows"] == test_rows >= 4 and "translate_texts" in val["inference_path"]
     assert val["bleu_drop"] == pytest.approx(val["original"]["bleu"] - val["fp8"]["bleu"], abs=1e-3)
     tp = report["throughput"]
     assert tp["original"]["generated_tokens"] == tp["fp8"]["generated_tokens"] == 4 * 8
@@ -177,11 +197,12 @@ def test_eval_table_and_reload(loop):
     from transformers import AutoModelForCausalLM
 
     res = json.loads((loop["eval"] / "eval_results.json").read_text())
-    assert set(res["translation"]) == {"base", "sft", "merged"} and res["rows"] == 8
+    test_rows = loop["stats"]["splits"]["test"]["rows"]  # pairs/test.parquet: sources never seen in SFT
+    assert set(res["translation"]) == {"base", "sft", "merged"} and res["rows"] == test_rows
     for r in res["translation"].values():
-        assert 0 <= r["bleu"] <= 100 and 0 <= r["chrf++"] <= 100 and r["rows"] == 8
+        assert 0 <= r["bleu"] <= 100 and 0 <= r["chrf++"] <= 100 and r["rows"] == test_rows
         assert r["bleu_signature"].startswith("nrefs:1") and "nw:2" in r["chrf_signature"]
-    # 40 SFT steps on 32 pairs move held-out chrF++ above the barely warmed-up base (greedy, seeded: stable)
+    # 40 SFT steps on the train split move held-out chrF++ above the barely warmed-up base (greedy, seeded: stable)
     assert res["translation"]["sft"]["chrf++"] > res["translation"]["base"]["chrf++"] > 0
     assert res["lighteval"]["status"] == "skipped"
     md = (loop["eval"] / "eval_results.md").read_text()
@@ -194,15 +215,18 @@ def test_eval_table_and_reload(loop):
 
 def test_assistant_only_loss_masks_exactly_assistant_tokens(loop):
     """The collator's labels are the input ids exactly where the template's generation mask is 1, -100 elsewhere."""
+    import pyarrow.parquet as pq
+
     from pipelines.recipe import load_yaml, validate
     from training.recipes import SFTRecipe
     from training.sft import build_trainer
 
     data = load_yaml(RECIPES / "tiny" / "translator" / "config.yaml")
     data.update(model_name_or_path=str(loop["base"]), output_dir=str(loop["tmp"] / "mask"))
-    data["dataset"]["path"] = str(loop["data"])
-    trainer, how, rows = build_trainer(validate(SFTRecipe, data, "tiny"))
+    data["dataset"].update(path=str(loop["data"]), allow_ungated=False)
+    trainer = build_trainer(validate(SFTRecipe, data, "tiny")).trainer
     tok = trainer.processing_class
+    chat = pq.read_table(loop["data"] / "chat" / "train.parquet").to_pylist()
     examples = [trainer.train_dataset[i] for i in range(3)]
     batch = trainer.data_collator(examples)
     for i, ex in enumerate(examples):
@@ -215,8 +239,7 @@ def test_assistant_only_loss_masks_exactly_assistant_tokens(loop):
         assert all(x == -100 for x in batch["labels"][i].tolist()[len(ids):])  # padding
         # and the labelled tokens are precisely the assistant's answer plus its end-of-turn token
         answered = tok.decode([t for t in labels if t != -100])
-        raw = json.loads((loop["data"] / "train.jsonl").read_text().splitlines()[i])["messages"][1]["content"]
-        assert answered == raw + "<|im_end|>"
+        assert answered == chat[i]["messages"][1]["content"] + "<|im_end|>"
 
 
 def test_chatml_without_markers_is_patched(caplog):
@@ -324,7 +347,7 @@ def test_arabic_benchmarks_expand_and_average(tmp_path):
 
 
 def test_hala_dataset_folder_multiturn_masks(tmp_path):
-    """A gated hala dataset folder (DATASET/data/*.parquet, instruction records): multi-turn rows train on both
+    """A hala dataset folder (DATASET/data/*.parquet, instruction records): multi-turn rows train on both
     assistant turns and nothing else."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -349,8 +372,9 @@ def test_hala_dataset_folder_multiturn_masks(tmp_path):
 
     data = load_yaml(RECIPES / "tiny" / "translator" / "config.yaml")
     data.update(stage="hala", output_dir=str(tmp_path / "out"))
-    data["dataset"]["path"] = str(tmp_path / "ds")
-    trainer, how, n = build_trainer(validate(SFTRecipe, data, "tiny"))
+    data["dataset"]["path"] = str(tmp_path / "ds")  # the recipe's allow_ungated: true (masking, not gating, here)
+    trainer, how, n, gate = build_trainer(validate(SFTRecipe, data, "tiny"))
+    assert gate["gate"] == "ungated"
     batch = trainer.data_collator([trainer.train_dataset[0]])
     labelled = trainer.processing_class.decode([t for t in batch["labels"][0].tolist() if t != -100])
     assert n == 3 and labelled == "مرحبا، كيف حالك؟<|im_end|>شكرا جزيلا.<|im_end|>"
@@ -392,3 +416,23 @@ def test_real_lfm2_template_gets_trls_training_variant():
     ids, mask = assistant_mask(tok, msgs)
     # TRL's LFM2 training template also trains the newline after <|im_end|> (it is in the same generation block)
     assert tok.decode([t for t, m in zip(ids, mask) if m]) == "مرحبا<|im_end|>\n"
+
+
+def test_folder_reader_never_mixes_splits_or_reads_hala_files(tmp_path):
+    """A folder of split files asked for a split it lacks is an error (not every split at once); validation.json and
+    stats.json that the gate and the flows write next to shards are never read as rows."""
+    from pipelines.errors import UserError
+    from training.data import load_pairs, local_files
+
+    row = json.dumps({"src": "Hello", "tgt": "مرحبا"}, ensure_ascii=False) + "\n"
+    (tmp_path / "split").mkdir()
+    for name in ("train.jsonl", "test.jsonl"):
+        (tmp_path / "split" / name).write_text(row, encoding="utf-8")
+    with pytest.raises(UserError, match="no 'dev' split .*test, train"):
+        local_files(str(tmp_path / "split"), "dev")
+    (tmp_path / "shards").mkdir()
+    (tmp_path / "shards" / "00000.jsonl").write_text(row * 2, encoding="utf-8")
+    for name in ("validation.json", "stats.json"):
+        (tmp_path / "shards" / name).write_text('{"success": true}', encoding="utf-8")
+    assert local_files(str(tmp_path / "shards"), "train") == [tmp_path / "shards" / "00000.jsonl"]
+    assert load_pairs(str(tmp_path / "shards"), split="train") == [("Hello", "مرحبا")] * 2

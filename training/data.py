@@ -2,7 +2,8 @@
 
 A hala dataset folder keeps its rows in `DATASET/data/*.parquet`; a translator-set folder in `chat/<split>.parquet`
 (messages) and `pairs/<split>.parquet` (src/tgt). Any other folder: its `<split>.parquet|jsonl`, else every
-parquet/jsonl file in it.
+parquet/jsonl file in it — unless its files are named after other splits (asking a train/test folder for `dev` must
+not train on train and test together). What hala writes next to data (validation.json, stats.json) is never a row.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from pipelines.errors import UserError
 
 _EXTS = (".parquet", ".jsonl", ".json")
+_SPLIT_NAMES = {"train", "dev", "test", "validation", "valid", "eval"}
 
 
 def _files_in(folder: Path, split: str, sub: str | None) -> list[Path]:
@@ -23,22 +25,40 @@ def _files_in(folder: Path, split: str, sub: str | None) -> list[Path]:
     for ext in _EXTS:
         if (folder / f"{split}{ext}").is_file():
             return [folder / f"{split}{ext}"]
-    files = sorted(p for p in folder.iterdir() if p.suffix in _EXTS and p.is_file())
+    from quality.fingerprint import NOT_DATA
+
+    files = sorted(p for p in folder.iterdir() if p.suffix in _EXTS and p.is_file() and not p.name.endswith(NOT_DATA))
     if not files:
         raise UserError(f"{folder}: no .parquet or .jsonl files")
+    splits = sorted({p.stem for p in files} & _SPLIT_NAMES)
+    if splits:
+        raise UserError(f"{folder}: no {split!r} split (its files are the splits {', '.join(splits)})")
     return files
 
 
 def local_files(path: str, split: str, sub: str | None = None) -> list[Path] | None:
-    """The files a local path means (None: not local, treat as a Hub id)."""
+    """The files a local path means; None: not on disk but a Hub dataset id that can be opened. Anything else is a
+    one-line UserError (pipelines.hub.locate), never a Hub lookup that ends in a traceback."""
     p = Path(path).expanduser()
     if p.is_file():
         return [p]
     if p.is_dir():
         return _files_in(p, split, sub)
-    if path.startswith((".", "/", "~")) or path.endswith(_EXTS):
-        raise UserError(f"{path}: no such file or folder")
+    from pipelines.hub import locate
+
+    locate(path, "dataset")
     return None
+
+
+def hub_rows(path: str, split: str, name: str | None = None, revision: str | None = None) -> list[dict]:
+    """The rows of a Hub dataset split; a split, config or revision the Hub (or the HF cache) cannot give is one line."""
+    from datasets import load_dataset
+
+    try:
+        return list(load_dataset(path, name, split=split, revision=revision))
+    except (OSError, ValueError) as e:  # DatasetNotFoundError and ConnectionError are OSErrors; a bad split ValueError
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise UserError(f"dataset {path!r} (split {split}): cannot be loaded ({type(e).__name__}: {first})") from None
 
 
 def read_rows(files: list[Path]) -> list[dict]:
@@ -65,13 +85,10 @@ def clean_messages(messages) -> list[dict]:
 def load_messages_dataset(path: str, *, split: str = "train", name: str | None = None, revision: str | None = None,
                           field: str = "messages", max_samples: int | None = None):
     """A `datasets.Dataset` with one column, `messages`, ready for TRL's conversational SFT."""
-    from datasets import Dataset, load_dataset
+    from datasets import Dataset
 
     files = local_files(path, split, sub="chat")
-    if files is not None:
-        rows = read_rows(files)
-    else:
-        rows = list(load_dataset(path, name, split=split, revision=revision))
+    rows = read_rows(files) if files is not None else hub_rows(path, split, name, revision)
     if max_samples:
         rows = rows[:max_samples]
     if not rows:
@@ -102,12 +119,7 @@ def load_pairs(path: str, *, split: str = "test", src_lang: str | None = "en",
     as the source, matching what `translate_texts` sends.
     """
     files = local_files(path, split, sub="pairs")
-    if files is None:
-        from datasets import load_dataset
-
-        rows = list(load_dataset(path, split=split))
-    else:
-        rows = read_rows(files)
+    rows = read_rows(files) if files is not None else hub_rows(path, split)
     pairs: list[tuple[str, str]] = []
     for r in rows:
         if "src" in r and "tgt" in r:

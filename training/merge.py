@@ -33,12 +33,12 @@ def mergekit_config(recipe: MergeRecipe) -> dict:
 
 def run_merge(recipe: MergeRecipe) -> dict:
     """Validate the config with mergekit, merge on CPU, write the YAML and a small summary next to the model."""
+    data = mergekit_config(recipe)  # bad model specs fail here, before mergekit is imported
     import yaml
     from mergekit.config import MergeConfiguration
     from mergekit.merge import run_merge as mk_run_merge
     from mergekit.options import MergeOptions
 
-    data = mergekit_config(recipe)
     config = MergeConfiguration.model_validate(data)
     out = Path(recipe.output_dir).expanduser().resolve()
     t0 = time.monotonic()

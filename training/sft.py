@@ -11,6 +11,7 @@ import json
 import logging
 import time
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -45,21 +46,33 @@ def sft_config(recipe: SFTRecipe):
     return SFTConfig(output_dir=recipe.output_dir, assistant_only_loss=True, **kwargs)
 
 
-def build_trainer(recipe: SFTRecipe):
+class Built(NamedTuple):
+    trainer: Any  # trl.SFTTrainer
+    chat_template: str  # how the template got its generation markers (training.chat_template)
+    rows: int
+    gate: dict  # what vouched for the data (training.gating.require_gated)
+
+
+def _gated_messages(d, split: str):
+    """The rows of one split, refused unless published or gated (training.gating)."""
+    from training.data import load_messages_dataset, local_files
+    from training.gating import require_gated
+
+    gate = require_gated(d.path, local_files(d.path, split, sub="chat"), allow_ungated=d.allow_ungated)
+    rows = load_messages_dataset(d.path, split=split, name=d.name, revision=d.revision, field=d.messages_field,
+                                 max_samples=d.max_samples)
+    return rows, gate
+
+
+def build_trainer(recipe: SFTRecipe) -> Built:
     """The SFTTrainer for a recipe (separate from `run_sft` so tests can inspect its collator)."""
+    d = recipe.dataset
+    train, gate = _gated_messages(d, d.split)  # refused data stops here, before torch and TRL are even imported
+    evald = _gated_messages(d, d.eval_split)[0] if d.eval_split else None
     import torch
     from transformers import AutoModelForCausalLM
     from trl import SFTTrainer
 
-    from training.data import load_messages_dataset
-
-    d = recipe.dataset
-    train = load_messages_dataset(d.path, split=d.split, name=d.name, revision=d.revision, field=d.messages_field,
-                                  max_samples=d.max_samples)
-    evald = None
-    if d.eval_split:
-        evald = load_messages_dataset(d.path, split=d.eval_split, name=d.name, revision=d.revision,
-                                      field=d.messages_field, max_samples=d.max_samples)
     tok, how = load_tokenizer(recipe)
     dtype = "auto" if recipe.dtype == "auto" else getattr(torch, recipe.dtype)
     if recipe.training.use_cpu and dtype == "auto":
@@ -68,13 +81,13 @@ def build_trainer(recipe: SFTRecipe):
                                                  dtype=dtype, trust_remote_code=recipe.trust_remote_code)
     trainer = SFTTrainer(model=model, args=sft_config(recipe), train_dataset=train, eval_dataset=evald,
                          processing_class=tok)
-    return trainer, how, len(train)
+    return Built(trainer, how, len(train), gate)
 
 
 def run_sft(recipe: SFTRecipe, recipe_path: str | None = None) -> dict:
     """Train, save model + tokenizer (with the marker template) to `output_dir`, write hala_sft.json."""
     t0 = time.monotonic()
-    trainer, how, rows = build_trainer(recipe)
+    trainer, how, rows, gate = build_trainer(recipe)
     result = trainer.train()
     out = Path(recipe.output_dir)
     trainer.save_model(str(out))
@@ -85,6 +98,7 @@ def run_sft(recipe: SFTRecipe, recipe_path: str | None = None) -> dict:
         "recipe": recipe_path,
         "base_model": recipe.model_name_or_path,
         "dataset": recipe.dataset.path,
+        "dataset_gate": gate,
         "rows": rows,
         "steps": trainer.state.global_step,
         "train_loss": result.training_loss,
