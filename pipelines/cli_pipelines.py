@@ -51,7 +51,7 @@ def translate(
     concurrency: int = typer.Option(32, "--concurrency", help="requests in flight"),
     tasks: int = typer.Option(1, "--tasks", help="datatrove tasks"),
     workers: int = typer.Option(1, "--workers", help="tasks run at once"),
-    limit: int = typer.Option(-1, "--limit", help="rows per task (-1: all)"),
+    limit: int = typer.Option(-1, "--limit", help="the first N rows of the input, in total (-1: all)"),
     split: str = typer.Option("train", "--split", help="split to read (Hub datasets) and to record"),
     config: Optional[str] = typer.Option(None, "--config", help="Hub dataset config"),
     dataset_name: Optional[str] = typer.Option(None, "--dataset-name", help="source name recorded on every row"),

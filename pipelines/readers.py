@@ -152,10 +152,41 @@ class HubDatasetReader(BaseReader):
             yield doc
 
 
+class FirstRowsReader(BaseReader):
+    """The first `limit` rows of the input in total, however many tasks run (datatrove's own `limit` is per task:
+    N tasks would read up to N x limit rows). Every task reads the same first rows with the wrapped reader as if it
+    were the only task, and keeps every world_size-th one: together the tasks read exactly those rows, each row in
+    one task, the same on every run (so a resumed task redoes the same rows). Reading a row is cheap next to
+    translating or judging it."""
+
+    name = "📖 First rows"
+
+    def __init__(self, reader: BaseReader, limit: int):
+        super().__init__(limit=limit)
+        self.reader = reader
+        self.reader.limit = limit
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        if data:
+            yield from data
+        for i, doc in enumerate(self.reader.run(None, rank=0, world_size=1)):
+            if i >= self.limit:
+                break
+            if i % world_size == rank:
+                self.stat_update("documents")
+                yield doc
+
+
 def source_reader(input_path: str, dataset: str | None = None, config: str | None = None, split: str = "train",
                   limit: int = -1) -> BaseReader:
-    """A local file/folder if it exists, else a Hub dataset id: paths and ids are interchangeable. Checked before
-    any task starts: a folder holds input files, parquet files are readable, a Hub id can be opened."""
+    """A local file/folder if it exists, else a Hub dataset id: paths and ids are interchangeable. `limit` is the
+    first N rows of the input in total (FirstRowsReader; -1: every row, sharded across tasks). Checked before any
+    task starts: a folder holds input files, parquet files are readable, a Hub id can be opened."""
+    reader = _source_reader(input_path, dataset, config, split)
+    return reader if limit < 0 else FirstRowsReader(reader, limit)
+
+
+def _source_reader(input_path: str, dataset: str | None, config: str | None, split: str) -> BaseReader:
     from pipelines.errors import UserError
 
     if os.path.exists(input_path):
@@ -167,8 +198,8 @@ def source_reader(input_path: str, dataset: str | None = None, config: str | Non
             raise UserError(f"{input_path}: not a .jsonl, .json or .parquet file")
         _check_parquet_files([f for f in files if f.suffix == ".parquet"])
         name = dataset or (p.stem if p.is_file() else p.name)
-        return SourceFileReader(input_path, dataset=name, config=config or "default", split=split, limit=limit)
+        return SourceFileReader(input_path, dataset=name, config=config or "default", split=split)
     from pipelines.hub import locate
 
     locate(input_path, "dataset", what="input")
-    return HubDatasetReader(input_path, config=config, split=split, limit=limit)
+    return HubDatasetReader(input_path, config=config, split=split)

@@ -58,7 +58,7 @@ class TranslateConfig(BaseModel):
     dataset_name: str | None = Field(None, description="source dataset name recorded on every row")
     config: str | None = Field(None, description="Hub dataset config")
     split: str = Field("train", description="split to read and to record")
-    limit: int = Field(-1, description="rows per task to read (-1: all)")
+    limit: int = Field(-1, description="the first N rows of the input in total, however many tasks (-1: all)")
     server: ServerConfig = Field(default_factory=ServerConfig)
     prompt: str = Field("lfm2", description="built-in prompt (lfm2, teacher) or a YAML prompt file")
     max_segment_tokens: int = Field(384, ge=16, description="longer content is split at sentence ends")

@@ -339,8 +339,9 @@ def test_cli_build_translator_set_and_errors(tmp_path):
 def test_first_rows_reader_is_a_global_limit_across_tasks(tmp_path):
     """datatrove's `limit` is per task (N tasks read up to N x limit); FirstRowsReader reads the first `limit` rows
     of the whole input, each in exactly one task."""
-    from pipelines.bilingual.common import FirstRowsReader, first_rows_reader
-    from pipelines.readers import source_reader
+    from datatrove.pipeline.readers.base import BaseDiskReader
+
+    from pipelines.readers import FirstRowsReader, source_reader
 
     folder = tmp_path / "rows"
     folder.mkdir()
@@ -349,13 +350,11 @@ def test_first_rows_reader_is_a_global_limit_across_tasks(tmp_path):
         (folder / f"part-{k}.jsonl").write_text("\n".join(lines[k * 8:(k + 1) * 8]) + "\n", encoding="utf-8")
     everything = [d.id for d in source_reader(str(folder)).run(None, 0, 1)]
     assert len(everything) == 24
-    per_task = [[d.id for d in first_rows_reader(str(folder), limit=10).run(None, rank, 3)] for rank in range(3)]
+    per_task = [[d.id for d in source_reader(str(folder), limit=10).run(None, rank, 3)] for rank in range(3)]
     assert sorted(sum(per_task, [])) == sorted(everything[:10]) and all(per_task)
     assert len(set(sum(per_task, []))) == 10  # no row in two tasks
-    # datatrove's own per-task limit reads more than N in total with several tasks: what this replaces
-    assert sum(len(list(source_reader(str(folder), limit=10).run(None, r, 3))) for r in range(3)) == 24
-    assert isinstance(first_rows_reader(str(folder), limit=10), FirstRowsReader)
-    assert not isinstance(first_rows_reader(str(folder)), FirstRowsReader)  # -1: every row, sharded as usual
+    assert isinstance(source_reader(str(folder), limit=10), FirstRowsReader)
+    assert isinstance(source_reader(str(folder)), BaseDiskReader)  # -1: every row, sharded by file as usual
 
 
 def test_mining_limit_counts_rows_in_total_with_several_tasks(tmp_path):
@@ -372,19 +371,20 @@ def test_mining_limit_counts_rows_in_total_with_several_tasks(tmp_path):
 
 def test_teacher_translate_reads_the_first_rows_in_total(tmp_path, fake_judge):
     """The teacher's translate executors get the limit once for all tasks, not datatrove's per-task limit."""
-    from pipelines.bilingual.common import FirstRowsReader
-    from pipelines.bilingual.teacher_pairs import TeacherPairsRecipe, teacher_translate_pipelines
+    from pipelines.bilingual.teacher_pairs import TeacherPairsRecipe
+    from pipelines.readers import FirstRowsReader
+    from pipelines.translate_flow import translate_pipelines
 
     recipe = TeacherPairsRecipe(input=str(REPO / "samples/demo/openorca.jsonl"), output=str(tmp_path / "t"), limit=5,
                                 server={"type": "endpoint", "model": "fake-judge",
                                         "endpoint": f"http://127.0.0.1:{fake_judge.server_port}"},
                                 executor={"tasks": 3, "workers": 1})
-    finalize = teacher_translate_pipelines(recipe, tmp_path / "t" / "work" / "records" / "data")
+    _, finalize = translate_pipelines(recipe, [], data_dir=str(tmp_path / "t" / "work" / "records" / "data"))
     reader = finalize.depends.pipeline[0]
     assert isinstance(reader, FirstRowsReader) and reader.limit == 5 and finalize.depends.tasks == 3
     ids = [d.id for rank in range(3) for d in reader.run(None, rank, 3)]
     assert len(ids) == len(set(ids)) == 5
-    # OUT/recipe.yaml records the recipe as given (limit 5), not the copy handed to the spine
+    # OUT/recipe.yaml records the recipe as given (limit 5)
     recorded = yaml.safe_load((tmp_path / "t" / "recipe.yaml").read_text())
     assert recorded["flow"] == "teacher_pairs" and recorded["limit"] == 5 and recorded["executor"]["tasks"] == 3
     with pytest.raises(Exception, match="greater than or equal to -1"):

@@ -1,5 +1,4 @@
-"""Small helpers the bilingual flows share: a global "first N rows" reader, counters of non-filter steps, and where a
-dataset folder's rows are."""
+"""Small helpers the bilingual flows share: counters of non-filter steps, and where a dataset folder's rows are."""
 
 from __future__ import annotations
 
@@ -7,43 +6,6 @@ import json
 import shutil
 from pathlib import Path
 
-from datatrove.data import DocumentsPipeline
-from datatrove.pipeline.readers.base import BaseReader
-
-
-class FirstRowsReader(BaseReader):
-    """The first `limit` rows of the input in total, however many tasks run (datatrove's own `limit` is per task:
-    N tasks would read up to N x limit rows). Every task reads the same first rows with the wrapped reader as if it
-    were the only task, and keeps every world_size-th one: together the tasks read exactly those rows, each row in
-    one task, the same on every run (so a resumed task redoes the same rows). Reading a row is cheap next to
-    translating or judging it."""
-
-    name = "📖 First rows"
-
-    def __init__(self, reader: BaseReader, limit: int):
-        super().__init__(limit=limit)
-        self.reader = reader
-        self.reader.limit = limit
-
-    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        if data:
-            yield from data
-        for i, doc in enumerate(self.reader.run(None, rank=0, world_size=1)):
-            if i >= self.limit:
-                break
-            if i % world_size == rank:
-                self.stat_update("documents")
-                yield doc
-
-
-def first_rows_reader(input_path: str, dataset: str | None = None, config: str | None = None, split: str = "train",
-                      limit: int = -1) -> BaseReader:
-    """`pipelines.readers.source_reader` (local file/folder or Hub id) limited to its first `limit` rows in total
-    (-1: every row, sharded across tasks as datatrove does)."""
-    from pipelines.readers import source_reader
-
-    reader = source_reader(input_path, dataset, config, split)
-    return reader if limit < 0 else FirstRowsReader(reader, limit)
 
 
 def step_counters(logging_dir: Path, step_name: str) -> dict[str, int]:

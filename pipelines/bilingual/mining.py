@@ -16,7 +16,7 @@ from typing import Literal
 from datatrove.data import Document
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipelines.bilingual.common import first_rows_reader, has_rows, merge_rejects
+from pipelines.bilingual.common import has_rows, merge_rejects
 from pipelines.bilingual.judge import DEFAULT_JUDGE_PROMPT, JudgeOutcomeStage, JudgeSettings, judge_rollout, \
     load_judge_prompt
 from pipelines.dedup import DedupConfig
@@ -152,7 +152,7 @@ def run_mine(recipe: MineRecipe) -> dict:
     """Pre-filter, dedup and judge; OUT/data holds the accepted pairs, OUT/rejects the rest with reasons."""
     from pipelines.dedup import run_dedup
     from pipelines.filter_flow import record_writer
-
+    from pipelines.readers import source_reader
     from pipelines.recipe import write_recipe
 
     out = Path(recipe.output)
@@ -161,7 +161,7 @@ def run_mine(recipe: MineRecipe) -> dict:
     write_recipe(out, recipe)  # models, judge prompt and thresholds for the card; `hala run OUT/recipe.yaml` re-runs
     work = out / "work"
     prefiltered = work / "prefiltered"
-    steps = [first_rows_reader(recipe.input, recipe.dataset_name, recipe.config, recipe.split, recipe.limit),
+    steps = [source_reader(recipe.input, recipe.dataset_name, recipe.config, recipe.split, recipe.limit),
              ParallelRowStage(str(out), recipe.src_lang, recipe.tgt_lang, recipe.origin),
              *(build_filter_steps("pairs", str(out), recipe.filters) if recipe.filters else []),
              record_writer("pairs", str(prefiltered / "data"))]

@@ -1,6 +1,6 @@
 """Teacher translation of instruction data into EN→AR pairs (the paper's 405K Open-Orca rows → 810K pairs).
 
-The first `limit` rows of the input (in total, however many tasks run: pipelines.bilingual.common.FirstRowsReader)
+The first `limit` rows of the input (in total, however many tasks run: pipelines.readers.FirstRowsReader)
 go through the spine's translate stage unchanged (normalize → translation rollout with masking, TM and verification
 on datatrove's InferenceRunner → finalize), which writes Arabic instruction records to OUT/work/records. A second
 datatrove pipeline turns every message of every kept record into a candidate pair (`messages_en[i]` → `messages[i]`)
@@ -18,10 +18,9 @@ from typing import Literal
 
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
-from datatrove.pipeline.readers.base import BaseReader
 from pydantic import Field
 
-from pipelines.bilingual.common import FirstRowsReader, has_rows, step_counters
+from pipelines.bilingual.common import has_rows, step_counters
 from pipelines.filters import FilterConfig, build_filter_steps
 from pipelines.records import stable_id, stage_meta
 from pipelines.stages import HalaStage, stage_accounting
@@ -117,21 +116,6 @@ class PairSelection(HalaStage):
         return self.reject(doc, *skip) if skip else True
 
 
-def teacher_translate_pipelines(recipe: TeacherPairsRecipe, records_dir: Path):
-    """The spine's translate executors for the teacher, reading the first `limit` rows in total: the limit goes to
-    a FirstRowsReader in front of the spine's own reader instead of datatrove's per-task `limit`."""
-    from pipelines.recipe import write_recipe
-
-    first, finalize = translate_pipelines(recipe.model_copy(update={"limit": -1}), [], data_dir=str(records_dir))
-    write_recipe(recipe.output, recipe)  # the recipe as given (its limit), not the copy the spine recorded
-    if recipe.limit >= 0:
-        reader = first.pipeline[0]
-        if not isinstance(reader, BaseReader):
-            raise RuntimeError("translate_pipelines' first executor no longer starts with its reader")
-        first.pipeline[0] = FirstRowsReader(reader, recipe.limit)
-    return finalize
-
-
 def run_teacher_pairs(recipe: TeacherPairsRecipe) -> dict:
     """Translate, then pair; OUT/data holds the pairs, OUT/rejects every dropped row or message, OUT/stats.json the
     counts."""
@@ -142,7 +126,7 @@ def run_teacher_pairs(recipe: TeacherPairsRecipe) -> dict:
     model, tiny = resolve_model(recipe.server)
     origin = teacher_origin(model, recipe.revision, tiny)
     records = out / "work" / "records"
-    teacher_translate_pipelines(recipe, records / "data").run()
+    translate_pipelines(recipe, [], data_dir=str(records / "data"))[1].run()
     (out / "data").mkdir(parents=True, exist_ok=True)
     logs = [out / "logs" / "translate", out / "logs" / "finalize"]
     if has_rows(records / "data"):
