@@ -14,9 +14,11 @@ from pathlib import Path
 
 import typer
 
-REPO = Path(__file__).resolve().parents[1]
-DEMO_INPUT = REPO / "samples" / "demo"
-AUDIT_INPUT = REPO / "samples" / "audit" / "instructions.jsonl"
+from pipelines.assets import asset_dir
+
+SAMPLES = asset_dir("samples")
+DEMO_INPUT = SAMPLES / "demo"
+AUDIT_INPUT = SAMPLES / "audit" / "instructions.jsonl"
 
 TINY_NOTICE = (
     "No --model given: using a tiny LFM2 built on this machine (tokenizer trained on the spot, seconds of warm-up).\n"
@@ -33,13 +35,13 @@ def run_demo(out: Path, model: str | None = None, server: str = "transformers", 
     out.mkdir(parents=True, exist_ok=True)
     if model is None and server == "transformers":
         typer.secho(TINY_NOTICE, fg=typer.colors.YELLOW)
-    typer.echo(f"[1/2] corpus flow on {DEMO_INPUT.relative_to(REPO)} → {out / 'corpus'}")
+    typer.echo(f"[1/2] corpus flow on samples/demo → {out / 'corpus'}")
     recipe = CorpusRecipe(input=str(DEMO_INPUT), output=str(out / "corpus"), dataset_name="hala-demo",
                           tm_path=str(out / "tm.sqlite"),
                           server={"type": server, "model": model, "endpoint": endpoint, "max_concurrency": 16})
     corpus = run_corpus(recipe)
 
-    typer.echo(f"[2/2] audit of {AUDIT_INPUT.relative_to(REPO)} → {out / 'audit'}")
+    typer.echo(f"[2/2] audit of samples/audit/instructions.jsonl → {out / 'audit'}")
     audit = run_audit(AUDIT_INPUT, out / "audit")
 
     typer.echo("")

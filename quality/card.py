@@ -13,9 +13,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from pipelines.assets import asset_dir
 from quality import sources as source_registry
 
-CARDS_DIR = Path(__file__).resolve().parents[1] / "dataset_cards"
+CARDS_DIR = asset_dir("dataset_cards")
 TEMPLATES = {"instructions": "arabic_instructions.md.j2", "pairs": "bilingual_pairs.md.j2",
              "translator_set": "translator_set.md.j2"}
 PRETTY_NAMES = {"instructions": "Hala Arabic instructions", "pairs": "Hala EN-AR pairs",

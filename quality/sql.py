@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from pathlib import Path
 
-SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
+from pipelines.assets import asset_dir
+
+SQL_DIR = asset_dir("sql")
 _PLACEHOLDER_RE = re.compile(r"\{([a-z_]+)\}")
 
 

@@ -154,3 +154,32 @@ def test_submitted_tasks_are_reported_not_counted(tmp_path):
     assert run_executor(executor, "translate") is False
     text = _summary(submitted(tmp_path, executor), tmp_path)
     assert "submitted" in text and str(tmp_path / "logs") in text and "Run the same command again" in text
+
+
+def test_data_folders_found_in_a_checkout_or_an_installed_wheel(tmp_path, monkeypatch):
+    import pipelines.assets as assets
+
+    assert assets.asset_dir("sql") == REPO / "sql"  # the checkout
+    installed = tmp_path / "prefix" / "share" / "hala"
+    (installed / "sql").mkdir(parents=True)
+    monkeypatch.setattr(assets, "CHECKOUT", tmp_path / "no-checkout")
+    monkeypatch.setattr(assets, "INSTALLED", installed)
+    assert assets.asset_dir("sql") == installed / "sql"  # pyproject's data-files, installed under <prefix>/share/hala
+    with pytest.raises(FileNotFoundError, match="hala's dataset_cards/ folder is missing"):
+        assets.asset_dir("dataset_cards")
+
+
+def test_wheel_carries_the_data_folders_and_every_recipe(tmp_path):
+    import zipfile
+
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(REPO),
+                        "-w", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    names = zipfile.ZipFile(next(tmp_path.glob("hala-*.whl"))).namelist()
+    data = "hala-0.1.0.data/data/share/hala/"
+    for folder, pattern in (("sql", "*.sql"), ("dataset_cards", "*.j2"), ("samples/demo", "*.jsonl"),
+                            ("samples/audit", "*.jsonl"), ("recipes", "*.yaml")):
+        expected = {f"{data}{folder}/{p.name}" for p in (REPO / folder).glob(pattern)}
+        assert expected and expected <= set(names), folder
+    recipes = {str(p.relative_to(REPO)) for p in (REPO / "training" / "recipes").rglob("*.yaml")}
+    assert recipes <= set(names)
