@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from typing import Iterator, Literal
 
 from datatrove.pipeline.inference.run_inference import InferenceConfig, InferenceRunner
-from datatrove.pipeline.inference.servers import CustomServer, EndpointServer, InferenceServer
+from datatrove.pipeline.inference.servers import CustomServer, EndpointServer, InferenceServer, VLLMServer
 from pydantic import BaseModel, ConfigDict, Field
 
 ServerType = Literal["transformers", "batched", "endpoint", "vllm", "sglang"]
@@ -47,6 +47,8 @@ class ServerConfig(BaseModel):
     max_context: int = Field(4096, ge=128, description="model context length")
     startup_timeout_s: float = Field(600, gt=0, description="how long the server may take to become ready")
     model_kwargs: dict = Field(default_factory=dict, description="extra server flags, e.g. {gpu-memory-utilization: 0.9}")
+    trust_remote_code: bool = Field(False, description="let the model repository's own code run (vLLM "
+                                    "--trust-remote-code); off unless the recipe says so")
 
 
 class TransformersServer(CustomServer):
@@ -194,6 +196,27 @@ def check_endpoint(server: ServerConfig, model: str, timeout_s: float = 10.0) ->
         raise UserError(f"endpoint {root} does not serve model {model!r} (it serves: {', '.join(map(str, served))})")
 
 
+class HalaVLLMServer(VLLMServer):
+    """datatrove's vLLM server without the `--trust-remote-code` it always adds (datatrove 0.10.1): a model's own
+    code runs only when the recipe sets `server.trust_remote_code` (then passed as a model flag). The command is
+    otherwise datatrove's own: same flags, same environment."""
+
+    async def _start_vllm_task(self) -> asyncio.subprocess.Process:
+        cmd = ["vllm", "serve", self.config.model_name_or_path, "--port", str(self._port),
+               "--max-model-len", str(self.config.model_max_context), "--disable-uvicorn-access-log"]
+        kwargs = dict(self.config.model_kwargs or {})
+        for flag, size in (("tensor-parallel-size", self.config.tp), ("data-parallel-size", self.config.dp),
+                           ("pipeline-parallel-size", self.config.pp)):
+            if size > 1:
+                kwargs.setdefault(flag, size)
+        for k, v in kwargs.items():
+            cmd.append(f"--{k}" if v is True else f"--no-{k}" if v is False else f"--{k}={v}")
+        env = {**os.environ, "USE_TF": os.environ.get("USE_TF", "0"),
+               "TRANSFORMERS_NO_TF": os.environ.get("TRANSFORMERS_NO_TF", "1")}
+        return await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE,
+                                                    stderr=asyncio.subprocess.PIPE, env=env)
+
+
 class HalaInferenceRunner(InferenceRunner):
     """datatrove's InferenceRunner, plus the `transformers` and `batched` server types and the endpoint above."""
 
@@ -205,6 +228,8 @@ class HalaInferenceRunner(InferenceRunner):
             return BatchedServer(self.config, rank)
         if self.config.server_type == "endpoint":
             return HalaEndpointServer(self.config, rank)
+        if self.config.server_type == "vllm":
+            return HalaVLLMServer(self.config, rank)
         return super()._init_server(rank)
 
 
@@ -223,6 +248,8 @@ def inference_config(server: ServerConfig, model: str, generation: dict | None =
 
             raise UserError("server type 'endpoint' needs an endpoint URL (--endpoint or server.endpoint)")
         kwargs["hala_api_key_env"] = server.api_key_env  # the name only: the key is read where it is used
+    if server.type == "vllm" and server.trust_remote_code:
+        kwargs["trust-remote-code"] = True
     config = InferenceConfig(
         server_type=server_type,
         model_name_or_path=model,

@@ -66,11 +66,11 @@ def datatrove_server(server: ServerBlock, model: str) -> Iterator[str]:
     health-checks and tears it down. It runs on a private event loop thread; a one-token request waits until the
     server answers (public API), so the block below gets a working base URL or a one-line error (UserError: the
     package is missing; RunFailed: it started and died)."""
-    from datatrove.pipeline.inference.servers import SGLangServer, VLLMServer
+    from datatrove.pipeline.inference.servers import SGLangServer
 
-    from pipelines.serving import inference_config
+    from pipelines.serving import HalaVLLMServer, inference_config
 
-    cls = {"vllm": VLLMServer, "sglang": SGLangServer}[server.type]
+    cls = {"vllm": HalaVLLMServer, "sglang": SGLangServer}[server.type]
     config = inference_config(server, model)
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name=f"{server.type}-server", daemon=True)
