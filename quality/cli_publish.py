@@ -24,12 +24,13 @@ def publish_cmd(
                                            "HF_ENDPOINT or huggingface.co)"),
 ) -> None:
     """Publish a gated dataset to the Hub: parquet shards per source config, card, manifest; one commit; tag vX.Y.Z."""
-    from quality.publish import PublishRefused, http_failure, publish
+    from quality.gate import GateRefused
+    from quality.publish import http_failure, publish
 
     try:
         bundle, result = publish(dataset, repo, version, dry_run=dry_run, public=public,
                                  max_shard_rows=max_shard_rows, endpoint=endpoint, recipe=recipe, report=report)
-    except PublishRefused as e:
+    except GateRefused as e:  # no passing, current gate verdict; or an existing tag (PublishRefused)
         typer.secho(f"refused: {e}", err=True, fg=typer.colors.RED)
         raise typer.Exit(1)
     except (OSError, RuntimeError) as e:  # HfHubHTTPError is an OSError; parallel uploads wrap it in RuntimeError

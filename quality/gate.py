@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from pipelines.errors import UserError
+from quality.fingerprint import dataset_fingerprint, translator_set
 
 VALIDATION_FILE = "validation.json"
 
@@ -45,6 +46,70 @@ def validation_path(dataset_dir: str | Path) -> Path:
     """DATASET/validation.json (for a single-file dataset: FILE.validation.json next to it)."""
     p = Path(dataset_dir)
     return p.with_name(p.name + "." + VALIDATION_FILE) if p.is_file() else p / VALIDATION_FILE
+
+
+class GateRefused(UserError):
+    """Local data without a passing, current gate verdict (missing, failed, stale): publish and training refuse it."""
+
+
+def require_passing_gate(dataset_dir: str | Path) -> dict:
+    """The passing validation.json of exactly this data (its fingerprint now), or GateRefused saying why not: what
+    publish and training both require of local data."""
+    try:
+        current = dataset_fingerprint(dataset_dir)
+    except FileNotFoundError:
+        raise UserError(f"{dataset_dir} has no data files (data/*.parquet, or pairs/<split>.parquet of a translator "
+                        "set): there is nothing to publish") from None
+    path = validation_path(dataset_dir)
+    if not path.is_file():
+        raise GateRefused(f"{dataset_dir} has no {path.name}: run `hala gate {dataset_dir}` first; only data that "
+                          "passed the quality gate is published or trained on")
+    try:
+        validation = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        raise GateRefused(f"{path} is not valid JSON: run `hala gate {dataset_dir}` again") from None
+    if validation.get("success") is not True:
+        failed = ", ".join(f.get("expectation", "?") for f in validation.get("failed") or []) or "see the file"
+        raise GateRefused(f"the quality gate FAILED for {dataset_dir} (suite {validation.get('suite')}: {failed}); "
+                             "fix the data and gate it again")
+    if validation.get("fingerprint") != current:
+        raise GateRefused(f"{path.name} is stale: it validated {validation.get('fingerprint')} but the data is now "
+                             f"{current}; run `hala gate {dataset_dir}` again")
+    layout = translator_set(dataset_dir)
+    if layout is not None:
+        if validation.get("dataset_kind") != "pairs":
+            raise GateRefused(f"{path.name} validated {validation.get('dataset_kind')} records, but a translator "
+                                 f"set is gated on its pairs: run `hala gate {dataset_dir}` (suite bilingual_pairs)")
+        check_chat_derived(layout)
+    return validation
+
+
+def check_chat_derived(layout: dict[str, dict[str, Path]], batch_rows: int = 10_000) -> None:
+    """A translator set's chat rows are published and trained on under its pairs' gate verdict, so each must be
+    exactly the row its pair gives (same id, order, languages and origin; `messages` = translator prompt + source → target)."""
+    import pyarrow.parquet as pq
+
+    from pipelines.bilingual.translator_set import chat_messages
+
+    for split, chat_file in sorted(layout.get("chat", {}).items()):
+        pairs_file = layout["pairs"].get(split)
+        if pairs_file is None:
+            raise GateRefused(f"chat/{split}.parquet has no pairs/{split}.parquet to be derived from: rebuild the "
+                                 "translator set")
+        pairs = pq.read_table(pairs_file, columns=["id", "src", "tgt", "src_lang", "tgt_lang", "origin"])
+        chat = pq.read_table(chat_file, columns=["id", "messages", "src_lang", "tgt_lang", "origin"])
+        if chat.num_rows != pairs.num_rows:
+            raise GateRefused(f"chat/{split}.parquet has {chat.num_rows} rows but pairs/{split}.parquet "
+                                 f"{pairs.num_rows}: the chat rows are not those of the gated pairs; rebuild the set")
+        for start in range(0, pairs.num_rows, batch_rows):
+            for p, c in zip(pairs.slice(start, batch_rows).to_pylist(), chat.slice(start, batch_rows).to_pylist()):
+                expected = {"id": p["id"], "messages": chat_messages(p["src"], p["tgt"], p["tgt_lang"]),
+                            "src_lang": p["src_lang"], "tgt_lang": p["tgt_lang"], "origin": p["origin"]}
+                if c != expected:
+                    raise GateRefused(f"chat/{split}.parquet row {c.get('id')!r} is not the chat row of pair "
+                                         f"{p['id']!r}: the chat rows must be derived from the gated pairs; rebuild "
+                                         "the translator set")
+
 
 
 def _plain(value):
@@ -103,7 +168,6 @@ def gated_records(dataset_dir: str | Path):
     A translator set (pairs/ and chat/ per split) is gated on its pairs: the chat rows are derived from them one by
     one, and publish checks that they still are (quality.bundle), so gating the chat rows too would judge the same
     text twice under a suite written for another record shape."""
-    from quality.fingerprint import translator_set
     from quality.metrics import locate
 
     ds = locate(dataset_dir)
@@ -116,7 +180,6 @@ def gated_records(dataset_dir: str | Path):
 
 
 def _fingerprint(dataset_dir: str | Path) -> str:
-    from quality.fingerprint import dataset_fingerprint
 
     try:
         return dataset_fingerprint(dataset_dir)

@@ -26,6 +26,7 @@ from typing import Callable, TypeVar
 
 from pipelines.errors import UserError
 from quality.fingerprint import TRANSLATOR_SET_DIRS, dataset_fingerprint, file_sha256, translator_set
+from quality.gate import GateRefused, require_passing_gate
 
 log = logging.getLogger(__name__)
 VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
@@ -34,7 +35,7 @@ RETRY_STATUS = (429, 500, 502, 503, 504)
 T = TypeVar("T")
 
 
-class PublishRefused(UserError):
+class PublishRefused(GateRefused):
     """Publishing is refused for a reason the user must fix (gate, stale data, existing tag): exit code 1."""
 
 
@@ -83,66 +84,6 @@ def check_version(version: str) -> str:
     if not VERSION_RE.match(v):
         raise UserError(f"--version must look like X.Y.Z (got {version!r})")
     return v
-
-
-def check_gate(dataset_dir: str | Path) -> dict:
-    """The validation.json that allows publishing this data, or PublishRefused saying why not."""
-    from quality.gate import validation_path
-
-    try:
-        current = dataset_fingerprint(dataset_dir)
-    except FileNotFoundError:
-        raise UserError(f"{dataset_dir} has no data files (data/*.parquet, or pairs/<split>.parquet of a translator "
-                        "set): there is nothing to publish") from None
-    path = validation_path(dataset_dir)
-    if not path.is_file():
-        raise PublishRefused(f"{dataset_dir} has no {path.name}: run `hala gate {dataset_dir}` first; publish only "
-                             "pushes data that passed the quality gate")
-    try:
-        validation = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError:
-        raise PublishRefused(f"{path} is not valid JSON: run `hala gate {dataset_dir}` again") from None
-    if validation.get("success") is not True:
-        failed = ", ".join(f.get("expectation", "?") for f in validation.get("failed") or []) or "see the file"
-        raise PublishRefused(f"the quality gate FAILED for {dataset_dir} (suite {validation.get('suite')}: {failed}); "
-                             "fix the data and gate it again")
-    if validation.get("fingerprint") != current:
-        raise PublishRefused(f"{path.name} is stale: it validated {validation.get('fingerprint')} but the data is now "
-                             f"{current}; run `hala gate {dataset_dir}` again")
-    layout = translator_set(dataset_dir)
-    if layout is not None:
-        if validation.get("dataset_kind") != "pairs":
-            raise PublishRefused(f"{path.name} validated {validation.get('dataset_kind')} records, but a translator "
-                                 f"set is gated on its pairs: run `hala gate {dataset_dir}` (suite bilingual_pairs)")
-        check_chat_derived(layout)
-    return validation
-
-
-def check_chat_derived(layout: dict[str, dict[str, Path]], batch_rows: int = 10_000) -> None:
-    """A translator set's chat rows are published under its pairs' gate verdict, so each must be exactly the row its
-    pair gives (same id, order, languages and origin; `messages` = translator prompt + source → target)."""
-    import pyarrow.parquet as pq
-
-    from pipelines.bilingual.translator_set import chat_messages
-
-    for split, chat_file in sorted(layout.get("chat", {}).items()):
-        pairs_file = layout["pairs"].get(split)
-        if pairs_file is None:
-            raise PublishRefused(f"chat/{split}.parquet has no pairs/{split}.parquet to be derived from: rebuild the "
-                                 "translator set")
-        pairs = pq.read_table(pairs_file, columns=["id", "src", "tgt", "src_lang", "tgt_lang", "origin"])
-        chat = pq.read_table(chat_file, columns=["id", "messages", "src_lang", "tgt_lang", "origin"])
-        if chat.num_rows != pairs.num_rows:
-            raise PublishRefused(f"chat/{split}.parquet has {chat.num_rows} rows but pairs/{split}.parquet "
-                                 f"{pairs.num_rows}: the chat rows are not those of the gated pairs; rebuild the set")
-        for start in range(0, pairs.num_rows, batch_rows):
-            for p, c in zip(pairs.slice(start, batch_rows).to_pylist(), chat.slice(start, batch_rows).to_pylist()):
-                expected = {"id": p["id"], "messages": chat_messages(p["src"], p["tgt"], p["tgt_lang"]),
-                            "src_lang": p["src_lang"], "tgt_lang": p["tgt_lang"], "origin": p["origin"]}
-                if c != expected:
-                    raise PublishRefused(f"chat/{split}.parquet row {c.get('id')!r} is not the chat row of pair "
-                                         f"{p['id']!r}: the chat rows must be derived from the gated pairs; rebuild "
-                                         "the translator set")
 
 
 def _git_blob_sha1(path: Path) -> str:
@@ -240,7 +181,7 @@ def publish(dataset_dir: str | Path, repo_id: str, version: str, dry_run: str | 
     if dataset_dir.name in TRANSLATOR_SET_DIRS and translator_set(dataset_dir.parent) is not None:
         raise UserError(f"{dataset_dir} is one half of the translator set {dataset_dir.parent}: gate and publish "
                         f"{dataset_dir.parent} (its pairs are gated, its chat rows are published with them)")
-    validation = check_gate(dataset_dir)
+    validation = require_passing_gate(dataset_dir)
     kwargs = dict(repo_id=repo_id, version=version, validation=validation, max_shard_rows=max_shard_rows,
                   recipe=recipe, report=report)
     if dry_run is not None:

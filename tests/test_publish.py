@@ -363,8 +363,8 @@ def test_translator_set_chat_rows_must_be_derived_from_the_gated_pairs(tmp_path)
     """The gate judges the pairs; the chat rows ride on that verdict only while each is exactly its pair's row."""
     import pyarrow as pa
 
-    from quality.gate import run_gate
-    from quality.publish import PublishRefused, publish
+    from quality.gate import GateRefused, run_gate
+    from quality.publish import publish
 
     ts = write_translator_set(tmp_path, reverse=False)
     chat_file = ts / "chat" / "train.parquet"
@@ -373,14 +373,14 @@ def test_translator_set_chat_rows_must_be_derived_from_the_gated_pairs(tmp_path)
     rows[0]["messages"][1]["content"] = "إجابة أخرى لم يتحقق منها أحد."  # an assistant turn the gate never saw
     pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), chat_file)
     assert run_gate(ts).success  # the gate looks at the pairs only ...
-    with pytest.raises(PublishRefused, match="not the chat row of pair"):  # ... so publish checks the chat rows
+    with pytest.raises(GateRefused, match="not the chat row of pair"):  # ... so publish checks the chat rows
         publish(ts, REPO, "1.0.0", dry_run=tmp_path / "out")
     pq.write_table(pa.Table.from_pylist(rows[1:], schema=table.schema), chat_file)
     run_gate(ts)
-    with pytest.raises(PublishRefused, match="rows but pairs/train.parquet"):
+    with pytest.raises(GateRefused, match="rows but pairs/train.parquet"):
         publish(ts, REPO, "1.0.0", dry_run=tmp_path / "out2")
     # a validation.json of another kind does not unlock a translator set
     saved = json.loads((ts / "validation.json").read_text())
     (ts / "validation.json").write_text(json.dumps({**saved, "dataset_kind": "instructions"}))
-    with pytest.raises(PublishRefused, match="gated on its pairs"):
+    with pytest.raises(GateRefused, match="gated on its pairs"):
         publish(ts, REPO, "1.0.0", dry_run=tmp_path / "out3")

@@ -39,7 +39,7 @@ def _recipe(tmp: Path, name: str, **changes) -> str:
 
 def translator_set(tmp: Path, gate: bool = True) -> tuple[Path, dict]:
     """The bundled EN→AR pairs as a teacher-pairs dataset → `build_translator_set` (20% of sources held out for
-    test) → optionally `hala gate SET/pairs`: exactly the hand-off from the bilingual pipelines to training."""
+    test) → optionally `hala gate SET`: exactly the hand-off from the bilingual pipelines to training."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -54,7 +54,7 @@ def translator_set(tmp: Path, gate: bool = True) -> tuple[Path, dict]:
     stats = build_translator_set(TranslatorSetRecipe(inputs=[str(tmp / "teacher")], output=str(tmp / "set"),
                                                      test_size=0.2, dev_size=0.0))
     if gate:
-        r = _cli("gate", str(tmp / "set" / "pairs"))
+        r = _cli("gate", str(tmp / "set"))
         assert r.exit_code == 0 and "PASSED" in r.output, r.output
     return tmp / "set", stats
 
@@ -103,7 +103,7 @@ def test_sft_trains_and_reloads(loop):
     assert train_rows >= 24 and s["rows"] == train_rows  # every chat/train.parquet row, nothing else
     assert s["steps"] == 40 and s["assistant_only_loss"] and s["chat_template"] == "kept"
     gate = s["dataset_gate"]
-    assert gate["gate"] == "passed" and gate["validation"] == str(loop["data"] / "pairs" / "validation.json")
+    assert gate["gate"] == "passed" and gate["validation"] == str(loop["data"] / "validation.json")
     assert gate["fingerprint"].startswith("sha256:") and "data gate passed" in loop["sft_out"]
     assert s["last_logged_loss"] < s["first_logged_loss"]
     model = AutoModelForCausalLM.from_pretrained(loop["sft"])

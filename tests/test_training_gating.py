@@ -30,32 +30,40 @@ def built(tmp_path_factory):
     return translator_set(tmp_path_factory.mktemp("gating"), gate=False)[0]
 
 
-def test_translator_set_is_gated_on_its_pairs(built, tmp_path, caplog):
+def test_translator_set_is_gated_as_a_whole(built, tmp_path, caplog):
+    """`hala gate SET` judges the set's pairs and fingerprints pairs and chat; training, like publish, then needs
+    every chat row to be exactly the chat form of its gated pair."""
     import shutil
 
     from quality.gate import run_gate
 
     s = tmp_path / "set"
     shutil.copytree(built, s)
-    with pytest.raises(UserError, match=rf"run `hala gate {s / 'pairs'}` first"):
+    with pytest.raises(UserError, match=rf"run `hala gate {s}` first"):
         _require(s)
-    assert run_gate(s / "pairs").success
+    result = run_gate(s)
+    assert result.success and result.dataset_kind == "pairs"
     for spec in (s, s / "chat", s / "chat" / "train.parquet"):  # the set, its chat folder, one chat file
         gate = _require(spec)
-        assert gate["gate"] == "passed" and gate["validation"] == str(s / "pairs" / "validation.json")
+        assert gate["gate"] == "passed" and gate["validation"] == str(s / "validation.json")
     assert _require(s, split="test")["gate"] == "passed"
 
-    # a chat row that is not the chat form of its gated pair is refused, like stale data
+    # a chat row that is not the chat form of its gated pair is refused even after gating again
     chat = pq.read_table(s / "chat" / "train.parquet")
     rows = chat.to_pylist()
     rows[0]["messages"][1]["content"] = "نص آخر لم يمر بالبوابة."
     pq.write_table(pa.Table.from_pylist(rows, schema=chat.schema), s / "chat" / "train.parquet")
-    with pytest.raises(UserError, match=rf"row {rows[0]['id']!r} is not the chat form of the gated pair"):
+    with pytest.raises(UserError, match="stale"):  # the chat files are part of what the gate fingerprinted
+        _require(s)
+    assert run_gate(s).success  # the gate looks at the pairs only ...
+    with pytest.raises(UserError, match=rf"row {rows[0]['id']!r} is not the chat row of pair"):  # ... not enough
         _require(s)
     pq.write_table(pa.Table.from_pylist(rows[1:], schema=chat.schema), s / "chat" / "train.parquet")
-    with pytest.raises(UserError, match="chat rows for .* pairs"):  # a dropped chat row too
+    run_gate(s)
+    with pytest.raises(UserError, match="rows but pairs/train.parquet"):  # a dropped chat row too
         _require(s)
     shutil.copy2(built / "chat" / "train.parquet", s / "chat" / "train.parquet")
+    run_gate(s)
     assert _require(s)["gate"] == "passed"
 
     # pairs edited after the gate: the fingerprint no longer matches
@@ -68,23 +76,6 @@ def test_translator_set_is_gated_on_its_pairs(built, tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="training.gating"):
         assert _require(s, allow_ungated=True)["gate"] == "ungated"
     assert "NOT gated" in caplog.text
-
-
-def test_translator_set_gated_as_a_whole(built, tmp_path):
-    """`hala gate SET` (the gate judges the set's pairs, the fingerprint covers pairs and chat) vouches too."""
-    import shutil
-
-    from quality.gate import run_gate
-
-    s = tmp_path / "set"
-    shutil.copytree(built, s)
-    result = run_gate(s)
-    assert result.success and result.dataset_kind == "pairs"
-    assert _require(s)["validation"] == str(s / "validation.json")
-    rows = pq.read_table(s / "chat" / "train.parquet")
-    pq.write_table(rows.slice(1), s / "chat" / "train.parquet")
-    with pytest.raises(UserError, match="stale"):  # the chat files are part of what that gate fingerprinted
-        _require(s)
 
 
 def test_dataset_folder_and_file_gates(tmp_path):
@@ -129,7 +120,7 @@ def test_sft_cli_refuses_ungated_folder(built, tmp_path):
     recipe["output_dir"] = str(tmp_path / "out")
     (tmp_path / "r.yaml").write_text(yaml.safe_dump(recipe))
     r = _cli("train", "sft", str(tmp_path / "r.yaml"))
-    assert isinstance(r.exception, UserError) and f"hala gate {built / 'pairs'}" in str(r.exception)
+    assert isinstance(r.exception, UserError) and f"hala gate {built}` first" in str(r.exception)
     assert not (tmp_path / "out").exists()
 
 

@@ -1,15 +1,15 @@
 """Training reads published or gated data only (DESIGN: "training/ reads published (or local, gated) datasets").
 
 A Hub dataset passed the gate before it was published. A local one must carry a passing `validation.json` from
-`hala gate` whose fingerprint is the data's fingerprint now — the binding publish uses (`quality.publish.check_gate`):
+`hala gate` whose fingerprint is the data's fingerprint now — the binding publish uses
+(`quality.gate.require_passing_gate`):
 - a hala dataset folder, any other folder, or a single file: the validation of the thing itself (DATASET/validation.json,
   FILE.validation.json) or, for a file inside a gated folder, the folder's; the files trained on must be among the
   data files that fingerprint covers;
-- a translator set (`hala build-translator-set` OUT: pairs/ + chat/ per split): the gate judges the pairs
-  (`hala gate OUT/pairs`, or `hala gate OUT` where the gate knows the layout), because the chat rows are no contract
-  of their own but the translator prompt built from each pair (`translator_set.chat_messages`). So the pairs must be
-  gated, and every chat row trained on must still be exactly the chat form of the gated pair with its id: a chat file
-  edited or left over from another build is refused like stale data.
+- a translator set (`hala build-translator-set` OUT: pairs/ + chat/ per split) is gated as a whole, `hala gate OUT`:
+  the gate judges its pairs, because the chat rows are no contract of their own but the translator prompt built from
+  each pair; the same check as publish then requires every chat row to be exactly the chat form of its gated pair,
+  so a chat file edited or left over from another build is refused like stale data.
 `allow_ungated: true` (recipe key `dataset.allow_ungated`, flag `--allow-ungated`) trains on a local file without
 any of this and says so in a warning and in hala_sft.json: for a plain jsonl of a demo or an experiment.
 """
@@ -26,44 +26,24 @@ log = logging.getLogger(__name__)
 
 def _passing_validation(target: Path) -> dict:
     """The passing, current validation.json of `target`, or a UserError that names the `hala gate` command."""
-    from quality.gate import validation_path
-    from quality.publish import PublishRefused, check_gate
+    from quality.gate import GateRefused, require_passing_gate
 
-    if not validation_path(target).is_file():
-        raise UserError(f"{target} has not been through the quality gate: run `hala gate {target}` first (training "
-                        "reads only gated local data; dataset.allow_ungated: true trains on it anyway)")
     try:
-        return check_gate(target)
-    except PublishRefused as e:  # failed or stale: the same words as publish, training's exit code (2)
-        raise UserError(f"{e} (training reads only gated local data)") from None
+        return require_passing_gate(target)
+    except GateRefused as e:  # missing, failed or stale: publish's words, training's exit code (2)
+        raise UserError(f"{e} (training reads only gated local data; dataset.allow_ungated: true trains on it "
+                        "anyway)") from None
 
 
 def _translator_set_root(files: list[Path]) -> Path | None:
-    """OUT when the files are OUT/chat/<split>.parquet of a translator set (OUT has pairs/ and no data/)."""
+    """OUT when the files are OUT/chat/<split>.parquet of a translator set."""
+    from quality.fingerprint import translator_set
+
     folders = {f.resolve().parent for f in files}
     if len(folders) != 1:
         return None
     chat = folders.pop()
-    root = chat.parent
-    return root if chat.name == "chat" and (root / "pairs").is_dir() and not (root / "data").is_dir() else None
-
-
-def _chat_matches_pairs(chat_file: Path, pairs_file: Path) -> None:
-    """Every chat row is `chat_messages` of the pair with its id, and every pair has its chat row."""
-    from pipelines.bilingual.translator_set import chat_messages
-    from training.data import clean_messages, read_rows
-
-    if not pairs_file.is_file():
-        raise UserError(f"{chat_file}: no {pairs_file.name} next to it in pairs/, so its rows are not gated pairs")
-    pairs = {r["id"]: r for r in read_rows([pairs_file])}
-    chat = read_rows([chat_file])
-    for row in chat:
-        pair = pairs.get(row.get("id"))
-        if pair is None or clean_messages(row["messages"]) != chat_messages(pair["src"], pair["tgt"], pair["tgt_lang"]):
-            raise UserError(f"{chat_file}: row {row.get('id')!r} is not the chat form of the gated pair with that id; "
-                            "rebuild the set (`hala build-translator-set`) and gate its pairs again")
-    if len(chat) != len(pairs):
-        raise UserError(f"{chat_file}: {len(chat)} chat rows for {len(pairs)} pairs in {pairs_file}; rebuild the set")
+    return chat.parent if chat.name == "chat" and translator_set(chat.parent) is not None else None
 
 
 def _gate_target(p: Path) -> Path:
@@ -91,10 +71,8 @@ def require_gated(path: str, files: list[Path] | None, *, allow_ungated: bool = 
         return {"gate": "ungated", "note": "dataset.allow_ungated: true"}
     root = _translator_set_root(files)
     if root is not None:
-        target = root if validation_path(root).is_file() else root / "pairs"
-        validation = _passing_validation(target)
-        for f in files:
-            _chat_matches_pairs(f, root / "pairs" / f"{f.stem}.parquet")
+        target = root
+        validation = _passing_validation(root)  # checks the chat rows against the gated pairs too
     else:
         target = _gate_target(Path(path).expanduser())
         validation = _passing_validation(target)
