@@ -10,12 +10,9 @@ from typing import List, Optional
 import typer
 
 from pipelines.errors import UserError
+from pipelines.recipe import is_recipe
 
 SERVER_HELP = "transformers | endpoint | vllm | sglang"
-
-
-def _is_recipe(path: str) -> bool:
-    return path.endswith((".yaml", ".yml"))
 
 
 def _recipe(path: str, flow: str):
@@ -77,7 +74,7 @@ def teacher_pairs(
     """Translate instruction rows with a teacher model into EN→AR pairs (instruction and response separately)."""
     from pipelines.bilingual.teacher_pairs import TeacherPairsRecipe, run_teacher_pairs
 
-    if _is_recipe(input) and output is None:
+    if is_recipe(input) and output is None:
         recipe = _recipe(input, "teacher_pairs")
     else:
         if output is None:
@@ -106,7 +103,7 @@ def mine(
     """Mine pairs from a parallel corpus: LID, quality and exact dedup first, then a strict ACCEPT/REJECT judge."""
     from pipelines.bilingual.mining import MineRecipe, run_mine
 
-    if _is_recipe(input) and output is None:
+    if is_recipe(input) and output is None:
         recipe = _recipe(input, "mine")
     else:
         if output is None:
@@ -128,7 +125,7 @@ def build_translator_set(
     """Merge teacher and judged pairs, dedup, split train/dev/test by source, write pairs and chat rows."""
     from pipelines.bilingual.translator_set import TranslatorSetRecipe, build_translator_set as build
 
-    if len(paths) == 1 and _is_recipe(paths[0]):
+    if len(paths) == 1 and is_recipe(paths[0]):
         recipe = _recipe(paths[0], "translator_set")
     else:
         if len(paths) < 2:

@@ -23,6 +23,11 @@ def format_validation_error(source: str, err: ValidationError) -> str:
     return "\n".join(lines)
 
 
+def is_recipe(path: str) -> bool:
+    """Whether a command's first argument names a recipe file rather than data or a model (commands take either)."""
+    return path.endswith((".yaml", ".yml"))
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():

@@ -12,12 +12,9 @@ from typing import List, Optional
 import typer
 
 from pipelines.errors import UserError
+from pipelines.recipe import is_recipe
 
 train_app = typer.Typer(help="Fine-tune models (TRL SFTTrainer, assistant-only loss).", no_args_is_help=True)
-
-
-def _is_recipe(path: str) -> bool:
-    return path.endswith((".yaml", ".yml"))
 
 
 def _build(model, data: dict, source: str, overrides: dict):
@@ -64,13 +61,13 @@ def compress(
     from training.compress import run_compress
     from training.recipes import CompressRecipe
 
-    if _is_recipe(input):
+    if is_recipe(input):
         data, source = load_yaml(input), input
     else:
         if not output:
             raise UserError("compress MODEL OUTPUT: the output folder is missing")
         data, source = {"model": input, "output_dir": output}, "options"
-    overrides = {"output_dir": output if _is_recipe(input) else None,
+    overrides = {"output_dir": output if is_recipe(input) else None,
                  "validation.heldout.path": heldout, "validation.heldout.max_samples": max_samples,
                  "validation.max_bleu_drop": max_bleu_drop, "validation.max_chrf_drop": max_chrf_drop,
                  "throughput.batch_size": batch_size, "throughput.new_tokens": new_tokens,
@@ -145,7 +142,7 @@ def merge(
     from training.merge import run_merge
     from training.recipes import MergeRecipe
 
-    if _is_recipe(input):
+    if is_recipe(input):
         data, source = load_yaml(input), input
         if model or output:
             raise UserError("merge RECIPE takes no MODEL/OUTPUT arguments (set them in the recipe)")
