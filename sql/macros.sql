@@ -8,7 +8,8 @@
 -- so a search for them spares two copies of most texts)
 CREATE OR REPLACE MACRO ws_tokens(t) AS
     len(list_filter(string_split(replace(
-        CASE WHEN contains(t, chr(9)) OR contains(t, chr(13)) THEN replace(replace(t, chr(13), ' '), chr(9), ' ') ELSE t END,
+        CASE WHEN contains(t, chr(9)) OR contains(t, chr(13))
+             THEN replace(replace(t, chr(13), ' '), chr(9), ' ') ELSE t END,
         chr(10), ' '), ' '), lambda s: s <> ''));
 
 -- could the text hold a code block, inline code, LaTeX or a URL at all?
