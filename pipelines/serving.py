@@ -272,10 +272,12 @@ def inference_config(server: ServerConfig, model: str, generation: dict | None =
 
 
 def concurrency_for(server: ServerConfig) -> int:
-    """Requests in flight, sized to the server: a batching server needs two batches' worth (one running, one
-    filling) or its batches run half empty; others get what the recipe says."""
+    """Requests in flight, sized to the server: a batching server needs several batches' worth — one running, the
+    rest waiting — or its batches run half empty and it cannot group prompts of similar length (measured on 2 cores,
+    tiny model, mixed lengths: 4 batches in flight 526 requests/s, 2 batches 407); others get what the recipe
+    says."""
     if server.type == "batched":
-        return max(server.max_concurrency, 2 * server.max_batch)
+        return max(server.max_concurrency, 4 * server.max_batch)
     return server.max_concurrency
 
 

@@ -38,11 +38,11 @@ def test_pick_batch_caps_padded_tokens_and_grows_toward_similar_lengths():
 
 
 def test_concurrency_is_sized_to_the_batching_server():
-    assert concurrency_for(ServerConfig(type="batched", max_batch=64, max_concurrency=32)) == 128
+    assert concurrency_for(ServerConfig(type="batched", max_batch=64, max_concurrency=32)) == 256
     assert concurrency_for(ServerConfig(type="transformers", max_concurrency=32)) == 32
     cfg = inference_config(ServerConfig(type="batched", max_batch=16), "m")
     assert cfg.server_type == "custom" and cfg.model_kwargs["hala_server"] == "batched"
-    assert cfg.max_concurrent_generations == 32
+    assert cfg.max_concurrent_generations == 64
 
 
 @pytest.mark.slow
