@@ -246,11 +246,12 @@ def instruction_rows(n: int, seed: int = 7) -> list[dict]:
             copy = dict(rng.choice(rows))
             rows.append({**copy, "id": copy["id"] if rng.random() < 0.3 else f"r{i}"})
             continue
-        if rows and rng.random() < 0.02:  # a copy with tashkeel and tatweel added
-            copy = dict(rng.choice([r for r in rows if r["messages"] and None not in r["messages"]]))
+        plain = [r for r in rows[-50:] if r["messages"] and None not in r["messages"]]
+        if plain and rng.random() < 0.02:  # a copy with tashkeel and tatweel added
+            copy = dict(rng.choice(plain))
             messages = [{**m, "content": None if m["content"] is None else m["content"].replace("ا", "اَ").replace(
                 "ل", "لـ")} for m in copy["messages"]]
-            rows.append({**copy, "id": f"r{i}", "messages": messages})
+            rows.append({**copy, "id": f"d{i}", "messages": messages})
             continue
         turns = rng.choice([0, 1, 2, 2, 2, 2, 3, 4, 6])
         roles = (["system"] if rng.random() < 0.2 else []) + [("user", "assistant")[k % 2] for k in range(turns)]
@@ -350,6 +351,7 @@ def test_fast_metrics_equal_the_first_implementation(tmp_path, kind):
     assert count(lambda r: r["dup_cluster_size"] > 1) > 50
     if kind == "instructions":
         assert count(lambda r: r["n_turns"] >= 4) > 100 and count(lambda r: not r["roles_ok"]) > 50
+        assert count(lambda r: r["id"].startswith("d") and r["dup_cluster_size"] > 1) > 10  # copies with tashkeel
         assert count(lambda r: r["tokens_ar"] > 0 and r["length_ratio"] is None) > 20
     else:
         assert count(lambda r: r["identical_to_source"]) > 20
