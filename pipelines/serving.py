@@ -218,7 +218,17 @@ class HalaVLLMServer(VLLMServer):
 
 
 class HalaInferenceRunner(InferenceRunner):
-    """datatrove's InferenceRunner, plus the `transformers` and `batched` server types and the endpoint above."""
+    """datatrove's InferenceRunner, plus the `transformers` and `batched` server types and the endpoint above.
+
+    `replay_cache=False` turns off datatrove's per-request replay cache (an SQLite row written for every request, so
+    that a resumed chunk does not ask again) where the rollout keeps its own persistent memory — the translation
+    memory stores every segment the moment it is translated — and the cache would only repeat that work. Chunk
+    checkpoints (which rows are done) stay on either way."""
+
+    def __init__(self, *args, replay_cache: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not replay_cache:
+            self.request_cache.enabled = False
 
     def _init_server(self, rank: int) -> InferenceServer:
         hala_server = (self.config.model_kwargs or {}).get("hala_server") if self.config.server_type == "custom" else None

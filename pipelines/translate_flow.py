@@ -203,6 +203,7 @@ def translate_pipelines(cfg: TranslateConfig, later_steps: list[PipelineStep] | 
         shared_context=translator_context(model, cfg.prompt, cfg.tm_path or str(DEFAULT_TM), cfg.max_segment_tokens),
         checkpoints_local_dir=str(work / "checkpoints"),
         records_per_chunk=cfg.records_per_chunk,
+        replay_cache=False,  # the translation memory already keeps every translated segment
     )
     first = make_executor(cfg.executor, [reader, NormalizeStage(str(out), cfg.format), runner], str(out / "logs" / "translate"))
     writer = ParquetWriter(data_dir or str(out / "data"), output_filename="${rank}.parquet",
