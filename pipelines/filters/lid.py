@@ -18,6 +18,7 @@ from datatrove.data import Document
 from datatrove.utils.lid import FastTextLID
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipelines.filters.batching import BatchedStatsFilter
 from pipelines.filters.arabic import ARABIC_LETTER_RE, LATIN_LETTER_RE, strip_diacritics
 from pipelines.filters.views import record_view
 from pipelines.records import stage_meta
@@ -49,6 +50,7 @@ def base_code(label: str) -> str:
 
 
 _LETTER_RE = re.compile(r"[^\W\d_]")
+_LABEL_CODES: dict[str, str] = {}  # fastText label → base code (a plain dict: cheaper than the lru_cache per label)
 
 
 @lru_cache(maxsize=8)
@@ -90,11 +92,12 @@ class PathFastTextLID(FastTextLID):
             return []
         labels, probs = self.model.predict([t.replace("\n", " ") for t in texts], k=self.k)
         out = []
+        codes = _LABEL_CODES
         for ls, ps in zip(labels, probs):
             scores: dict[str, float] = {}
-            for label, p in zip(ls, ps):
-                code = base_code(label)
-                scores[code] = scores.get(code, 0.0) + float(p)
+            for label, p in zip(ls, ps.tolist()):  # Python floats at once (the same values as float() of each)
+                code = codes.get(label) or codes.setdefault(label, base_code(label))
+                scores[code] = scores.get(code, 0.0) + p
             out.append(scores)
         return out
 
@@ -121,9 +124,11 @@ class LidConfig(BaseModel):
     batch_size: int = Field(512, ge=1, description="records per fastText call")
 
 
-class LidStage(HalaStage):
+class LidStage(BatchedStatsFilter, HalaStage):
     """Rejects records whose text is not in the expected language: `lid_not_arabic`, `lid_src_mismatch`,
-    `lid_tgt_mismatch`, with the side, the detected label and its score in the detail."""
+    `lid_tgt_mismatch`, with the side, the detected label and its score in the detail. A side's score is the
+    probability of the expected language summed over fastText's top-k labels; kept records carry the lowest in
+    `meta.lid.min_score`. One fastText call per batch of records."""
 
     stage = "lid"
 
@@ -133,10 +138,14 @@ class LidStage(HalaStage):
         self.kind = kind
         self.lid = PathFastTextLID(self.config.model or default_lid_model(), k=self.config.top_k)
         self.arabic = {base_code(x) for x in self.config.arabic_labels} | set(self.config.arabic_labels)
+        self._accepted_sets: dict[str, set[str]] = {}
 
     def _accepted(self, lang: str) -> set[str]:
-        code = base_code(lang)
-        return self.arabic if code in self.arabic else {code}
+        accepted = self._accepted_sets.get(lang)
+        if accepted is None:
+            code = base_code(lang)
+            accepted = self._accepted_sets[lang] = self.arabic if code in self.arabic else {code}
+        return accepted
 
     def _checks(self, doc: Document) -> list[tuple[str, str, str]]:
         """(side name for the detail, text to judge, expected language) for each side of the record."""
@@ -162,46 +171,45 @@ class LidStage(HalaStage):
         return self.filter_batch([doc])[0]
 
     def filter_batch(self, batch: list[Document]) -> list[bool | tuple[bool, str]]:
-        cfg = self.config
-        plans = []  # per doc: list of (name, expected, letters, text index or script verdict)
+        min_letters, short_letters = self.config.min_letters, self.config.short_letters
+        plans = []  # per doc: (side name, expected language, letters, script verdict or index into `texts`)
         texts: list[str] = []
         for doc in batch:
             plan = []
             for name, text, lang in self._checks(doc):
-                text = strip_diacritics(text)
-                letters = count_letters(text, cfg.short_letters)
-                if letters < cfg.min_letters:
+                if not text.isascii():  # tashkeel and tatweel are not ASCII: an ASCII text has none to strip
+                    text = strip_diacritics(text)
+                letters = count_letters(text, short_letters)
+                if letters < min_letters:
                     continue
-                if letters < cfg.short_letters:
+                if letters < short_letters:
                     verdict = self._script_ok(text, lang)
                     if verdict is not None:
-                        plan.append((name, lang, letters, ("script", verdict, text)))
+                        plan.append((name, lang, letters, verdict))
                         continue
-                plan.append((name, lang, letters, ("ft", len(texts), text)))
+                plan.append((name, lang, letters, len(texts)))
                 texts.append(text)
             plans.append(plan)
         scores = self.lid.predict_many(texts)
-        results = []
-        for doc, plan in zip(batch, plans):
-            results.append(self._judge(doc, plan, scores))
-        return results
+        return [self._judge(doc, plan, scores) for doc, plan in zip(batch, plans)]
 
     def _judge(self, doc: Document, plan, scores) -> bool | tuple[bool, str]:
         lowest = None
-        for name, lang, letters, (how, value, text) in plan:
-            accepted = self._accepted(lang)
-            if how == "script":
-                if not value:
+        threshold = self.config.threshold
+        for name, lang, letters, found in plan:
+            if isinstance(found, bool):  # a short text, judged by its script
+                if not found:
                     return self._fail(doc, name, lang, f"{name}: {letters} letters, not in the {lang} script "
                                                        f"(short text judged by script)")
                 continue
-            s = scores[value]
+            accepted = self._accepted(lang)
+            s = scores[found]
             p = sum(v for k, v in s.items() if k in accepted)
             lowest = p if lowest is None else min(lowest, p)
-            if p < self.config.threshold:
+            if p < threshold:
                 top, top_p = max(s.items(), key=lambda kv: kv[1]) if s else ("?", 0.0)
                 return self._fail(doc, name, lang, f"{name}: detected {top} {top_p:.2f}, {lang} {p:.2f} "
-                                                   f"< {self.config.threshold}")
+                                                   f"< {threshold}")
         if lowest is not None:
             stage_meta(doc)["lid"] = {"min_score": round(lowest, 4)}
         return True

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines.filters.arabic import arabic_share, to_ascii_digits
 from pipelines.filters.lid import base_code
+from pipelines.filters.batching import BatchedStatsFilter
 from pipelines.filters.views import RecordView, Segment, TextView, record_view
 from pipelines.records import messages_text, stage_meta
 from pipelines.stages import HalaStage
@@ -107,7 +108,10 @@ class QualityConfig(BaseModel):
 
 # ---------------------------------------------------------------------------------------------------------- helpers
 LATIN_RUN_RE = re.compile(r"[A-Za-z][A-Za-z'’\-]*(?:[ \t,;:\"“”()/]+[A-Za-z][A-Za-z'’\-]*)+")
-NUMBER_RE = re.compile(r"(?<![A-Za-z\d.])\d+(?:\.\d+)?(?![A-Za-z\d])")
+# A number not glued to letters, digits or a dot. The lookbehind sits after the first digit (it checks the character
+# before that digit) so the pattern starts with \d and the regex engine skips non-digits fast; same matches as
+# r"(?<![A-Za-z\d.])\d+(?:\.\d+)?(?![A-Za-z\d])".
+NUMBER_RE = re.compile(r"\d(?<![A-Za-z\d.]\d)\d*(?:\.\d+)?(?![A-Za-z\d])")
 _THOUSANDS_RE = re.compile(r"(?<=\d)[,٬](?=\d{3}(?!\d))")
 _DECIMAL_RE = re.compile(r"(?<=\d)[٫,](?=\d)")
 PLACEHOLDER_RE = re.compile(r"\{\{\s*[\w.]+\s*\}\}|\{[A-Za-z_][\w.]*\}|\{\d+\}|%\([A-Za-z_]\w*\)[sdifr]|%[sdif]\b"
@@ -149,13 +153,17 @@ def _short(text: str, n: int = 60) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------- the stage
-class QualityStage(HalaStage):
-    """All bilingual quality checks of one record kind, in order; the first failure is the reject reason."""
+class QualityStage(BatchedStatsFilter, HalaStage):
+    """All bilingual quality checks of one record kind, in order; the first failure is the reject reason.
+
+    Each check first asks a cheap question that settles most rows (no keyword of a preamble, no Latin letter, no
+    placeholder character, too few repeated words to reach the repetition threshold) and runs its exact test only
+    on the rows that question does not settle; reasons and details are those of the exact test."""
 
     stage = "quality"
 
-    def __init__(self, output_dir: str | None, kind: str, config: QualityConfig | None = None):
-        super().__init__(output_dir)
+    def __init__(self, output_dir: str | None, kind: str, config: QualityConfig | None = None, batch_size: int = 512):
+        super().__init__(output_dir, batch_size=batch_size)
         self.kind = kind
         self.config = config or QualityConfig()
         self._leaks = None
@@ -190,6 +198,9 @@ class QualityStage(HalaStage):
         ]
         self._checks = [fn for cfg, fn in order if cfg.enabled]
         return self._checks
+
+    def filter_batch(self, batch: list[Document]) -> list[bool | tuple[bool, str]]:
+        return [self.filter(doc) for doc in batch]
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         view = record_view(doc, self.kind)
@@ -226,7 +237,18 @@ class QualityStage(HalaStage):
         view.leak_re = re.compile("|".join(f"(?:{p})" for p in allowed), re.IGNORECASE) if allowed else None
         return view.leak_re
 
+    def _may_leak_view(self, tv: TextView) -> bool:
+        """`_may_leak(tv.text)` with the lowercased text kept on the view (the prefix and the leak check share it)."""
+        keywords = self.config.leaked_prompt.keywords
+        if not keywords:
+            return True
+        low = tv.lower
+        return any(k in low for k in keywords)
+
     def strip_leak_prefixes(self, doc: Document, view: RecordView) -> None:
+        # a keyword in the first 200 characters is a keyword in the text: texts without one are done here
+        if not any(self._may_leak_view(seg.tgt) for seg in view.segments):
+            return
         if not any(self._may_leak(seg.tgt.text[:200]) for seg in view.segments):
             return
         leak = self._leak_regex(view)
@@ -263,7 +285,7 @@ class QualityStage(HalaStage):
             self.stat_update("stripped_preamble", value=changed)
 
     def check_leak(self, view: RecordView) -> Result:
-        if not any(self._may_leak(seg.tgt.text) for seg in view.segments):
+        if not any(self._may_leak_view(seg.tgt) for seg in view.segments):
             return None
         leak = self._leak_regex(view)
         if leak is None:
@@ -313,6 +335,8 @@ class QualityStage(HalaStage):
         if not self._arabic_target(view):
             return None
         for seg in view.segments:
+            if not seg.tgt.has_latin:  # a run needs Latin letters
+                continue
             run = latin_run(seg.tgt.stripped, cfg.min_latin_words)
             if run:
                 return "untranslated_residue", f"{seg.where}: {_short(run)!r}"
@@ -323,6 +347,8 @@ class QualityStage(HalaStage):
         if not self._arabic_target(view):
             return None
         for seg in view.segments:
+            if not seg.tgt.has_latin:  # no Latin letter: the Arabic share is 1.0
+                continue
             share, letters = arabic_share(seg.tgt.stripped)
             if letters >= cfg.min_letters and share < cfg.min_share:
                 return "arabic_share_low", f"{seg.where}: Arabic {share:.2f} of {letters} letters < {cfg.min_share}"
@@ -339,7 +365,7 @@ class QualityStage(HalaStage):
                 if not cfg.chars_min <= r <= cfg.chars_max:
                     return "length_ratio_chars", (f"{seg.where}: {len(tgt)}/{len(src)} chars = {r:.2f} outside "
                                                   f"[{cfg.chars_min}, {cfg.chars_max}]")
-            ns, nt = len(src.split()), len(tgt.split())
+            ns, nt = len(seg.src.words), len(seg.tgt.words)  # = len(src.split()), len(tgt.split())
             if ns >= cfg.min_source_tokens:
                 r = nt / ns
                 if not cfg.tokens_min <= r <= cfg.tokens_max:
@@ -350,13 +376,18 @@ class QualityStage(HalaStage):
     def check_repetition(self, view: RecordView) -> Result:
         cfg = self.config.repetition
         for seg in view.segments:
-            words = seg.tgt.stripped.split()
+            words = seg.tgt.words
             if len(words) < cfg.min_words:
+                continue
+            # a repeated n-gram starts with a repeated word: the share of repeated words bounds the share of repeated
+            # n-grams, and settles most texts without building the n-grams
+            grams = len(words) - cfg.ngram + 1
+            if grams <= 0 or (len(words) - len(set(words))) / grams < cfg.max_duplicate_fraction - 1e-9:
                 continue
             frac = duplicate_fraction(words, cfg.ngram)
             if frac <= cfg.max_duplicate_fraction:
                 continue
-            src_frac = duplicate_fraction(seg.src.stripped.split(), cfg.ngram) if seg.src else 0.0
+            src_frac = duplicate_fraction(seg.src.words, cfg.ngram) if seg.src else 0.0
             if frac - src_frac >= cfg.margin_over_source:
                 return "repetition", (f"{seg.where}: {frac:.2f} of {cfg.ngram}-grams repeated (source "
                                       f"{src_frac:.2f})")
@@ -378,7 +409,10 @@ class QualityStage(HalaStage):
         for seg in view.segments:
             if seg.src is None:
                 continue
-            want = Counter(PLACEHOLDER_RE.findall(seg.src.stripped))
+            src = seg.src.stripped
+            if "{" not in src and "%" not in src and "<<" not in src:  # every placeholder form needs one of these
+                continue
+            want = Counter(PLACEHOLDER_RE.findall(src))
             if not want:
                 continue
             missing = sorted(p for p, n in want.items() if seg.tgt.text.count(p) < n)

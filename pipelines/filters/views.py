@@ -12,23 +12,28 @@ from dataclasses import dataclass, field
 
 from datatrove.data import Document
 
+from pipelines.filters.arabic import LATIN_LETTER_RE
 from pipelines.masking import find_protected_spans
 
-# Every protected-span pattern in pipelines.masking needs one of these (fences/inline code, LaTeX, HTML, JSON) or "://".
-_SPAN_HINT_RE = re.compile(r"[`~$\\<{\[]|://")
+# Every protected-span pattern in pipelines.masking needs one of these (fences/inline code, LaTeX, HTML, JSON) or
+# "://" (tested as a plain substring: a single character class lets the regex engine scan fast).
+_SPAN_CHAR_RE = re.compile(r"[`~$\\<{\[]")
 
 
 def may_have_spans(text: str) -> bool:
-    return _SPAN_HINT_RE.search(text) is not None
+    return "://" in text or _SPAN_CHAR_RE.search(text) is not None
 
 
 class TextView:
-    """One text with its protected spans found once (stripped text and protected strings both come from them)."""
+    """One text with its protected spans found once (stripped text and protected strings both come from them).
 
-    __slots__ = ("text", "stripped", "protected")
+    `lower` and `words` are computed on first use and kept: several checks read them."""
+
+    __slots__ = ("text", "stripped", "protected", "_lower", "_words", "_latin")
 
     def __init__(self, text: str):
         self.text = text
+        self._lower = self._words = self._latin = None
         spans = find_protected_spans(text) if may_have_spans(text) else []
         if not spans:
             self.stripped, self.protected = text, []
@@ -42,6 +47,27 @@ class TextView:
         # the text with protected spans replaced by a space: what LID, script share and residue judge
         self.stripped = "".join(out)
         self.protected = [text[s.start : s.end] for s in spans]
+
+    @property
+    def lower(self) -> str:
+        """`text.lower()` (the leaked-prompt keyword screen)."""
+        if self._lower is None:
+            self._lower = self.text.lower()
+        return self._lower
+
+    @property
+    def has_latin(self) -> bool:
+        """Whether `stripped` has a Latin-script letter (no residue run and full Arabic share without one)."""
+        if self._latin is None:
+            self._latin = LATIN_LETTER_RE.search(self.stripped) is not None
+        return self._latin
+
+    @property
+    def words(self) -> list[str]:
+        """`stripped.split()` (token ratio, repetition)."""
+        if self._words is None:
+            self._words = self.stripped.split()
+        return self._words
 
 
 @dataclass
