@@ -88,7 +88,7 @@ def dedup_cmd(
     overrides = {"key": key, "exact": False if no_exact else None, "near": False if no_near else None}
     cfg = _load_block(config, DedupConfig, "dedup", overrides)
     try:
-        stats = run_dedup(input, output, cfg, tasks=tasks, workers=workers)
+        stats = run_dedup(input, output, cfg, tasks=tasks, workers=workers, check_input=True)
     except ValueError as e:
         if "dedup key" in str(e):
             raise UserError(str(e)) from e

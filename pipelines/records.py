@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import lru_cache
 from typing import Any, Iterable, Literal, TypedDict
 
 from datatrove.data import Document
@@ -120,6 +121,139 @@ def _arrow_schemas():
         ]
     )
     return instruction, pair
+
+
+# A record whose texts (every content, or src + tgt) hold more characters than this is rejected as `too_large`.
+MAX_RECORD_CHARS = 1_000_000
+# Fields whose values are the texts the stages judge: a wrong type there is `non_string_content`.
+_TEXT_FIELDS = ("src", "tgt")
+_MESSAGE_LISTS = ("messages", "messages_en")
+
+
+def record_kind(record: dict) -> str | None:
+    """`instructions` (has `messages`), `pairs` (has `src` and `tgt`) or None."""
+    if "messages" in record:
+        return "instructions"
+    if "src" in record and "tgt" in record:
+        return "pairs"
+    return None
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
+            float: "a number"}.get(type(value), type(value).__name__)
+
+
+def _checker(arrow_type):
+    """A function telling why a value does not fit `arrow_type`: None when it fits (null always fits), else
+    (the path inside the value, what is wrong)."""
+    import pyarrow as pa
+
+    if pa.types.is_struct(arrow_type):
+        fields = [(f.name, _checker(f.type)) for f in arrow_type]
+
+        def check_struct(value):
+            if value is None:
+                return None
+            if not isinstance(value, dict):
+                return "", f"is {_type_name(value)}, not an object"
+            for name, check in fields:
+                problem = check(value.get(name))
+                if problem:
+                    return f".{name}{problem[0]}", problem[1]
+            return None
+
+        return check_struct
+    if pa.types.is_list(arrow_type):
+        item = _checker(arrow_type.value_type)
+
+        def check_list(value):
+            if value is None:
+                return None
+            if not isinstance(value, list):
+                return "", f"is {_type_name(value)}, not a list"
+            for i, v in enumerate(value):
+                problem = item(v)
+                if problem:
+                    return f"[{i}]{problem[0]}", problem[1]
+            return None
+
+        return check_list
+    return lambda value: None if value is None or isinstance(value, str) else ("", f"is {_type_name(value)}, not a string")
+
+
+@lru_cache(maxsize=2)
+def _field_checkers(kind: str) -> tuple:
+    """(field, checker) for the schema fields that are neither texts nor `id`/`meta` (checked on their own)."""
+    schema = instruction_schema() if kind == "instructions" else pair_schema()
+    skip = {"id", "meta", *_TEXT_FIELDS, *_MESSAGE_LISTS}
+    return tuple((f.name, _checker(f.type)) for f in schema if f.name not in skip)
+
+
+def _messages_problem(record: dict, name: str) -> tuple[str, str] | None:
+    messages = record.get(name)
+    if messages is None:
+        return ("bad_schema", "`messages` is missing or null") if name == "messages" else None
+    if not isinstance(messages, list):
+        return "bad_schema", f"`{name}` is {_type_name(messages)}, not a list of messages"
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict):
+            return "bad_schema", f"{name}[{i}] is {_type_name(m)}, not a message object"
+        if not isinstance(m.get("content"), str):
+            return "non_string_content", f"{name}[{i}].content is {_type_name(m.get('content'))}, not a string"
+        role = m.get("role")
+        if role is not None and not isinstance(role, str):
+            return "bad_schema", f"{name}[{i}].role is {_type_name(role)}, not a string"
+    return None
+
+
+def record_problem(record: Any, kind: str | None = None, max_chars: int = MAX_RECORD_CHARS,
+                   typed: bool = False) -> tuple[str, str] | None:
+    """Why a parsed row cannot travel as a record of `kind` (None: the kind its keys say), as (reason, detail), or
+    None when it can. The record readers ask this of every row, so that no stage and no writer meets a wrong type:
+    `not_a_record` (not a JSON object), `bad_schema` (a field missing or of the wrong type), `non_string_content`
+    (a text that is null or not a string), `too_large` (more than `max_chars` characters of text). `typed`: the row
+    comes from a parquet file whose columns have the record schema's types (`has_record_types`), so only nulls and
+    sizes are left to check."""
+    if not isinstance(record, dict):
+        return "not_a_record", f"{_type_name(record)}, not a record object"
+    found = record_kind(record)
+    if found is None or (kind is not None and found != kind):
+        want = {"instructions": "`messages`", "pairs": "`src` and `tgt`"}.get(kind or "", "`messages` or `src`/`tgt`")
+        return "bad_schema", f"no {want} (keys: {', '.join(sorted(map(str, record))) or 'none'})"
+    if found == "instructions":
+        for name in _MESSAGE_LISTS:
+            problem = _messages_problem(record, name)
+            if problem:
+                return problem
+        size = sum(len(m["content"]) for name in _MESSAGE_LISTS for m in record.get(name) or ())
+    else:
+        for name in _TEXT_FIELDS:
+            if not isinstance(record[name], str):
+                return "non_string_content", f"`{name}` is {_type_name(record[name])}, not a string"
+        size = len(record["src"]) + len(record["tgt"])
+    if not typed:
+        for name, check in _field_checkers(found):
+            problem = check(record.get(name))
+            if problem:
+                return "bad_schema", f"`{name}{problem[0]}` {problem[1]}"
+        meta, rid = record.get("meta"), record.get("id")
+        if meta is not None and not isinstance(meta, (dict, str)):
+            return "bad_schema", f"`meta` is {_type_name(meta)}, not an object or a JSON string"
+        if rid is not None and not isinstance(rid, (str, int)):
+            return "bad_schema", f"`id` is {_type_name(rid)}, not a string"
+    if size > max_chars:
+        return "too_large", f"{size} characters of text (limit {max_chars})"
+    return None
+
+
+def has_record_types(schema, kind: str) -> bool:
+    """Whether every column of a parquet `schema` that the record schema of `kind` knows has its type there (a
+    column it does not know, or one that is missing, is fine: rows are checked for what matters either way)."""
+    want = instruction_schema() if kind == "instructions" else pair_schema()
+    return all(want.field(f.name).type.equals(f.type) for f in schema if want.get_field_index(f.name) >= 0)
 
 
 def instruction_schema():

@@ -48,8 +48,12 @@ def _touch_missing(folder: Path, tasks: int, suffixes: tuple[str, ...]) -> None:
 
 
 def run_dedup(input_dir: str, output_dir: str, config: DedupConfig | None = None, tasks: int = 1, workers: int = 1,
-              kind: str | None = None) -> dict:
-    """Deduplicate the records of INPUT into OUTPUT (data/, rejects/dedup/, stats.json); returns the stats."""
+              kind: str | None = None, check_input: bool = False) -> dict:
+    """Deduplicate the records of INPUT into OUTPUT (data/, rejects/dedup/, stats.json); returns the stats.
+
+    `check_input` (what `hala dedup` sets): INPUT is anyone's data, so rows that are not records leave as rejects
+    of a `read` stage before dedup (every pass drops them the same way, so positions agree). Without it INPUT is
+    what another hala stage wrote (its own `read` stage already counted the input), and such a row is a UserError."""
     from datatrove.pipeline.dedup.exact_dedup import (ExactDedupConfig, ExactDedupFilter, ExactDedupSignature,
                                                        ExactFindDedups)
     from datatrove.pipeline.dedup.minhash import (MinhashConfig, MinhashDedupBuckets, MinhashDedupCluster,
@@ -59,8 +63,8 @@ def run_dedup(input_dir: str, output_dir: str, config: DedupConfig | None = None
 
     from pipelines.dedup.steps import (DecisionWriter, DedupStage, KeeperRecorder, SetDedupKey, SplitWordTokenizer,
                                        key_content)
-    from pipelines.filter_flow import (_input_files, detect_kind, local_executor, record_reader, record_writer,
-                                       write_dataset_stats)
+    from pipelines.filter_flow import (ReadStage, detect_kind, input_files, local_executor, record_reader,
+                                       record_writer, write_dataset_stats)
 
     config = config or DedupConfig()
     out = Path(output_dir)
@@ -69,15 +73,19 @@ def run_dedup(input_dir: str, output_dir: str, config: DedupConfig | None = None
     dedup_key({}, kind, config.key)  # a key that does not fit the kind fails here, before any work
     logs = out / "logs"
     work = out / "work" / "dedup"
-    if not _input_files(input_dir)[1]:  # everything was filtered out upstream: an empty stage, accounted as such
+    if not input_files(input_dir)[1]:  # everything was filtered out upstream: an empty stage, accounted as such
         (out / "data").mkdir(parents=True, exist_ok=True)
         stats = write_dataset_stats(out, kind)
-        stats["stages"]["dedup"] = {"read": 0, "kept": 0, "rejected": 0, "reasons": {}}
+        empty = {"read": 0, "kept": 0, "rejected": 0, "reasons": {}}
+        stats["stages"].update({"read": dict(empty)} if check_input else {}, dedup=empty)
         (out / "stats.json").write_text(json.dumps(stats, indent=2, ensure_ascii=False))
         return stats
 
-    def reader():
-        return record_reader(input_dir)
+    def reader(rejects: str | None = None) -> list:
+        """The input's records: with `check_input`, the `read` stage after the reader (rejects written once)."""
+        if not check_input:
+            return [record_reader(input_dir, kind=kind)]
+        return [record_reader(input_dir, kind=kind, quarantine=True), ReadStage(rejects)]
 
     exact_cfg = ExactDedupConfig(content_getter=key_content)
     # sha1 shingle hashes: datatrove's default xxhash hasher takes bytes, but MinHash hands it str shingles
@@ -91,14 +99,14 @@ def run_dedup(input_dir: str, output_dir: str, config: DedupConfig | None = None
         return ExactDedupFilter(str(work / "exact_dups"), config=exact_cfg, exclusion_writer=writer)
 
     if config.exact:
-        local_executor([reader(), key, ExactDedupSignature(str(work / "exact_sigs"), config=exact_cfg)],
+        local_executor([*reader(), key, ExactDedupSignature(str(work / "exact_sigs"), config=exact_cfg)],
                        logs / "dedup_1_exact_sigs", tasks, workers).run()
         local_executor([ExactFindDedups(str(work / "exact_sigs"), str(work / "exact_dups"), config=exact_cfg)],
                        logs / "dedup_2_exact_find").run()
         (work / "exact_dups").mkdir(parents=True, exist_ok=True)
     if config.near:
         pre = [exact_filter()] if config.exact else []
-        local_executor([reader(), key, *pre,
+        local_executor([*reader(), key, *pre,
                         MinhashDedupSignature(str(work / "mh_sigs"), config=mh_cfg, language=tokenizer)],
                        logs / "dedup_3_minhash_sigs", tasks, workers).run()
         local_executor([MinhashDedupBuckets(str(work / "mh_sigs"), str(work / "mh_buckets"), config=mh_cfg)],
@@ -108,7 +116,7 @@ def run_dedup(input_dir: str, output_dir: str, config: DedupConfig | None = None
                        logs / "dedup_5_minhash_cluster").run()
         _touch_missing(work / "mh_remove", tasks, (".remove", ".clusters"))
 
-    mark = [reader(), key]
+    mark = [*reader(), key]
     if config.exact:
         mark.append(exact_filter(DecisionWriter(str(work / "decisions" / "exact_duplicate"), "exact_duplicate")))
         mark.append(KeeperRecorder(str(work / "keepers" / "exact"), "exact"))
@@ -119,7 +127,7 @@ def run_dedup(input_dir: str, output_dir: str, config: DedupConfig | None = None
         mark.append(KeeperRecorder(str(work / "keepers" / "near"), "near"))
     local_executor(mark, logs / "dedup_6_mark", tasks, workers).run()
 
-    final = [reader(), DedupStage(str(out), str(work)), record_writer(kind, str(out / "data"))]
+    final = [*reader(str(out)), DedupStage(str(out), str(work)), record_writer(kind, str(out / "data"))]
     local_executor(final, logs / "dedup_7_final", tasks, workers).run()
     return write_dataset_stats(out, kind)
 
