@@ -11,18 +11,22 @@ A reader built with `quarantine=False` (the default, for flows whose input anoth
 one-line `UserError` on such a row instead. A file that is not readable at all (a corrupt parquet footer) is a
 `UserError` before any work starts (`record_reader` opens every parquet footer first).
 
-`record_writer` writes records as parquet with datatrove's ParquetWriter.
+`record_writer` writes records as parquet with datatrove's ParquetWriter, minus its per-document bookkeeping
+(`RecordParquetWriter`).
 """
 
 from __future__ import annotations
 
 import json
+from importlib.metadata import version
 from pathlib import Path
 
 import orjson
 from datatrove.data import Document
 from datatrove.pipeline.readers import JsonlReader, ParquetReader
 from datatrove.pipeline.writers import ParquetWriter
+from datatrove.utils.stats import MetricStats
+from datatrove.utils.typeshelper import StatHints
 
 from pipelines.errors import UserError
 from pipelines.filters.batching import BatchedDocStats, BatchedStatsFilter
@@ -172,13 +176,80 @@ class ReadStage(BatchedStatsFilter, HalaStage):
 
 
 # ------------------------------------------------------------------------------------------------------- writing
+# RecordParquetWriter.write relies on DiskWriter/ParquetWriter internals of this exact release (pyproject pins it).
+_WRITER_INTERNALS_OK = version("datatrove") == "0.10.1"
+
+
+class RecordParquetWriter(BatchedDocStats, ParquetWriter):
+    """datatrove's ParquetWriter with its per-document bookkeeping cut (measured on 4,000 pairs: 26 → 15 µs per row;
+    the stock writer was about 15% of `hala filter`'s CPU). For an output name that depends on the rank only (`${rank}.parquet`), the
+    name and its stats label are worked out once per rank instead of twice per document (each a Template
+    substitution over a copy of the metadata), the open file and pyarrow writer are looked up directly, and the
+    `total`, per-file and `doc_len` counts are added in chunks. Same files, same rows, same counts.
+
+    `write` re-does `DiskWriter.write` + `ParquetWriter._write` of datatrove 0.10.1 (pinned in pyproject) using its
+    internals `_get_output_filename`, `_get_filename_with_file_id`, `file_id_counter`, `_on_file_switch`,
+    `_get_output_file_with_retry`, `output_mg`, `_writers`, `_batches` and `_write_batch`; under any other datatrove
+    version, or for names with other placeholders, it is datatrove's own `write`."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._rank_only = _WRITER_INTERNALS_OK and set(self.output_filename.get_identifiers()) <= {"rank"}
+        self._names: dict = {}
+        self._pending_counts: dict[str, int] = {}
+
+    def write(self, document: Document, rank: int = 0, **kwargs):
+        if kwargs or not self._rank_only:
+            return super().write(document, rank, **kwargs)
+        names = self._names.get(rank)
+        if names is None:
+            names = self._names[rank] = (self._get_output_filename(document, rank),
+                                         self._get_output_filename(document, "XXXXX"))
+        original_name, stat_name = names
+        output_filename = original_name
+        if self.max_file_size > 0:  # DiskWriter.write: switch files past max_file_size
+            output_filename = self._get_filename_with_file_id(original_name)
+            if self._output_file(output_filename).tell() >= self.max_file_size:
+                self.file_id_counter[original_name] += 1
+                new_output_filename = self._get_filename_with_file_id(original_name)
+                self._on_file_switch(original_name, output_filename, new_output_filename)
+                output_filename = new_output_filename
+        row = self.adapter(document)
+        if output_filename in self._writers:  # ParquetWriter._write once the file's pyarrow writer exists
+            rows = self._batches[output_filename]
+            rows.append(row)
+            if len(rows) == self.batch_size:
+                self._write_batch(output_filename)
+        else:
+            self._write(row, self._output_file(output_filename), original_name)
+        counts = self._pending_counts
+        counts[stat_name] = counts.get(stat_name, 0) + 1
+        self.update_doc_stats(document)
+
+    def _output_file(self, filename: str):
+        fh = self.output_mg.get_open_files().get(filename)
+        return fh if fh is not None else self._get_output_file_with_retry(filename)
+
+    def flush_doc_stats(self) -> None:
+        super().flush_doc_stats()
+        for label, k in self._pending_counts.items():
+            # same as k calls of stat_update(label) and of stat_update("total")
+            for name in (label, StatHints.total):
+                self.stats[name] = self.stats[name] + MetricStats(total=k, n=k, mean=1.0, min=1, max=1)
+        self._pending_counts.clear()
+
+    def close(self):
+        self.flush_doc_stats()
+        super().close()
+
+
 def record_writer(kind: str, data_dir: str) -> ParquetWriter:
     """Records of `kind` as `DATA_DIR/<rank>.parquet` shards, with the record schema (explicit: no inference)."""
     if kind == "pairs":
-        return ParquetWriter(data_dir, output_filename="${rank}.parquet", adapter=pair_writer_adapter,
-                             schema=pair_schema())
-    return ParquetWriter(data_dir, output_filename="${rank}.parquet", adapter=instruction_writer_adapter,
-                         schema=instruction_schema())
+        return RecordParquetWriter(data_dir, output_filename="${rank}.parquet", adapter=pair_writer_adapter,
+                                   schema=pair_schema())
+    return RecordParquetWriter(data_dir, output_filename="${rank}.parquet", adapter=instruction_writer_adapter,
+                               schema=instruction_schema())
 
 
 # ------------------------------------------------------------------------------------------------ finding the input
