@@ -82,3 +82,24 @@ def test_workers_fork_when_only_fsspec_runs_a_thread():
     finally:
         stop.set()
         busy.join()
+
+
+def test_two_workers_give_the_rows_and_counts_of_one(tmp_path):
+    """Workers started by the executor's pool (forked when start_method() allows) do the same work as in-process."""
+    import json
+
+    from pipelines.filter_flow import run_filter
+
+    lines = [json.dumps({"id": f"p{i}", "src_lang": "en", "tgt_lang": "ar", "src": s, "tgt": t, "origin": "test",
+                         "judge": None, "meta": {}}, ensure_ascii=False) for i, (s, t) in enumerate(ROWS * 4)]
+    (tmp_path / "in").mkdir()
+    for part in range(2):
+        (tmp_path / "in" / f"{part}.jsonl").write_text("\n".join(lines[part::2]) + "\n{broken\n", encoding="utf-8")
+    runs = {}
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}"
+        stats = run_filter(str(tmp_path / "in"), str(out), "pairs", tasks=2, workers=workers)
+        rows = sorted(r["id"] for f in (out / "data").glob("*.parquet") for r in pq.read_table(f).to_pylist())
+        runs[workers] = (stats, rows)
+    assert runs[1] == runs[2]
+    assert runs[2][0]["stages"]["read"]["reasons"] == {"malformed_json": 2} and runs[2][1]

@@ -126,7 +126,7 @@ def numbers(text: str) -> set[str]:
     """The numbers of a text, written the same way whatever the digits and separators (1,000 · ١٠٠٠ · 23٫5)."""
     if not _ANY_DIGIT_RE.search(text):
         return set()
-    if _NON_ASCII_DIGIT_RE.search(text):
+    if not text.isascii() and _NON_ASCII_DIGIT_RE.search(text):  # an ASCII text has no Arabic-Indic digit
         text = to_ascii_digits(text)
     if "," in text or "٬" in text or "٫" in text:
         text = _DECIMAL_RE.sub(".", _THOUSANDS_RE.sub("", text))
