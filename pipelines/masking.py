@@ -33,14 +33,15 @@ class PlaceholderError(ValueError):
 
 _FENCE_OPEN = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})[^\n]*$", re.MULTILINE)
 _INLINE_CODE = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)", re.DOTALL)
+# Each pattern with a literal every match contains: a text without it is not searched (most texts have no span).
 _LATEX_PATTERNS = [
-    re.compile(r"\$\$.+?\$\$", re.DOTALL),
-    re.compile(r"\\\[.+?\\\]", re.DOTALL),
-    re.compile(r"\\\(.+?\\\)", re.DOTALL),
+    (re.compile(r"\$\$.+?\$\$", re.DOTALL), "$$"),
+    (re.compile(r"\\\[.+?\\\]", re.DOTALL), "\\["),
+    (re.compile(r"\\\(.+?\\\)", re.DOTALL), "\\("),
     # inline $…$ (pandoc rule): no space after the opening $, no space before the closing $, no digit right after it;
     # so "costs $5 and $10" is currency, not math.
     # The lookbehind is ASCII-only: Arabic joins "و" to the next word, so "و$b$" must still be math.
-    re.compile(r"(?<![\\$A-Za-z0-9_])\$(?=[^\s$])([^$\n]{0,300}?[^\s\\$])\$(?![\d$])"),
+    (re.compile(r"(?<![\\$A-Za-z0-9_])\$(?=[^\s$])([^$\n]{0,300}?[^\s\\$])\$(?![\d$])"), "$"),
 ]
 _URL = re.compile(r"\b(?:https?|ftp)://[^\s<>\"'`\]\)]+[^\s<>\"'`\]\).,;:!?]")
 _HTML = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s+[^<>]*?)?/?>")
@@ -107,19 +108,22 @@ def _json_blocks(text: str, taken: list[Span]) -> list[Span]:
 
 def find_protected_spans(text: str) -> list[Span]:
     """Non-overlapping protected spans, in text order. Earlier kinds win (code beats LaTeX beats URL)."""
-    spans = _fenced_blocks(text)
-    spans += _json_blocks(text, spans)
+    spans = _fenced_blocks(text) if "```" in text or "~~~" in text else []
+    if "{" in text or "[" in text:
+        spans += _json_blocks(text, spans)
 
-    def add(pattern: re.Pattern, kind: str) -> None:
+    def add(pattern: re.Pattern, kind: str, needle: str) -> None:
+        if needle not in text:
+            return
         for m in pattern.finditer(text):
             if not any(m.start() < s.end and s.start < m.end() for s in spans):
                 spans.append(Span(m.start(), m.end(), kind))
 
-    add(_INLINE_CODE, "inline_code")
-    for pattern in _LATEX_PATTERNS:
-        add(pattern, "latex")
-    add(_URL, "url")
-    add(_HTML, "html")
+    add(_INLINE_CODE, "inline_code", "`")
+    for pattern, needle in _LATEX_PATTERNS:
+        add(pattern, "latex", needle)
+    add(_URL, "url", "://")
+    add(_HTML, "html", "<")
     return sorted(spans, key=lambda s: s.start)
 
 

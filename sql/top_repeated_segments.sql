@@ -2,7 +2,7 @@
 -- {segments} has columns (id, text): one row per message content (instructions) or per target text (pairs).
 -- Two passes keep it cheap on millions of lines: first only 64-bit hashes are grouped to find the lines seen more
 -- than once, then those few lines are counted per record with their text. (tidy_line: sql/macros.sql)
-WITH lines AS (
+WITH lines AS MATERIALIZED (
     SELECT id, tidy_line(unnest(string_split(text, chr(10)))) AS segment
     FROM {segments}
 ),

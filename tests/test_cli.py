@@ -170,9 +170,13 @@ def test_data_folders_found_in_a_checkout_or_an_installed_wheel(tmp_path, monkey
 
 
 def test_wheel_carries_the_data_folders_and_every_recipe(tmp_path):
+    import shutil
     import zipfile
 
-    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(REPO),
+    src = tmp_path / "src"  # a copy: building in the checkout would leave build/ and egg-info behind
+    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "__pycache__",
+                                                             "hala-demo-out", "out"))
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(src),
                         "-w", str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     names = zipfile.ZipFile(next(tmp_path.glob("hala-*.whl"))).namelist()
