@@ -112,6 +112,15 @@ def steady_seconds(logs: Path) -> float | None:
     return done - ready if ready is not None and done is not None and done > ready else None
 
 
+def server_summary(logs: Path) -> dict | None:
+    """The batched server's own last line (pipelines.batch_server): batches, padding, seconds the model was busy."""
+    for log in sorted((logs / "logs").glob("task_*.log")):
+        for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+            if "hala batched server: " in line:
+                return json.loads(line.split("hala batched server: ", 1)[1])
+    return None
+
+
 def run_hala(input_path: Path, out: Path, tm: Path, engine: str, concurrency: int, max_batch: int,
              max_batch_tokens: int) -> dict:
     from pipelines.serving import ServerConfig
@@ -127,7 +136,7 @@ def run_hala(input_path: Path, out: Path, tm: Path, engine: str, concurrency: in
     tr = stats["stages"].get("translate", {})
     return {"engine": engine, "wall_s": wall, "steady_s": steady_seconds(out / "logs" / "translate"), "rows_in": tr.get("read", 0), "rows_kept": tr.get("kept", 0),
             "rows_rejected": tr.get("rejected", 0), "reasons": tr.get("reasons", {}), **inf,
-            "translation": stats.get("translation", {})}
+            "translation": stats.get("translation", {}), "server": server_summary(out / "logs" / "translate")}
 
 
 def tokens_without_tm(input_rows: list[dict], model: str, tm_path: Path, prompt: str = "lfm2",
@@ -261,6 +270,11 @@ def main(argv: list[str] | None = None) -> dict:
                   f"{first['rows_kept']}/{first['rows_in']} {first['reasons'] or ''}", flush=True)
             print(f"  second: {second['rows_per_s']:.1f} rows/s ({second['wall_s']:.1f}s), {second['requests']} "
                   f"requests", flush=True)
+            srv = first.get("server")
+            if srv and srv["batches"]:
+                print(f"  server: {srv['requests'] / srv['batches']:.1f} requests per generate, prompt tokens "
+                      f"{srv['prompt_tokens'] / max(srv['padded_tokens'], 1):.0%} of the padded batch, model busy "
+                      f"{srv['generate_seconds']:.1f} s of the {first['steady_s'] or 0:.1f} s translating", flush=True)
         b = base["rows_per_s"]
         print(f"\n{args.rows} rows (baseline rate on the first {n_base}); tiny LFM2 on CPU")
         print("| run | rows/s end to end | x baseline | rows/s translating | x baseline | requests | model tokens "

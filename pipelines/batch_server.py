@@ -78,6 +78,14 @@ class MicroBatcher:
         self.batched_requests = 0
         self.prompt_tokens = 0  # real prompt tokens of the batched requests
         self.padded_tokens = 0  # prompt tokens the batches computed, padding included
+        self.generate_seconds = 0.0  # time the model was busy: next to the wall time, says who waits for whom
+        self.first_batch = self.last_batch = None
+
+    def summary(self) -> dict:
+        span = (self.last_batch - self.first_batch) if self.batches else 0.0
+        return {"batches": self.batches, "requests": self.batched_requests, "prompt_tokens": self.prompt_tokens,
+                "padded_tokens": self.padded_tokens, "generate_seconds": round(self.generate_seconds, 3),
+                "busy_span_seconds": round(span, 3)}
 
     async def submit(self, ids: list[int], max_tokens: int, temperature: float) -> tuple[list[int], str]:
         future = asyncio.get_running_loop().create_future()
@@ -95,6 +103,7 @@ class MicroBatcher:
             self.pending = [p for p in self.pending if id(p) not in taken]
             if not self.pending:
                 self.wake.clear()
+            started = time.monotonic()
             try:
                 results = await asyncio.to_thread(self.generate, batch)
             except Exception as e:  # a failed batch fails its requests, never the server
@@ -102,6 +111,9 @@ class MicroBatcher:
                     if not p.future.done():
                         p.future.set_exception(e)
                 continue
+            self.last_batch = time.monotonic()
+            self.first_batch = self.first_batch or started
+            self.generate_seconds += self.last_batch - started
             self.batches += 1
             self.batched_requests += len(batch)
             self.prompt_tokens += sum(len(p.ids) for p in batch)
@@ -165,9 +177,7 @@ class ChatApp:
             return await _respond(send, 200, {"object": "list", "data": [
                 {"id": self.model_name, "object": "model", "owned_by": "hala"}]})
         if route == ("GET", "/stats"):
-            b = self.batcher
-            return await _respond(send, 200, {"batches": b.batches, "requests": b.batched_requests,
-                                              "prompt_tokens": b.prompt_tokens, "padded_tokens": b.padded_tokens})
+            return await _respond(send, 200, self.batcher.summary())
         if route == ("POST", "/v1/chat/completions"):
             body = await _read_body(receive)
             try:
@@ -214,6 +224,8 @@ class ChatApp:
             elif message["type"] == "lifespan.shutdown":
                 if task is not None:
                     task.cancel()
+                # one line for the task log (datatrove keeps the server's output): how full and how busy it was
+                print("hala batched server: " + orjson.dumps(self.batcher.summary()).decode(), flush=True)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
