@@ -12,8 +12,14 @@ import sys
 SCREEN_LEVEL = "WARNING"
 
 
+# Warnings that are progress, not problems: datatrove polls a starting model server once a second and warns each time.
+_EXPECTED_WARNINGS = ("server to become ready",)
+
+
 def _screen_filter(record) -> bool:
-    return record["level"].no >= 30 or record["name"].startswith("pipelines")
+    if record["level"].no < 30:
+        return record["name"].startswith("pipelines")
+    return record["level"].no > 30 or not any(w in record["message"] for w in _EXPECTED_WARNINGS)
 
 
 def quiet_datatrove() -> None:
