@@ -19,6 +19,15 @@ from datatrove.utils.stats import MetricStats
 from datatrove.utils.typeshelper import StatHints
 
 
+def values_stats(values: list[int]) -> MetricStats:
+    """The MetricStats of one `stat_update(label, value=v)` per value, built at once (same total, count, min and
+    max; mean and variance as datatrove merges them)."""
+    n, total = len(values), sum(values)
+    mean = total / n
+    return MetricStats(total=total, n=n, mean=mean, min=min(values), max=max(values),
+                       _running_variance=sum((v - mean) ** 2 for v in values))
+
+
 class BatchedStatsFilter(BaseFilter):
     """Mixin for a `BaseFilter` subclass: same results and statistics as `BaseFilter.run`, batch-wise bookkeeping."""
 
@@ -29,13 +38,8 @@ class BatchedStatsFilter(BaseFilter):
 
     def _add_values(self, label: str, values: list[int]) -> None:
         """Same total, count, min and max as one `stat_update(label, value=v)` per value; mean/variance merged."""
-        if not values:
-            return
-        n, total = len(values), sum(values)
-        mean = total / n
-        batch = MetricStats(total=total, n=n, mean=mean, min=min(values), max=max(values),
-                            _running_variance=sum((v - mean) ** 2 for v in values))
-        self.stats[label] = self.stats[label] + batch
+        if values:
+            self.stats[label] = self.stats[label] + values_stats(values)
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         with self.exclusion_writer if self.exclusion_writer else contextlib.nullcontext() as writer:
@@ -90,9 +94,5 @@ class BatchedDocStats:
         pending = self.__dict__.get("_pending_doc_lens")
         if not pending:
             return
-        n, total = len(pending), sum(pending)
-        mean = total / n
-        batch = MetricStats(total=total, n=n, mean=mean, min=min(pending), max=max(pending),
-                            _running_variance=sum((v - mean) ** 2 for v in pending))
-        self.stats["doc_len"] = self.stats["doc_len"] + batch
+        self.stats["doc_len"] = self.stats["doc_len"] + values_stats(pending)
         pending.clear()
