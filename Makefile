@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test
+.PHONY: setup demo test lint
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -17,6 +17,9 @@ setup: $(STAMP)
 
 demo: setup
 	$(VENV)/bin/hala demo
+
+lint: setup
+	$(VENV)/bin/ruff check .
 
 test: setup
 	$(VENV)/bin/python -m pytest -q

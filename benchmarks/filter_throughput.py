@@ -90,7 +90,7 @@ def write_shards(rows: list[dict], folder: Path, shards: int) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from pipelines.records import pair_schema
+    from hala.pipelines.core.records import pair_schema
 
     folder.mkdir(parents=True, exist_ok=True)
     for s in range(shards):
@@ -101,13 +101,13 @@ def write_shards(rows: list[dict], folder: Path, shards: int) -> None:
 # --------------------------------------------------------------------------------------------------------- baseline
 def baseline(rows: list[dict], model_path: str) -> tuple[float, int]:
     """One fastText call per text in a plain loop, then the same checks as pandas column operations (protected spans
-    through the public `pipelines.masking` helpers, as a straightforward implementation would call them)."""
+    through the public `hala.pipelines.translate.masking` helpers, as a straightforward implementation would call them)."""
     import fasttext
     import pandas as pd
 
-    from pipelines.filters.arabic import strip_diacritics
-    from pipelines.filters.quality_filters import DEFAULT_LEAK_PATTERNS, LATIN_RUN_RE, PLACEHOLDER_RE, numbers
-    from pipelines.masking import protected_strings, strip_protected
+    from hala.pipelines.filters.arabic import strip_diacritics
+    from hala.pipelines.filters.quality_filters import DEFAULT_LEAK_PATTERNS, LATIN_RUN_RE, PLACEHOLDER_RE, numbers
+    from hala.pipelines.translate.masking import protected_strings, strip_protected
 
     t0 = time.perf_counter()
     model = fasttext.load_model(model_path)
@@ -155,7 +155,7 @@ def cpu_seconds() -> float:
 
 
 def hala_filter(shards: Path, out: Path, workers: int) -> tuple[float, float, dict]:
-    from pipelines.filter_flow import run_filter
+    from hala.pipelines.filters.flow import run_filter
 
     c0, t0 = cpu_seconds(), time.perf_counter()
     stats = run_filter(str(shards), str(out), "pairs", tasks=workers, workers=workers)
@@ -179,8 +179,8 @@ def fasttext_floor(rows: list[dict], model_path: str, workers: int) -> float:
     """Rows/s of raw fastText alone on both sides of each row (the texts the lid stage judges), `workers` processes."""
     import multiprocessing
 
-    from pipelines.filter_flow import start_method
-    from pipelines.filters.arabic import strip_diacritics
+    from hala.pipelines.core.executors import start_method
+    from hala.pipelines.filters.arabic import strip_diacritics
 
     texts = [t.replace("\n", " ") for r in rows for t in (r["src"], strip_diacritics(r["tgt"]))]
     jobs = [(model_path, texts[w::workers]) for w in range(workers)]
@@ -191,8 +191,8 @@ def fasttext_floor(rows: list[dict], model_path: str, workers: int) -> float:
 
 def hala_steps_in_process(rows: list[dict]) -> float:
     """The two stages alone, in this process (no reading or writing): the cost of the checks themselves."""
-    from pipelines.filters import build_filter_steps
-    from pipelines.records import record_to_document
+    from hala.pipelines.core.records import record_to_document
+    from hala.pipelines.filters import build_filter_steps
 
     docs = [record_to_document(dict(r)) for r in rows]
     steps = build_filter_steps("pairs", None)  # type: ignore[arg-type]
@@ -218,7 +218,7 @@ def main() -> None:
 
     logger.remove()  # datatrove's per-task logs would swamp the numbers
     logging.disable(logging.WARNING)
-    from pipelines.filters.lid import default_lid_model
+    from hala.pipelines.filters.lid import default_lid_model
 
     tmp = Path(tempfile.mkdtemp(prefix="hala-bench-"))
     try:
@@ -264,7 +264,7 @@ def main() -> None:
             sys.exit(1)
 
         if args.dedup_rows:
-            from pipelines.dedup import DedupConfig, run_dedup
+            from hala.pipelines.dedup.flow import DedupConfig, run_dedup
 
             dedup_rows = rows[: args.dedup_rows]
             write_shards(dedup_rows, tmp / "dedup_in", args.workers)

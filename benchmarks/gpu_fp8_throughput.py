@@ -8,10 +8,10 @@ Needs a CUDA GPU (exit 2 at once without one, before any work); FP8 tensor-core 
 
 The GPU machines here have no network and no Hub, so the model is built from a config with RANDOM weights
 (LFM2-1.2B's shape: 16 layers, hidden 2048, 6 attention + 10 conv blocks, vocab 65536; or a Llama of ~1.1B), with
-the tiny model's tokenizer (`pipelines.tiny_model`, trained on the spot): speed depends on shapes, not on what the
+the tiny model's tokenizer (`hala.pipelines.serving.tiny_model`, trained on the spot): speed depends on shapes, not on what the
 weights say. Steps:
 
-1. save the model in BF16; quantize it with `training.compress.quantize` (FP8_DYNAMIC, Linear layers, lm_head kept)
+1. save the model in BF16; quantize it with `hala.training.compress.quantize` (FP8_DYNAMIC, Linear layers, lm_head kept)
    and count the float8 tensors in the saved files;
 2. (a) `generate` at batch `--batch` with min_new_tokens = max_new_tokens = `--new-tokens` (EOS ignored), BF16 then
    FP8, one after the other: generated tokens / wall seconds (best of `--repeats`);
@@ -46,9 +46,9 @@ sys.path.insert(0, str(REPO))
 def build_model(arch: str, tiny: bool, out: Path) -> dict:
     """A model from a config with random weights, saved in BF16 with the tiny model's tokenizer and chat template."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, Lfm2Config
+    from transformers import AutoModelForCausalLM, AutoTokenizer, Lfm2Config, LlamaConfig
 
-    from pipelines.tiny_model import build_tiny_model
+    from hala.pipelines.serving.tiny_model import build_tiny_model
 
     tok = AutoTokenizer.from_pretrained(build_tiny_model(out.parent / "tokenizer", warmup_steps=0))
     ids = dict(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
@@ -136,7 +136,7 @@ async def _load(url: str, model: str, concurrency: int, requests: int, new_token
 
 def serve_tps(model_dir: Path, engine: str, device: str, concurrencies: list[int], new_tokens: int,
               max_batch: int) -> list[dict]:
-    from pipelines.serving import local_server
+    from hala.pipelines.serving.servers import local_server
 
     rows = []
     kwargs = {"engine": "batched", "max_batch": max_batch} if engine == "batched" else {
@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> dict:
     _try(res, "build", build_model, args.arch, args.tiny, bf16)
 
     def _quantize():
-        from training.compress import float8_tensors, quantize
+        from hala.training.compress import float8_tensors, quantize
 
         quantize(str(bf16), str(fp8))
         return {"saved_tensor_dtypes": float8_tensors(fp8)}

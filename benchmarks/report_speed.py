@@ -5,7 +5,7 @@
 Writes N synthetic instruction records (user + assistant, Arabic `messages` against English `messages_en`, ~10% with
 a fenced code block, ~1% exact duplicates, a few truncated or untranslated answers) to one parquet file, then times:
 
-- hala: `quality.metrics` (records table, `sql/metrics_instructions.sql`, masked-span survival in Python on the
+- hala: `hala.quality.metrics` (records table, `sql/metrics_instructions.sql`, masked-span survival in Python on the
   messages whose English side may hold a span) and the report's aggregates over the metrics table, with the report's
   own constants and thresholds (`sql/metrics_summary.sql`, `masked_spans_summary.sql`, `rows_by_source.sql`,
   `english_comparison.sql`, `turns_histogram.sql`, `length_ratio_histogram.sql`, `top_repeated_segments.sql` over
@@ -85,10 +85,10 @@ def hala_path(path: Path, lid: bool) -> tuple[dict, dict]:
     """The report's own code path: metrics table, then the report's aggregates from sql/."""
     import duckdb
 
-    from quality.metrics import build_metrics, load_records, locate
-    from quality.report import FLAGGED_ROWS_SHOWN, SEGMENT_MIN_CHARS, TOP_SEGMENTS, _sql_number
-    from quality.sql import query
-    from quality.suites import DEFAULT_SUITE, bands
+    from hala.quality.metrics import build_metrics, load_records, locate
+    from hala.quality.report import FLAGGED_ROWS_SHOWN, SEGMENT_MIN_CHARS, TOP_SEGMENTS, _sql_number
+    from hala.quality.sql import query
+    from hala.quality.suites import DEFAULT_SUITE, bands
 
     band = bands(DEFAULT_SUITE["instructions"])
     length_band = band.get("length_ratio", (None, None))
@@ -130,7 +130,7 @@ def pandas_path(path: Path) -> dict:
     """The same measures and aggregates, the way one would write them in pandas."""
     import pandas as pd
 
-    from pipelines.masking import protected_strings
+    from hala.pipelines.translate.masking import protected_strings
 
     df = pd.read_parquet(path)
     text_ar = df["messages"].map(lambda ms: "\n\n".join(m["content"] for m in ms))
@@ -203,8 +203,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="hala runs (the median is compared; pandas runs once)")
     ap.add_argument("--skip-pandas", action="store_true")
     args = ap.parse_args()
-    import quality.metrics  # noqa: F401  (imports are not the report's work: loaded before the clock starts)
-    import quality.report  # noqa: F401
+    import hala.quality.metrics  # noqa: F401  (imports are not the report's work: loaded before the clock starts)
+    import hala.quality.report  # noqa: F401
 
     with tempfile.TemporaryDirectory(prefix="hala-report-bench-") as tmp:
         path = Path(tmp) / "records.parquet"

@@ -3,7 +3,7 @@
     python benchmarks/translate_throughput.py [--rows 2000] [--baseline-rows 300] [--engines batched,transformers]
 
 Builds an Open-Orca-like sample (a handful of system prompts repeated over the rows, short and long answers, lists,
-code blocks) and times, on the tiny LFM2 from `pipelines.tiny_model` on CPU:
+code blocks) and times, on the tiny LFM2 from `hala.pipelines.serving.tiny_model` on CPU:
 
 - hala (per engine): `run_translate` end to end — datatrove `InferenceRunner` → OpenAI-compatible server → tiny
   model, with a fresh translation memory; wall time includes process spawn, server start and the parquet finalize.
@@ -113,7 +113,7 @@ def steady_seconds(logs: Path) -> float | None:
 
 
 def server_summary(logs: Path) -> dict | None:
-    """The batched server's own last line (pipelines.batch_server): batches, padding, seconds the model was busy."""
+    """The batched server's own last line (hala.pipelines.serving.batched): batches, padding, seconds the model was busy."""
     for log in sorted((logs / "logs").glob("task_*.log")):
         for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
             if "hala batched server: " in line:
@@ -123,8 +123,8 @@ def server_summary(logs: Path) -> dict | None:
 
 def run_hala(input_path: Path, out: Path, tm: Path, engine: str, concurrency: int, max_batch: int,
              max_batch_tokens: int) -> dict:
-    from pipelines.serving import ServerConfig
-    from pipelines.translate_flow import TranslateConfig, run_translate
+    from hala.pipelines.serving.servers import ServerConfig
+    from hala.pipelines.translate.flow import TranslateConfig, run_translate
 
     cfg = TranslateConfig(input=str(input_path), output=str(out), format="openorca", tm_path=str(tm),
                           server=ServerConfig(type=engine, max_concurrency=concurrency, max_batch=max_batch,
@@ -146,11 +146,11 @@ def tokens_without_tm(input_rows: list[dict], model: str, tm_path: Path, prompt:
     Returns (tokens, segment occurrences, occurrences found in the TM)."""
     from transformers import AutoTokenizer
 
-    from pipelines.adapters import to_messages
-    from pipelines.masking import mask
-    from pipelines.prompts import load_prompt
-    from pipelines.segmenter import segment
-    from pipelines.translation_memory import TranslationMemory
+    from hala.pipelines.sources.adapters import to_messages
+    from hala.pipelines.translate.masking import mask
+    from hala.pipelines.translate.memory import TranslationMemory
+    from hala.pipelines.translate.prompts import load_prompt
+    from hala.pipelines.translate.segmenter import segment
 
     tok = AutoTokenizer.from_pretrained(model)
     count = lambda t: len(tok(t, add_special_tokens=False)["input_ids"])  # noqa: E731
@@ -182,8 +182,8 @@ def run_baseline(input_rows: list[dict], model_path: str, prompt: str = "lfm2") 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from pipelines.adapters import to_messages
-    from pipelines.prompts import load_prompt
+    from hala.pipelines.sources.adapters import to_messages
+    from hala.pipelines.translate.prompts import load_prompt
 
     torch.set_num_threads(1)
     p = load_prompt(prompt)
@@ -211,7 +211,7 @@ def _fmt(x: float | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from pipelines.serving import ServerConfig
+    from hala.pipelines.serving.servers import ServerConfig
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2000)
@@ -225,8 +225,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args(argv)
 
-    from pipelines.logs import quiet_datatrove
-    from pipelines.tiny_model import cached_tiny_model
+    from hala.pipelines.core.compat import quiet_datatrove
+    from hala.pipelines.serving.tiny_model import cached_tiny_model
 
     quiet_datatrove()
     model = str(cached_tiny_model())
@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> dict:
     input_path = work / "input" / "orca.jsonl"
     input_path.parent.mkdir(parents=True)
     input_path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    results: dict = {"rows": args.rows, "model": "tiny LFM2 (pipelines.tiny_model)", "runs": []}
+    results: dict = {"rows": args.rows, "model": "tiny LFM2 (hala.pipelines.serving.tiny_model)", "runs": []}
     try:
         n_base = min(args.rows, args.baseline_rows)
         print(f"baseline: first {n_base} of {args.rows} rows, one generate per message ...", flush=True)

@@ -19,10 +19,10 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.errors import UserError
-from quality import card as cards
-from quality import sources as source_registry
-from quality.fingerprint import DATA_DIR, dataset_fingerprint, file_sha256
+from hala.pipelines.core.errors import UserError
+from hala.pipelines.sources import registry as source_registry
+from hala.quality import card as cards
+from hala.quality.fingerprint import DATA_DIR, dataset_fingerprint, file_sha256
 
 DEFAULT_MAX_SHARD_ROWS = 500_000
 MAX_SHARD_BYTES = 256 * 1024 * 1024  # in-memory Arrow size per shard; parquet on disk is smaller
@@ -289,7 +289,7 @@ def build_bundle(dataset_dir: str | Path, out_dir: str | Path, repo_id: str, ver
 
     import pyarrow.parquet as pq
 
-    from quality.fingerprint import translator_set
+    from hala.quality.fingerprint import translator_set
 
     dataset_dir, out = Path(dataset_dir), Path(out_dir)
     if out.exists() and any(out.iterdir()):

@@ -13,8 +13,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from pipelines.assets import asset_dir
-from quality import sources as source_registry
+from hala.pipelines.core.assets import asset_dir
+from hala.pipelines.sources import registry as source_registry
 
 CARDS_DIR = asset_dir("dataset_cards")
 TEMPLATES = {"instructions": "arabic_instructions.md.j2", "pairs": "bilingual_pairs.md.j2",
@@ -166,7 +166,7 @@ def models_used(meta_values: list[str]) -> list[dict]:
     """The translate model named in each row's `meta` JSON (`translate.model`), with how many rows it translated.
 
     Only the translate stage records its model in `meta`; a pair's judge and teacher live in its own `judge` and
-    `origin` columns and are counted from those (quality.bundle._models)."""
+    `origin` columns and are counted from those (hala.quality.bundle._models)."""
     counts: Counter = Counter()
     for raw in meta_values:
         if not raw:
@@ -195,10 +195,9 @@ MODEL_ROLE = {"translate": "translate", "corpus": "translate", "teacher_pairs": 
 
 def _recipe_model(flow: str):
     """The pydantic model of a flow's recipe (defaults filled in show what the run used), or None."""
-    from pipelines.bilingual import FLOWS as bilingual
-    from pipelines.flows import FLOWS as corpus
+    from hala.pipelines.flows.registry import FLOWS
 
-    entry = {**corpus, **bilingual}.get(flow)
+    entry = FLOWS.get(flow)
     return entry[0] if entry else None
 
 
@@ -234,9 +233,9 @@ def _model_entry(flow: str, data: dict) -> list[dict]:
 
 def _prompt_entries(flow: str, data: dict, base: Path) -> list[dict]:
     """The translation prompt (corpus, teacher pairs) and the judge prompt (mining), with version and text."""
-    from pipelines.bilingual.judge import DEFAULT_JUDGE_PROMPT, BUILTIN_JUDGE_PROMPTS, load_judge_prompt
-    from pipelines.errors import UserError
-    from pipelines.prompts import BUILTIN_PROMPTS, load_prompt
+    from hala.pipelines.bilingual.judge import BUILTIN_JUDGE_PROMPTS, DEFAULT_JUDGE_PROMPT, load_judge_prompt
+    from hala.pipelines.core.errors import UserError
+    from hala.pipelines.translate.prompts import BUILTIN_PROMPTS, load_prompt
 
     wanted = []
     if flow in ("translate", "corpus", "teacher_pairs"):
@@ -267,8 +266,8 @@ def provenance(recipe_path: Path | None) -> dict | None:
     """How the data was made, from the run's recipe: the models (with revision when the recipe gives one), the
     prompts (name, version, text), the thresholds (every filters/dedup/judge/split setting, defaults included), and
     the recipe text itself. A recipe that does not parse or validate is shown as text with the reason."""
-    from pydantic import ValidationError
     import yaml
+    from pydantic import ValidationError
 
     if recipe_path is None:
         return None

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pipelines.errors import UserError
-from quality.fingerprint import dataset_fingerprint, translator_set
+from hala.pipelines.core.errors import UserError
+from hala.quality.fingerprint import dataset_fingerprint, translator_set
 
 VALIDATION_FILE = "validation.json"
 
@@ -89,7 +89,7 @@ def check_chat_derived(layout: dict[str, dict[str, Path]], batch_rows: int = 10_
     exactly the row its pair gives (same id, order, languages and origin; `messages` = translator prompt + source → target)."""
     import pyarrow.parquet as pq
 
-    from pipelines.bilingual.translator_set import chat_messages
+    from hala.pipelines.bilingual.translator_set import chat_messages
 
     for split, chat_file in sorted(layout.get("chat", {}).items()):
         pairs_file = layout["pairs"].get(split)
@@ -163,12 +163,12 @@ def failed_expectations(validation, ids) -> list[dict]:
 
 
 def gated_records(dataset_dir: str | Path):
-    """The records the gate validates, as a `quality.metrics.Dataset`, and the kind they must be (None: detect).
+    """The records the gate validates, as a `hala.quality.metrics.Dataset`, and the kind they must be (None: detect).
 
     A translator set (pairs/ and chat/ per split) is gated on its pairs: the chat rows are derived from them one by
-    one, and publish checks that they still are (quality.bundle), so gating the chat rows too would judge the same
+    one, and publish checks that they still are (hala.quality.bundle), so gating the chat rows too would judge the same
     text twice under a suite written for another record shape."""
-    from quality.metrics import locate
+    from hala.quality.metrics import locate
 
     ds = locate(dataset_dir)
     layout = translator_set(dataset_dir)
@@ -192,7 +192,7 @@ def _metrics_frame(ds, kind: str | None, lid_model: str | None):
     import duckdb
     import pyarrow as pa
 
-    from quality.metrics import build_metrics, load_records
+    from hala.quality.metrics import build_metrics, load_records
 
     con = duckdb.connect()
     try:
@@ -214,7 +214,7 @@ def run_gate(dataset_dir: str | Path, suite_name: str | None = None, lid_model: 
     (`success: False`); bad input, or an expectation that could not be evaluated at all, is a `UserError`."""
     import great_expectations as gx
 
-    from quality.suites import DEFAULT_SUITE, load_suite, load_suite_dict, validate_frame
+    from hala.quality.suites import DEFAULT_SUITE, load_suite, load_suite_dict, validate_frame
 
     def check_kind(name: str, kind: str) -> None:
         suite_kind = (load_suite_dict(name).get("meta") or {}).get("dataset_kind")

@@ -5,7 +5,7 @@ record, and the two measures SQL cannot express are computed here in batches and
   target of a pair) with protected spans and tashkeel removed; a record's score is that of its *least* Arabic
   message (an untranslated answer in an otherwise Arabic record must show), its label that message's top label.
 - `spans_survived`: every protected span of the English side (code, LaTeX, URLs, HTML, JSON: exactly
-  `pipelines.masking.protected_strings`) occurs byte-identical, as many times, in the aligned Arabic message.
+  `hala.pipelines.translate.masking.protected_strings`) occurs byte-identical, as many times, in the aligned Arabic message.
 
 Works on a dataset folder written by hala (`data/*.parquet`, `rejects/`, `stats.json`) and on a bare folder or file
 of `.parquet` / `.jsonl` records with no stats.
@@ -21,12 +21,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pipelines.errors import UserError
-from quality.sql import query, sql_list, sql_string
+from hala.pipelines.core.errors import UserError
+from hala.quality.sql import query, sql_list, sql_string
 
 Kind = Literal["instructions", "pairs"]
 REJECT_COLUMNS = "{'id': 'VARCHAR', 'stage': 'VARCHAR', 'reason': 'VARCHAR', 'detail': 'VARCHAR', 'record': 'VARCHAR'}"
-# pipelines.filters.views: every protected-span pattern needs one of these characters (or "://")
+# hala.pipelines.filters.views: every protected-span pattern needs one of these characters (or "://")
 _SPAN_MARKERS = ("`", "~", "$", "\\", "<", "{", "[", "://")
 
 
@@ -199,10 +199,10 @@ def lid_columns(con, kind: Kind, model: str | None = None, progress=None):
     probability, summed over Arabic labels for Arabic). Rows with no judgeable text get NULL."""
     import polars as pl
 
-    from pipelines.filters.arabic import strip_diacritics
-    from pipelines.filters.lid import ARABIC_LABELS, PathFastTextLID, base_code, count_letters, default_lid_model
-    from pipelines.filters.views import may_have_spans
-    from pipelines.masking import strip_protected
+    from hala.pipelines.filters.arabic import strip_diacritics
+    from hala.pipelines.filters.lid import ARABIC_LABELS, PathFastTextLID, base_code, count_letters, default_lid_model
+    from hala.pipelines.filters.views import may_have_spans
+    from hala.pipelines.translate.masking import strip_protected
 
     rows, texts, langs = _lid_texts(con, kind)
     judged_rows, judged, expected = [], [], []
@@ -231,7 +231,7 @@ def lid_columns(con, kind: Kind, model: str | None = None, progress=None):
 @lru_cache(maxsize=65536)
 def _source_spans(text: str) -> Counter:
     """Protected spans of a source text (cached: system prompts and boilerplate repeat across records)."""
-    from pipelines.masking import protected_strings
+    from hala.pipelines.translate.masking import protected_strings
 
     return Counter(protected_strings(text))
 

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TypeVar
 
-from pipelines.errors import UserError
-from quality.fingerprint import TRANSLATOR_SET_DIRS, dataset_fingerprint, file_sha256, translator_set
-from quality.gate import GateRefused, require_passing_gate
+from hala.pipelines.core.errors import UserError
+from hala.quality.fingerprint import TRANSLATOR_SET_DIRS, dataset_fingerprint, file_sha256, translator_set
+from hala.quality.gate import GateRefused, require_passing_gate
 
 log = logging.getLogger(__name__)
 VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
@@ -170,7 +170,7 @@ def publish(dataset_dir: str | Path, repo_id: str, version: str, dry_run: str | 
             recipe: str | Path | None = None, report: str | Path | None = None,
             retry: RetryPolicy | None = None, token: str | None = None):
     """Gate → bundle → (unless dry run) push. Returns (Bundle, PushResult | None)."""
-    from quality.bundle import build_bundle
+    from hala.quality.bundle import build_bundle
 
     if not REPO_RE.match(repo_id):
         raise UserError(f"--repo must be ORG/NAME (got {repo_id!r})")

@@ -13,7 +13,7 @@ import math
 from datetime import datetime, timezone
 from pathlib import Path
 
-from quality.sql import query
+from hala.quality.sql import query
 
 REJECT_SAMPLES_PER_REASON = 3
 REJECTED_ROWS_SHOWN = 60
@@ -91,12 +91,12 @@ def build_report(dataset_dir: str | Path, out_dir: str | Path, lid: bool = True,
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from quality import plots
-    from quality.fingerprint import dataset_fingerprint
-    from quality.gate import gated_records
-    from quality.metrics import build_metrics, load_records, load_rejects
-    from quality.sql import sql_list
-    from quality.suites import DEFAULT_SUITE, bands
+    from hala.quality import plots
+    from hala.quality.fingerprint import dataset_fingerprint
+    from hala.quality.gate import gated_records
+    from hala.quality.metrics import build_metrics, load_records, load_rejects
+    from hala.quality.sql import sql_list
+    from hala.quality.suites import DEFAULT_SUITE, bands
 
     out = Path(out_dir)
     sections = ["read records", "read rejects", "metrics (SQL, LID, spans)", "aggregates", "plots", "write"]
@@ -186,7 +186,7 @@ def build_report(dataset_dir: str | Path, out_dir: str | Path, lid: bool = True,
         rejected_values: dict[str, list[float]] = {c: [] for c in columns}
         report["rejected_measured"], report["rejected_by_reason_measured"] = [], []
         if rows_rejected:
-            from quality.metrics import rejected_metrics
+            from hala.quality.metrics import rejected_metrics
 
             rcon = rejected_metrics(con, kind, lid=lid, lid_model=lid_model)
             flag, flag_name, flag_column = KIND_FLAG[kind]
@@ -334,7 +334,7 @@ img{max-width:100%;border:1px solid #eee;margin:.4rem 0} .none{color:#888} .ok{c
 
 
 def render_html(report: dict, images: dict[str, bytes]) -> str:
-    from quality.plots import data_uri
+    from hala.quality.plots import data_uri
 
     img = lambda name: (f"<img alt='{name}' src='{data_uri(images[name])}'>" if name in images else "")  # noqa: E731
     headline = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in _headline(report))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from pipelines.assets import asset_dir
+from hala.pipelines.core.assets import asset_dir
 
 SQL_DIR = asset_dir("sql")
 _PLACEHOLDER_RE = re.compile(r"\{([a-z_]+)\}")

@@ -10,7 +10,7 @@ import json
 import os
 from pathlib import Path
 
-from pipelines.errors import UserError
+from hala.pipelines.core.errors import UserError
 
 EXPECTATIONS_DIR = Path(__file__).resolve().parent / "expectations"
 DEFAULT_SUITE = {"instructions": "arabic_instructions", "pairs": "bilingual_pairs"}
@@ -56,10 +56,10 @@ def load_suite(name: str):
 
 def _context():
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import logging
+
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
-
-    import logging
 
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     context = gx.get_context(mode="ephemeral")

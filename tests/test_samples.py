@@ -10,14 +10,14 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
-from pipelines.adapters import AdapterError, to_messages
-from pipelines.masking import protected_strings, strip_protected
+from hala.pipelines.sources.adapters import AdapterError, to_messages
+from hala.pipelines.translate.masking import protected_strings, strip_protected
+from tests.helpers import REPO
 
-SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+SAMPLES = REPO / "samples"
 DEMO = SAMPLES / "demo"
 AUDIT = SAMPLES / "audit"
 FORMATS = ("alpaca", "sharegpt", "openorca", "messages")

@@ -47,7 +47,7 @@ def expand(benchmarks: list[str], names: list[str], fewshot: int = 0) -> list[st
         if f"{b}:All" in hits:  # ArabicMMLU ships its whole set as subset "All": score that, not it plus its parts
             hits = [f"{b}:All"]
         if not hits:
-            from pipelines.errors import UserError
+            from hala.pipelines.core.errors import UserError
 
             raise UserError(f"lighteval_tasks: {b!r} matches no task of the custom-tasks file")
         specs += [f"community|{n}|{fewshot}" for n in hits]

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import re
 
-from pipelines.errors import UserError
-from pipelines.tiny_model import CHAT_TEMPLATE as CHATML_GENERATION_TEMPLATE
+from hala.pipelines.core.errors import UserError
+from hala.pipelines.serving.tiny_model import CHAT_TEMPLATE as CHATML_GENERATION_TEMPLATE
 
 log = logging.getLogger(__name__)
 

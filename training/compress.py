@@ -14,7 +14,7 @@ import logging
 import time
 from pathlib import Path
 
-from training.recipes import CompressRecipe, Throughput
+from hala.training.recipes import CompressRecipe, Throughput
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def float8_tensors(model_dir: str | Path) -> dict[str, int]:
 
 
 def _prompts(tok, n: int) -> list[str]:
-    from pipelines.tiny_model import load_warmup_pairs, translation_messages
+    from hala.pipelines.serving.tiny_model import load_warmup_pairs, translation_messages
 
     texts = [p["en"] for p in load_warmup_pairs()]
     return [tok.apply_chat_template(translation_messages(texts[i % len(texts)]), tokenize=False,
@@ -108,8 +108,8 @@ def run_compress(recipe: CompressRecipe) -> dict:
 
     `report["passed"]` is False when BLEU or chrF++ drops more than the recipe allows (the CLI exits 1).
     """
-    from training.evaluate import compare_models, heldout_pairs
-    from training.recipes import absolute_model_path
+    from hala.training.evaluate import compare_models, heldout_pairs
+    from hala.training.recipes import absolute_model_path
 
     src = absolute_model_path(recipe.model)
     v = recipe.validation
@@ -124,7 +124,7 @@ def run_compress(recipe: CompressRecipe) -> dict:
         scores = compare_models({"original": src, "fp8": str(out.resolve())}, pairs, v.server)
         orig, fp8 = scores["original"], scores["fp8"]
         report["validation"] = {
-            "inference_path": f"pipelines.translate_api.translate_texts via a {v.server.type} server per "
+            "inference_path": f"hala.pipelines.translate.api.translate_texts via a {v.server.type} server per "
                               f"model (device={v.server.device}; transformers serve and vLLM load compressed-tensors)",
             "rows": len(pairs), "original": orig, "fp8": fp8,
             "bleu_drop": round(orig["bleu"] - fp8["bleu"], 4), "chrf_drop": round(orig["chrf++"] - fp8["chrf++"], 4),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipelines.errors import UserError
+from hala.pipelines.core.errors import UserError
 
 _EXTS = (".parquet", ".jsonl", ".json")
 _SPLIT_NAMES = {"train", "dev", "test", "validation", "valid", "eval"}
@@ -25,7 +25,7 @@ def _files_in(folder: Path, split: str, sub: str | None) -> list[Path]:
     for ext in _EXTS:
         if (folder / f"{split}{ext}").is_file():
             return [folder / f"{split}{ext}"]
-    from quality.fingerprint import NOT_DATA
+    from hala.quality.fingerprint import NOT_DATA
 
     files = sorted(p for p in folder.iterdir() if p.suffix in _EXTS and p.is_file() and not p.name.endswith(NOT_DATA))
     if not files:
@@ -38,13 +38,13 @@ def _files_in(folder: Path, split: str, sub: str | None) -> list[Path]:
 
 def local_files(path: str, split: str, sub: str | None = None) -> list[Path] | None:
     """The files a local path means; None: not on disk but a Hub dataset id that can be opened. Anything else is a
-    one-line UserError (pipelines.hub.locate), never a Hub lookup that ends in a traceback."""
+    one-line UserError (hala.pipelines.core.hub.locate), never a Hub lookup that ends in a traceback."""
     p = Path(path).expanduser()
     if p.is_file():
         return [p]
     if p.is_dir():
         return _files_in(p, split, sub)
-    from pipelines.hub import locate
+    from hala.pipelines.core.hub import locate
 
     locate(path, "dataset")
     return None
@@ -101,7 +101,7 @@ def _row_messages(row: dict, field: str, path: str) -> list[dict]:
     set's chat files do."""
     if field in row:
         return clean_messages(row[field])
-    from pipelines.bilingual.translator_set import chat_messages
+    from hala.pipelines.bilingual.translator_set import chat_messages
 
     if "src" in row and "tgt" in row:
         return chat_messages(row["src"], row["tgt"], row.get("tgt_lang") or "ar")

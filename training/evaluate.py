@@ -17,9 +17,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from pipelines.errors import RunFailed, UserError
-from training.arabic_tasks import markdown_rows, run_lighteval
-from training.recipes import EvalRecipe, HeldOut, ServerBlock
+from hala.pipelines.core.errors import RunFailed, UserError
+from hala.training.arabic_tasks import markdown_rows, run_lighteval
+from hala.training.recipes import EvalRecipe, HeldOut, ServerBlock
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def model_server(server: ServerBlock, model: str) -> Iterator[tuple[str, str | N
     """An OpenAI-compatible server answering for `model`: (base_url, api_key).
 
     One server per model, started before and stopped after its turn, so base, SFT and merged never share a device:
-    `transformers`/`batched` through `pipelines.serving.local_server` (what the pipelines' CPU servers run), `vllm`/
+    `transformers`/`batched` through `hala.pipelines.serving.servers.local_server` (what the pipelines' CPU servers run), `vllm`/
     `sglang` through datatrove's own server classes (what the pipelines' GPU path runs), `endpoint` as given.
     """
     if server.type == "endpoint":
@@ -48,7 +48,7 @@ def model_server(server: ServerBlock, model: str) -> Iterator[tuple[str, str | N
             raise UserError("server.type endpoint needs server.endpoint (a base URL)")
         yield server.endpoint, os.environ.get(server.api_key_env)
     elif server.type in ("transformers", "batched"):
-        from pipelines.serving import local_server
+        from hala.pipelines.serving.servers import local_server
 
         with local_server(model, device=server.device, engine=server.type, max_batch=server.max_batch,
                           cpu_threads=server.cpu_threads, continuous_batching=server.continuous_batching,
@@ -68,7 +68,7 @@ def datatrove_server(server: ServerBlock, model: str) -> Iterator[str]:
     package is missing; RunFailed: it started and died)."""
     from datatrove.pipeline.inference.servers import SGLangServer
 
-    from pipelines.serving import HalaVLLMServer, inference_config
+    from hala.pipelines.serving.servers import HalaVLLMServer, inference_config
 
     cls = {"vllm": HalaVLLMServer, "sglang": SGLangServer}[server.type]
     config = inference_config(server, model)
@@ -112,7 +112,7 @@ def datatrove_server(server: ServerBlock, model: str) -> Iterator[str]:
 def translate_and_score(model: str, pairs: list[tuple[str, str]], server: ServerBlock, base_url: str,
                         api_key: str | None = None) -> dict:
     """Translate the sources with `model` through `translate_texts` (same prompt/segmenting/checks as pipelines)."""
-    from pipelines.translate_api import translate_texts
+    from hala.pipelines.translate.api import translate_texts
 
     t0 = time.monotonic()
     results = translate_texts([s for s, _ in pairs], model=model, server="endpoint", endpoint=base_url,
@@ -139,7 +139,7 @@ def compare_models(models: dict[str, str], pairs: list[tuple[str, str]], server:
 
 
 def heldout_pairs(h: HeldOut) -> list[tuple[str, str]]:
-    from training.data import load_pairs
+    from hala.training.data import load_pairs
 
     return load_pairs(h.path, split="test", src_lang=h.src_lang, max_samples=h.max_samples)
 
@@ -155,7 +155,7 @@ def markdown_table(results: dict) -> str:
 
 def run_eval(recipe: EvalRecipe) -> dict:
     """Score every model of the recipe on the same held-out pairs; write eval_results.json and eval_results.md."""
-    from training.recipes import absolute_model_path
+    from hala.training.recipes import absolute_model_path
 
     pairs = heldout_pairs(recipe.heldout)
     models = {label: absolute_model_path(m) for label, m in recipe.models.items()}

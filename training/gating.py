@@ -2,7 +2,7 @@
 
 A Hub dataset passed the gate before it was published. A local one must carry a passing `validation.json` from
 `hala gate` whose fingerprint is the data's fingerprint now — the binding publish uses
-(`quality.gate.require_passing_gate`):
+(`hala.quality.gate.require_passing_gate`):
 - a hala dataset folder, any other folder, or a single file: the validation of the thing itself (DATASET/validation.json,
   FILE.validation.json) or, for a file inside a gated folder, the folder's; the files trained on must be among the
   data files that fingerprint covers;
@@ -19,14 +19,14 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from pipelines.errors import UserError
+from hala.pipelines.core.errors import UserError
 
 log = logging.getLogger(__name__)
 
 
 def _passing_validation(target: Path) -> dict:
     """The passing, current validation.json of `target`, or a UserError that names the `hala gate` command."""
-    from quality.gate import GateRefused, require_passing_gate
+    from hala.quality.gate import GateRefused, require_passing_gate
 
     try:
         return require_passing_gate(target)
@@ -37,7 +37,7 @@ def _passing_validation(target: Path) -> dict:
 
 def _translator_set_root(files: list[Path]) -> Path | None:
     """OUT when the files are OUT/chat/<split>.parquet of a translator set."""
-    from quality.fingerprint import translator_set
+    from hala.quality.fingerprint import translator_set
 
     folders = {f.resolve().parent for f in files}
     if len(folders) != 1:
@@ -48,7 +48,7 @@ def _translator_set_root(files: list[Path]) -> Path | None:
 
 def _gate_target(p: Path) -> Path:
     """The file or folder whose validation.json vouches for `p`: itself, or the (dataset) folder holding a file."""
-    from quality.gate import validation_path
+    from hala.quality.gate import validation_path
 
     if p.is_file() and validation_path(p).is_file():
         return p
@@ -59,9 +59,9 @@ def _gate_target(p: Path) -> Path:
 def require_gated(path: str, files: list[Path] | None, *, allow_ungated: bool = False) -> dict:
     """Refuse (UserError) local training data without a passing, current gate; what vouched for it, for the summary.
 
-    `files` are the local files `training.data.local_files` resolved for `path` (None: a Hub dataset)."""
-    from quality.fingerprint import data_files
-    from quality.gate import validation_path
+    `files` are the local files `hala.training.data.local_files` resolved for `path` (None: a Hub dataset)."""
+    from hala.quality.fingerprint import data_files
+    from hala.quality.gate import validation_path
 
     if files is None:
         return {"gate": "hub", "note": "published datasets passed the gate before publishing"}

@@ -12,7 +12,7 @@ import json
 import time
 from pathlib import Path
 
-from training.recipes import MergeRecipe, absolute_model_path
+from hala.training.recipes import MergeRecipe, absolute_model_path
 
 CONFIG_NAME = "mergekit_config.yml"
 

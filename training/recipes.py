@@ -1,7 +1,7 @@
 """Pydantic models of the training recipes (`training/recipes/<model>/<stage>/config.yaml`).
 
 One model per command; `extra="forbid"` everywhere so a misspelled key is named in a one-line error
-(`pipelines.recipe.validate`). Paths stay strings: a local folder works wherever a Hub id does.
+(`hala.pipelines.core.config.validate`). Paths stay strings: a local folder works wherever a Hub id does.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pipelines.serving import ServerConfig
+from hala.pipelines.serving.servers import ServerConfig
 
 
 class _Strict(BaseModel):
@@ -161,21 +161,21 @@ class EvalRecipe(_Strict):
 
 def load_recipe(path: str | Path, model: type[BaseModel]):
     """Read and validate a recipe file; errors name the bad key (UserError, exit 2)."""
-    from pipelines.recipe import load_yaml, validate
+    from hala.pipelines.core.config import load_yaml, validate
 
     return validate(model, load_yaml(path), str(path))
 
 
-TINY = "tiny"  # model spec meaning the cached tiny LFM2 demo translator (pipelines.tiny_model)
+TINY = "tiny"  # model spec meaning the cached tiny LFM2 demo translator (hala.pipelines.serving.tiny_model)
 
 
 def absolute_model_path(spec: str) -> str:
     """A local path made absolute (mergekit turns relative paths into Hub look-ups), a Hub id that can be opened
-    unchanged, `tiny` → the cached tiny demo model; anything else a one-line UserError (pipelines.hub.locate)."""
+    unchanged, `tiny` → the cached tiny demo model; anything else a one-line UserError (hala.pipelines.core.hub.locate)."""
     if spec == TINY:
-        from pipelines.tiny_model import cached_tiny_model
+        from hala.pipelines.serving.tiny_model import cached_tiny_model
 
         return str(cached_tiny_model().resolve())
-    from pipelines.hub import locate
+    from hala.pipelines.core.hub import locate
 
     return locate(spec, "model")

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import yaml
 
-from training.recipes import SFTRecipe, absolute_model_path
+from hala.training.recipes import SFTRecipe, absolute_model_path
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 def load_tokenizer(recipe: SFTRecipe):
     from transformers import AutoTokenizer
 
-    from training.chat_template import ensure_generation_markers
+    from hala.training.chat_template import ensure_generation_markers
 
     tok = AutoTokenizer.from_pretrained(absolute_model_path(recipe.model_name_or_path), revision=recipe.model_revision,
                                         trust_remote_code=recipe.trust_remote_code)
@@ -48,15 +48,15 @@ def sft_config(recipe: SFTRecipe):
 
 class Built(NamedTuple):
     trainer: Any  # trl.SFTTrainer
-    chat_template: str  # how the template got its generation markers (training.chat_template)
+    chat_template: str  # how the template got its generation markers (hala.training.chat_template)
     rows: int
-    gate: dict  # what vouched for the data (training.gating.require_gated)
+    gate: dict  # what vouched for the data (hala.training.gating.require_gated)
 
 
 def _gated_messages(d, split: str):
-    """The rows of one split, refused unless published or gated (training.gating)."""
-    from training.data import load_messages_dataset, local_files
-    from training.gating import require_gated
+    """The rows of one split, refused unless published or gated (hala.training.gating)."""
+    from hala.training.data import load_messages_dataset, local_files
+    from hala.training.gating import require_gated
 
     gate = require_gated(d.path, local_files(d.path, split, sub="chat"), allow_ungated=d.allow_ungated)
     rows = load_messages_dataset(d.path, split=split, name=d.name, revision=d.revision, field=d.messages_field,

@@ -3,9 +3,9 @@ translator's training set. `FLOWS` maps a recipe's `flow:` to (pydantic recipe m
 
 from __future__ import annotations
 
-from pipelines.bilingual.mining import MineRecipe, run_mine
-from pipelines.bilingual.teacher_pairs import TeacherPairsRecipe, run_teacher_pairs
-from pipelines.bilingual.translator_set import TranslatorSetRecipe, build_translator_set
+from hala.pipelines.bilingual.mining import MineRecipe, run_mine
+from hala.pipelines.bilingual.teacher_pairs import TeacherPairsRecipe, run_teacher_pairs
+from hala.pipelines.bilingual.translator_set import TranslatorSetRecipe, build_translator_set
 
 FLOWS = {
     "teacher_pairs": (TeacherPairsRecipe, run_teacher_pairs),

@@ -17,7 +17,7 @@ from pathlib import Path
 from datatrove.data import Document
 from datatrove.pipeline.inference.types import InferenceError, ServerError
 
-from pipelines.stages import HalaStage
+from hala.pipelines.core.stages import HalaStage
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 BUILTIN_JUDGE_PROMPTS = {"judge_v1": RESOURCES / "judge_v1.txt"}
@@ -81,7 +81,7 @@ def parse_prompt_file(text: str, name: str) -> JudgePrompt:
 
 def load_judge_prompt(spec: str = DEFAULT_JUDGE_PROMPT) -> JudgePrompt:
     """A built-in prompt name (`judge_v1`) or a path to a prompt file of the same shape."""
-    from pipelines.errors import UserError
+    from hala.pipelines.core.errors import UserError
 
     path = BUILTIN_JUDGE_PROMPTS.get(spec) or Path(spec)
     if not path.is_file():

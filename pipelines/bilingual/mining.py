@@ -16,15 +16,22 @@ from typing import Literal
 from datatrove.data import Document
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipelines.bilingual.common import has_rows, merge_rejects
-from pipelines.bilingual.judge import DEFAULT_JUDGE_PROMPT, JudgeOutcomeStage, JudgeSettings, judge_rollout, \
-    load_judge_prompt
-from pipelines.dedup import DedupConfig
-from pipelines.filters import FilterConfig, build_filter_steps
-from pipelines.records import PAIR_FIELDS, document_to_record
-from pipelines.serving import ServerConfig
-from pipelines.stages import HalaStage
-from pipelines.translate_flow import ExecutorConfig, make_executor, resolve_model, write_stats
+from hala.pipelines.bilingual.common import has_rows, merge_rejects
+from hala.pipelines.bilingual.judge import (
+    DEFAULT_JUDGE_PROMPT,
+    JudgeOutcomeStage,
+    JudgeSettings,
+    judge_rollout,
+    load_judge_prompt,
+)
+from hala.pipelines.core.executors import ExecutorConfig, make_executor
+from hala.pipelines.core.records import PAIR_FIELDS, document_to_record
+from hala.pipelines.core.stages import HalaStage
+from hala.pipelines.core.stats import write_stats
+from hala.pipelines.dedup.flow import DedupConfig
+from hala.pipelines.filters import FilterConfig, build_filter_steps
+from hala.pipelines.serving.servers import ServerConfig
+from hala.pipelines.translate.flow import resolve_model
 
 
 class JudgeConfig(BaseModel):
@@ -124,8 +131,8 @@ def judge_pipelines(recipe: MineRecipe, input_dir: Path, out: Path):
     """The two executors of the judge stage: ask (InferenceRunner, checkpointed) and decide (`judge` stage)."""
     from datatrove.pipeline.writers import JsonlWriter
 
-    from pipelines.filter_flow import RecordJsonlReader, record_reader, record_writer
-    from pipelines.serving import HalaInferenceRunner, inference_config
+    from hala.pipelines.io.records import RecordJsonlReader, record_reader, record_writer
+    from hala.pipelines.serving.servers import HalaInferenceRunner, inference_config
 
     model, _ = resolve_model(recipe.server)
     prompt = load_judge_prompt(recipe.judge.prompt)
@@ -150,10 +157,10 @@ def judge_pipelines(recipe: MineRecipe, input_dir: Path, out: Path):
 
 def run_mine(recipe: MineRecipe) -> dict:
     """Pre-filter, dedup and judge; OUT/data holds the accepted pairs, OUT/rejects the rest with reasons."""
-    from pipelines.dedup import run_dedup
-    from pipelines.filter_flow import record_writer
-    from pipelines.readers import source_reader
-    from pipelines.recipe import write_recipe
+    from hala.pipelines.core.config import write_recipe
+    from hala.pipelines.dedup.flow import run_dedup
+    from hala.pipelines.io.records import record_writer
+    from hala.pipelines.io.sources import source_reader
 
     out = Path(recipe.output)
     out.mkdir(parents=True, exist_ok=True)

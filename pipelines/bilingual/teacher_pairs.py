@@ -1,6 +1,6 @@
 """Teacher translation of instruction data into EN→AR pairs (the paper's 405K Open-Orca rows → 810K pairs).
 
-The first `limit` rows of the input (in total, however many tasks run: pipelines.readers.FirstRowsReader)
+The first `limit` rows of the input (in total, however many tasks run: hala.pipelines.io.sources.FirstRowsReader)
 go through the spine's translate stage unchanged (normalize → translation rollout with masking, TM and verification
 on datatrove's InferenceRunner → finalize), which writes Arabic instruction records to OUT/work/records. A second
 datatrove pipeline turns every message of every kept record into a candidate pair (`messages_en[i]` → `messages[i]`)
@@ -20,11 +20,13 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from pydantic import Field
 
-from pipelines.bilingual.common import has_rows, step_counters
-from pipelines.filters import FilterConfig, build_filter_steps
-from pipelines.records import stable_id, stage_meta
-from pipelines.stages import HalaStage, stage_accounting
-from pipelines.translate_flow import TranslateConfig, make_executor, resolve_model, translate_pipelines, write_stats
+from hala.pipelines.bilingual.common import has_rows
+from hala.pipelines.core.executors import make_executor
+from hala.pipelines.core.records import stable_id, stage_meta
+from hala.pipelines.core.stages import HalaStage
+from hala.pipelines.core.stats import stage_accounting, step_counters, write_stats
+from hala.pipelines.filters import FilterConfig, build_filter_steps
+from hala.pipelines.translate.flow import TranslateConfig, resolve_model, translate_pipelines
 
 PAIRS_STEP = "instruction messages"
 SKIP_KEY = "pair_skip"  # (reason, detail) of a candidate that is not a pair; read by the `pairs` stage
@@ -119,7 +121,7 @@ class PairSelection(HalaStage):
 def run_teacher_pairs(recipe: TeacherPairsRecipe) -> dict:
     """Translate, then pair; OUT/data holds the pairs, OUT/rejects every dropped row or message, OUT/stats.json the
     counts."""
-    from pipelines.filter_flow import record_reader, record_writer
+    from hala.pipelines.io.records import record_reader, record_writer
 
     out = Path(recipe.output)
     out.mkdir(parents=True, exist_ok=True)

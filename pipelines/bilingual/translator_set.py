@@ -1,6 +1,6 @@
 """The translator's training set: teacher pairs + judged mined pairs → exact dedup → train/dev/test → pairs and chat.
 
-Exact duplicates (normalized src + tgt, across all inputs) are removed by pipelines.dedup, i.e. datatrove's exact
+Exact duplicates (normalized src + tgt, across all inputs) are removed by hala.pipelines.dedup.flow, i.e. datatrove's exact
 dedup stages; the first copy read is kept and each other one is rejected with `kept=<id>`.
 
 The split of a pair is a hash of its normalized source text, so the same source (and every spelling variant the
@@ -26,12 +26,13 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pipelines.bilingual.common import atomic_write_json, has_rows, merge_rejects, step_counters
-from pipelines.dedup.keys import dedup_key
-from pipelines.prompts import BUILTIN_PROMPTS
-from pipelines.records import stable_id, stage_meta
-from pipelines.stages import HalaStage, stage_accounting
-from pipelines.tiny_model import TRANSLATE_INSTRUCTION
+from hala.pipelines.bilingual.common import has_rows, merge_rejects
+from hala.pipelines.core.records import stable_id, stage_meta
+from hala.pipelines.core.stages import HalaStage
+from hala.pipelines.core.stats import step_counters, write_stats
+from hala.pipelines.dedup.keys import dedup_key
+from hala.pipelines.serving.tiny_model import TRANSLATE_INSTRUCTION
+from hala.pipelines.translate.prompts import BUILTIN_PROMPTS
 
 SPLITS = ("train", "dev", "test")
 # The instruction of each target language; Arabic is the lfm2 prompt the spine translates with, verbatim.
@@ -207,9 +208,9 @@ def _has_pairs(path: Path) -> bool:
 
 
 def _exact_dedup_config():
-    """datatrove's exact dedup on the normalized src + tgt (pipelines.dedup, key `conversation`); no MinHash: two
+    """datatrove's exact dedup on the normalized src + tgt (hala.pipelines.dedup.flow, key `conversation`); no MinHash: two
     different translations of one source are both worth keeping."""
-    from pipelines.dedup import DedupConfig
+    from hala.pipelines.dedup.flow import DedupConfig
 
     return DedupConfig(key="conversation", exact=True, near=False)
 
@@ -218,15 +219,16 @@ def build_translator_set(recipe: TranslatorSetRecipe) -> dict:
     """Merge, dedup, split, optionally reverse; write pairs/, chat/ and stats.json under OUT. Rebuilt from scratch
     on every run (it is cheap), so a changed input or option never mixes with an older build.
 
-    Three datatrove runs: merge (every input → `normalize` check → one folder), exact dedup (pipelines.dedup:
+    Three datatrove runs: merge (every input → `normalize` check → one folder), exact dedup (hala.pipelines.dedup.flow:
     datatrove's ExactDedupSignature / ExactFindDedups, the `dedup` stage rejects each copy with `kept=<id>`), split
     (assign split → reverse → split guard → the pairs and chat writers)."""
     from datatrove.pipeline.writers import ParquetWriter
 
-    from pipelines.dedup import run_dedup
-    from pipelines.filter_flow import detect_kind, local_executor, record_reader, record_writer
-    from pipelines.recipe import write_recipe
-    from pipelines.records import pair_schema, pair_writer_adapter
+    from hala.pipelines.core.config import write_recipe
+    from hala.pipelines.core.executors import make_executor
+    from hala.pipelines.core.records import pair_schema, pair_writer_adapter
+    from hala.pipelines.dedup.flow import run_dedup
+    from hala.pipelines.io.records import detect_kind, record_reader, record_writer
 
     for path in recipe.inputs:
         detect_kind(path, "pairs")  # a folder of instruction records is a user error, before any work
@@ -239,8 +241,8 @@ def build_translator_set(recipe: TranslatorSetRecipe) -> dict:
     filled = [p for p in recipe.inputs if _has_pairs(Path(p))]  # a run that kept nothing has no files
     stage_logs: list[Path] = []
     if filled:
-        local_executor([*(record_reader(p) for p in filled), PairCheck(str(out)),
-                        record_writer("pairs", str(merged / "data"))], logs / "translator_set_merge").run()
+        make_executor(None, [*(record_reader(p) for p in filled), PairCheck(str(out)),
+                             record_writer("pairs", str(merged / "data"))], logs / "translator_set_merge").run()
         stage_logs.append(logs / "translator_set_merge")
     if has_rows(merged / "data"):
         run_dedup(str(merged), str(deduped), _exact_dedup_config(), kind="pairs")
@@ -253,20 +255,16 @@ def build_translator_set(recipe: TranslatorSetRecipe) -> dict:
                                schema=pair_schema()),
                  ParquetWriter(str(build / "chat"), output_filename="${split}.parquet", adapter=chat_adapter,
                                schema=chat_schema())]
-        local_executor(steps, logs / "translator_set_split").run()
+        make_executor(None, steps, logs / "translator_set_split").run()
         stage_logs.append(logs / "translator_set_split")
     _publish(build / "pairs", out / "pairs", pair_schema())
     _publish(build / "chat", out / "chat", chat_schema())
     splits, origins = _split_counts(out)
-    stages: dict[str, dict] = {}
-    for d in stage_logs:
-        stages.update(stage_accounting(d))
     reversed_rows = step_counters(logs / "translator_set_split", AddReverse.name).get("reverse", 0)
-    stats = {"kind": "pairs", "stages": stages, "splits": splits, "origins": origins,
-             "total": sum(s["rows"] for s in splits.values()), "reverse": recipe.reverse,
-             "rows_added": {"reverse": reversed_rows} if recipe.reverse else {},
-             "test_size": recipe.test_size, "dev_size": recipe.dev_size, "salt": recipe.salt,
-             "inputs": list(recipe.inputs), "empty_inputs": [p for p in recipe.inputs if p not in filled]}
-    atomic_write_json(out / "stats.json", stats)
+    stats = write_stats(out, stage_logs, kind="pairs", extra={
+        "splits": splits, "origins": origins, "total": sum(s["rows"] for s in splits.values()),
+        "reverse": recipe.reverse, "rows_added": {"reverse": reversed_rows} if recipe.reverse else {},
+        "test_size": recipe.test_size, "dev_size": recipe.dev_size, "salt": recipe.salt,
+        "inputs": list(recipe.inputs), "empty_inputs": [p for p in recipe.inputs if p not in filled]})
     write_recipe(out, recipe)  # split settings for the card; `hala run OUT/recipe.yaml` rebuilds the set
     return stats

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pipelines.filters.arabic import normalize_arabic
+from hala.pipelines.filters.arabic import normalize_arabic
 
 DedupKeyName = Literal["user", "conversation", "source", "target"]
 

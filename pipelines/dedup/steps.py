@@ -20,8 +20,8 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.writers.jsonl import JsonlWriter
 from datatrove.utils.word_tokenizers import WordTokenizer
 
-from pipelines.dedup.keys import dedup_key
-from pipelines.stages import HalaStage
+from hala.pipelines.core.stages import HalaStage
+from hala.pipelines.dedup.keys import dedup_key
 
 POS_KEY = "dedup_pos"
 HASH_KEY = "dedup_hash"

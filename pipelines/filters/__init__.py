@@ -11,8 +11,8 @@ from typing import Literal
 from datatrove.pipeline.base import PipelineStep
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipelines.filters.lid import LidConfig, LidStage
-from pipelines.filters.quality_filters import QualityConfig, QualityStage
+from hala.pipelines.filters.lid import LidConfig, LidStage
+from hala.pipelines.filters.quality_filters import QualityConfig, QualityStage
 
 Kind = Literal["instructions", "pairs"]
 

@@ -10,19 +10,19 @@ is Latin script; a short Arabic greeting is Arabic script).
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 import re
+from functools import lru_cache
 from pathlib import Path
 
 from datatrove.data import Document
 from datatrove.utils.lid import FastTextLID
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipelines.filters.batching import BatchedStatsFilter
-from pipelines.filters.arabic import ARABIC_LETTER_RE, LATIN_LETTER_RE, strip_diacritics
-from pipelines.filters.views import record_view
-from pipelines.records import stage_meta
-from pipelines.stages import HalaStage
+from hala.pipelines.core.batching import BatchedStatsFilter
+from hala.pipelines.core.records import stage_meta
+from hala.pipelines.core.stages import HalaStage
+from hala.pipelines.filters.arabic import ARABIC_LETTER_RE, LATIN_LETTER_RE, strip_diacritics
+from hala.pipelines.filters.views import record_view
 
 ARABIC_LABELS = ["ar", "arb", "arz", "ary", "acm", "apc", "ajp", "ars", "aeb", "arq", "acq", "ayp", "afb", "ayl", "shu"]
 # ISO 639-3 (GlotLID) → the two-letter codes records use.

@@ -16,12 +16,12 @@ from typing import Callable
 from datatrove.data import Document
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipelines.filters.arabic import arabic_share, to_ascii_digits
-from pipelines.filters.lid import base_code
-from pipelines.filters.batching import BatchedStatsFilter
-from pipelines.filters.views import RecordView, Segment, TextView, record_view
-from pipelines.records import messages_text, stage_meta
-from pipelines.stages import HalaStage
+from hala.pipelines.core.batching import BatchedStatsFilter
+from hala.pipelines.core.records import messages_text, stage_meta
+from hala.pipelines.core.stages import HalaStage
+from hala.pipelines.filters.arabic import arabic_share, to_ascii_digits
+from hala.pipelines.filters.lid import base_code
+from hala.pipelines.filters.views import RecordView, TextView, record_view
 
 Result = tuple[str, str] | None  # (reason, detail) or None when the check passes
 

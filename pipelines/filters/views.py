@@ -1,7 +1,7 @@
 """What the filters judge: a record seen as aligned (source, target) segments, each with its protected spans known.
 
 An instruction record gives one segment per message (`messages[i]` against `messages_en[i]`); a pair gives one
-(`tgt` against `src`). Protected spans (code, LaTeX, URLs, HTML, JSON) come from `pipelines.masking`; a text without
+(`tgt` against `src`). Protected spans (code, LaTeX, URLs, HTML, JSON) come from `hala.pipelines.translate.masking`; a text without
 any of the characters those spans need skips the span search, which is most prose and most of the filter's time.
 """
 
@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 
 from datatrove.data import Document
 
-from pipelines.filters.arabic import LATIN_LETTER_RE
-from pipelines.masking import find_protected_spans
+from hala.pipelines.filters.arabic import LATIN_LETTER_RE
+from hala.pipelines.translate.masking import find_protected_spans
 
-# Every protected-span pattern in pipelines.masking needs one of these (fences/inline code, LaTeX, HTML, JSON) or
+# Every protected-span pattern in hala.pipelines.translate.masking needs one of these (fences/inline code, LaTeX, HTML, JSON) or
 # "://" (tested as a plain substring: a single character class lets the regex engine scan fast).
 _SPAN_CHAR_RE = re.compile(r"[`~$\\<{\[]")
 

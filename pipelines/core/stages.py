@@ -1,0 +1,80 @@
+"""The rejects convention shared by every stage.
+
+A stage is a datatrove `BaseFilter` with a `stage` name. Whatever it drops goes through its `exclusion_writer`
+into `OUTPUT/rejects/<stage>/` as rows `{id, stage, reason, detail, record}`; datatrove counts `total`,
+`forwarded`, `dropped` and `dropped_<reason>` for it, and `hala.pipelines.core.stats` turns those into
+`read = kept + rejected` per stage.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC
+from pathlib import Path
+from typing import Any
+
+from datatrove.data import Document
+from datatrove.pipeline.filters.base_filter import BaseFilter
+from datatrove.pipeline.writers.jsonl import JsonlWriter
+
+from hala.pipelines.core.records import document_to_record
+
+REJECT_DETAIL_KEY = "reject_detail"
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        json.dumps(value)
+        return value
+    except TypeError:
+        return repr(value)
+
+
+class RejectsWriter(JsonlWriter):
+    """Writes dropped records of one stage as `{id, stage, reason, detail, record}` JSONL rows."""
+
+    name = "🗑️ Rejects"
+
+    def __init__(self, output_dir: str, stage: str):
+        self.stage = stage
+        super().__init__(
+            str(Path(output_dir) / "rejects" / stage),
+            output_filename="${rank}.jsonl",
+            compression=None,
+            adapter=_reject_adapter,
+        )
+
+
+def _reject_adapter(self: RejectsWriter, doc: Document) -> dict:
+    meta = doc.metadata
+    if "raw" in meta:  # a row that never became a record: keep the raw input as it was read
+        record = meta["raw"]
+    else:
+        record = document_to_record(doc)
+    return {
+        "id": doc.id,
+        "stage": self.stage,
+        "reason": meta.get("filter_reason") or "unspecified",
+        "detail": str(meta.get(REJECT_DETAIL_KEY, "")),
+        "record": json.dumps(_jsonable(record), ensure_ascii=False, default=str),
+    }
+
+
+class HalaStage(BaseFilter, ABC):
+    """A filtering stage that writes its rejects next to the output, with a reason and a detail."""
+
+    stage: str = "stage"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.name = cls.stage  # datatrove keys its stats by step name: make it the stage name
+
+    def __init__(self, output_dir: str | None = None, batch_size: int = 1):
+        writer = RejectsWriter(output_dir, self.stage) if output_dir else None
+        super().__init__(exclusion_writer=writer, batch_size=batch_size)
+
+    @staticmethod
+    def reject(doc: Document, reason: str, detail: str = "") -> tuple[bool, str]:
+        """Mark `doc` as rejected; the return value is what `filter` hands back to datatrove."""
+        doc.metadata[REJECT_DETAIL_KEY] = detail
+        return False, reason

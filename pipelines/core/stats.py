@@ -1,0 +1,105 @@
+"""The one `stats.json` writer: per-stage accounting (read = kept + rejected, by reason) from datatrove's logs,
+written atomically, and the summary lines the commands print from it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from datatrove.pipeline.filters.base_filter import BaseFilter
+
+TRANSLATION_COUNTERS = ("segments", "tm_hits", "model_calls", "shared_inflight", "failed")
+
+
+def _total(value) -> int:
+    return int(value.get("total", 0) if isinstance(value, dict) else value)
+
+
+def step_name(step: dict) -> str:
+    """A step's name without datatrove's type prefix (`🔻 - FILTER: lid` → `lid`)."""
+    return step.get("name", "?").split(":", 1)[-1].strip()
+
+
+def stage_accounting(logging_dir: str | Path) -> dict[str, dict]:
+    """Per-stage `{read, kept, rejected, reasons}` from datatrove's merged `stats.json`.
+
+    Only filter steps appear (every `HalaStage` is one): a stage's `read` is datatrove's `total`, `kept` its
+    `forwarded`, `rejected` its `dropped`.
+    """
+    stats_file = Path(logging_dir) / "stats.json"
+    steps = json.loads(stats_file.read_text())
+    out: dict[str, dict] = {}
+    for step in steps:
+        stats = step.get("stats", {})
+        name = step.get("name", "?")
+        if not name.startswith(BaseFilter.type):
+            continue  # readers, writers and the inference runner are not stages
+        name = name.split(":", 1)[-1].strip()
+
+        def count(key: str) -> int:
+            return _total(stats.get(key, 0))
+
+        reasons = {k.removeprefix("dropped_"): count(k) for k in stats if k.startswith("dropped_")}
+        out[name] = {
+            "read": count("total"),
+            "kept": count("forwarded"),
+            "rejected": count("dropped"),
+            "reasons": reasons,
+        }
+    return out
+
+
+def step_counters(logging_dir: Path, name: str) -> dict[str, int]:
+    """The counters a (non-filter) datatrove step logged, e.g. {"rows": 6, "pairs": 12}; {} when it never ran."""
+    stats_file = Path(logging_dir) / "stats.json"
+    if not stats_file.is_file():
+        return {}
+    for step in json.loads(stats_file.read_text()):
+        if step_name(step) == name:
+            return {k: _total(v) for k, v in step.get("stats", {}).items()
+                    if isinstance(v.get("total", 0) if isinstance(v, dict) else v, (int, float))}
+    return {}
+
+
+def atomic_write_json(path: Path, data: dict) -> None:
+    """Write JSON next to its final name, then rename: a reader never sees half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False))
+    tmp.replace(path)
+
+
+def write_stats(out: Path, logging_dirs: list[Path] | None = None, extra: dict | None = None,
+                kind: str = "instructions") -> dict:
+    """OUT/stats.json from the stage accounting of every executor's logs (in run order; by default every
+    folder under OUT/logs, oldest first), with the translation counters when a `translate` stage ran."""
+    out = Path(out)
+    if logging_dirs is None:
+        found = [d for d in (out / "logs").glob("*") if (d / "stats.json").is_file()]
+        logging_dirs = sorted(found, key=lambda d: (d / "stats.json").stat().st_mtime)
+    stages: dict[str, dict] = {}
+    translation: dict[str, int] = {}
+    for d in logging_dirs:
+        if not (d / "stats.json").is_file():
+            continue
+        stages.update(stage_accounting(d))
+        counters = step_counters(d, "translate")
+        translation.update({k: counters[k] for k in TRANSLATION_COUNTERS if k in counters})
+    stats = {"kind": kind, "stages": stages, **({"translation": translation} if translation else {}), **(extra or {})}
+    atomic_write_json(out / "stats.json", stats)
+    return stats
+
+
+def stage_lines(stats: dict, indent: str = "  ") -> list[str]:
+    """Human summary of a stats.json: one line per stage (read/kept/rejected by reason), then the TM line."""
+    lines = []
+    for stage, s in stats.get("stages", {}).items():
+        reasons = ", ".join(f"{k}={v}" for k, v in sorted(s["reasons"].items(), key=lambda kv: -kv[1])) or "-"
+        lines.append(f"{indent}{stage:<10} read {s['read']:>5}  kept {s['kept']:>5}  rejected {s['rejected']:>4}  ({reasons})")
+    t = stats.get("translation")
+    if t:
+        lines.append(
+            f"{indent}translation memory: {t.get('segments', 0)} segments — {t.get('tm_hits', 0)} TM hits, "
+            f"{t.get('shared_inflight', 0)} shared in flight, {t.get('model_calls', 0)} translated by the model, "
+            f"{t.get('failed', 0)} failed checks"
+        )
+    return lines

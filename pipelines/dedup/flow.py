@@ -1,0 +1,169 @@
+"""Exact and MinHash near-deduplication over the normalized Arabic key, with datatrove's multi-stage dedup.
+
+`run_dedup(input_dir, output_dir, config)` runs, each on its own datatrove executor (logs under OUTPUT/logs/dedup_*):
+
+1. exact signatures → 2. exact duplicate finding (ExactDedupSignature / ExactFindDedups on the key);
+3. MinHash signatures of the exact-deduplicated stream → 4. buckets → 5. clusters (MinhashDedupSignature /
+   Buckets / Cluster);
+6. mark: the datatrove filters drop duplicates into decision files, the kept twins are noted;
+7. final: the `dedup` stage rejects each duplicate with `kept=<twin id>` and writes the rest as parquet.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from hala.pipelines.core.executors import ExecutorConfig, make_executor
+from hala.pipelines.core.stats import atomic_write_json, write_stats
+from hala.pipelines.dedup.keys import DedupKeyName, dedup_key
+from hala.pipelines.filters import FilterConfig, Kind
+from hala.pipelines.io.records import detect_kind
+
+
+class DedupConfig(BaseModel):
+    """Deduplication settings (a recipe's `dedup:` block)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: DedupKeyName = Field("conversation", description="what is compared: user (user turns), conversation (every "
+                              "message / src+tgt), source (the English original), target (a pair's tgt)")
+    exact: bool = Field(True, description="drop exact duplicates of the normalized key (exact_duplicate)")
+    near: bool = Field(True, description="drop MinHash near-duplicates (near_duplicate)")
+    n_grams: int = Field(3, ge=1, description="words per MinHash shingle; keys shorter than this are only "
+                         "exact-deduplicated")
+    num_buckets: int = Field(14, ge=1, description="MinHash LSH bands")
+    hashes_per_bucket: int = Field(8, ge=1, description="hashes per band; similarity threshold ≈ "
+                                   "(1/num_buckets)^(1/hashes_per_bucket) ≈ 0.72 with the defaults")
+    seed: int = Field(1, description="MinHash permutation seed (same on every task)")
+
+
+def _touch_missing(folder: Path, tasks: int, suffixes: tuple[str, ...]) -> None:
+    """MinhashDedupFilter needs a .remove/.clusters file per rank; a rank without duplicates gets empty ones."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for rank in range(tasks):
+        for suffix in suffixes:
+            f = folder / f"{rank:06d}{suffix}"
+            if not f.exists():
+                f.touch()
+
+
+def run_dedup(input_dir: str, output_dir: str, config: DedupConfig | None = None, tasks: int = 1, workers: int = 1,
+              kind: str | None = None, check_input: bool = False) -> dict:
+    """Deduplicate the records of INPUT into OUTPUT (data/, rejects/dedup/, stats.json); returns the stats.
+
+    `check_input` (what `hala dedup` sets): INPUT is anyone's data, so rows that are not records leave as rejects
+    of a `read` stage before dedup (every pass drops them the same way, so positions agree). Without it INPUT is
+    what another hala stage wrote (its own `read` stage already counted the input), and such a row is a UserError."""
+    from datatrove.pipeline.dedup.exact_dedup import (
+        ExactDedupConfig,
+        ExactDedupFilter,
+        ExactDedupSignature,
+        ExactFindDedups,
+    )
+    from datatrove.pipeline.dedup.minhash import (
+        MinhashConfig,
+        MinhashDedupBuckets,
+        MinhashDedupCluster,
+        MinhashDedupFilter,
+        MinhashDedupSignature,
+    )
+    from datatrove.utils.hashing import HashConfig
+
+    from hala.pipelines.dedup.steps import (
+        DecisionWriter,
+        DedupStage,
+        KeeperRecorder,
+        SetDedupKey,
+        SplitWordTokenizer,
+        key_content,
+    )
+    from hala.pipelines.io.records import ReadStage, detect_kind, input_files, record_reader, record_writer
+
+    def local(pipeline: list, logging_dir: Path, n_tasks: int = 1, n_workers: int = 1):
+        return make_executor(ExecutorConfig(tasks=n_tasks, workers=n_workers), pipeline, logging_dir)
+
+    config = config or DedupConfig()
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    kind = detect_kind(input_dir, kind)
+    dedup_key({}, kind, config.key)  # a key that does not fit the kind fails here, before any work
+    logs = out / "logs"
+    work = out / "work" / "dedup"
+    if not input_files(input_dir)[1]:  # everything was filtered out upstream: an empty stage, accounted as such
+        (out / "data").mkdir(parents=True, exist_ok=True)
+        stats = write_stats(out, kind=kind)
+        empty = {"read": 0, "kept": 0, "rejected": 0, "reasons": {}}
+        stats["stages"].update({"read": dict(empty)} if check_input else {}, dedup=empty)
+        atomic_write_json(out / "stats.json", stats)
+        return stats
+
+    def reader(rejects: str | None = None) -> list:
+        """The input's records: with `check_input`, the `read` stage after the reader (rejects written once)."""
+        if not check_input:
+            return [record_reader(input_dir, kind=kind)]
+        return [record_reader(input_dir, kind=kind, quarantine=True), ReadStage(rejects)]
+
+    exact_cfg = ExactDedupConfig(content_getter=key_content)
+    # sha1 shingle hashes: datatrove's default xxhash hasher takes bytes, but MinHash hands it str shingles
+    mh_cfg = MinhashConfig(n_grams=config.n_grams, num_buckets=config.num_buckets,
+                           hashes_per_bucket=config.hashes_per_bucket, seed=config.seed,
+                           hash_config=HashConfig(hash_fc="sha1", precision=64))
+    tokenizer = SplitWordTokenizer()
+    key = SetDedupKey(kind, config.key)
+
+    def exact_filter(writer=None):
+        return ExactDedupFilter(str(work / "exact_dups"), config=exact_cfg, exclusion_writer=writer)
+
+    if config.exact:
+        local([*reader(), key, ExactDedupSignature(str(work / "exact_sigs"), config=exact_cfg)],
+                       logs / "dedup_1_exact_sigs", tasks, workers).run()
+        local([ExactFindDedups(str(work / "exact_sigs"), str(work / "exact_dups"), config=exact_cfg)],
+                       logs / "dedup_2_exact_find").run()
+        (work / "exact_dups").mkdir(parents=True, exist_ok=True)
+    if config.near:
+        pre = [exact_filter()] if config.exact else []
+        local([*reader(), key, *pre,
+                        MinhashDedupSignature(str(work / "mh_sigs"), config=mh_cfg, language=tokenizer)],
+                       logs / "dedup_3_minhash_sigs", tasks, workers).run()
+        local([MinhashDedupBuckets(str(work / "mh_sigs"), str(work / "mh_buckets"), config=mh_cfg)],
+                       logs / "dedup_4_minhash_buckets", config.num_buckets, workers).run()
+        local([MinhashDedupCluster(str(work / "mh_buckets"), str(work / "mh_remove"), config=mh_cfg,
+                                            save_cluster_id=True)],
+                       logs / "dedup_5_minhash_cluster").run()
+        _touch_missing(work / "mh_remove", tasks, (".remove", ".clusters"))
+
+    mark = [*reader(), key]
+    if config.exact:
+        mark.append(exact_filter(DecisionWriter(str(work / "decisions" / "exact_duplicate"), "exact_duplicate")))
+        mark.append(KeeperRecorder(str(work / "keepers" / "exact"), "exact"))
+    if config.near:
+        mark.append(MinhashDedupFilter(str(work / "mh_remove"), load_cluster_ids=True,
+                                       exclusion_writer=DecisionWriter(str(work / "decisions" / "near_duplicate"),
+                                                                       "near_duplicate")))
+        mark.append(KeeperRecorder(str(work / "keepers" / "near"), "near"))
+    local(mark, logs / "dedup_6_mark", tasks, workers).run()
+
+    final = [*reader(str(out)), DedupStage(str(out), str(work)), record_writer(kind, str(out / "data"))]
+    local(final, logs / "dedup_7_final", tasks, workers).run()
+    return write_stats(out, kind=kind)
+
+
+def run_filter_and_dedup(input_path: str, output_dir: str, kind: Kind | None = None,
+                         filters: FilterConfig | None = None, dedup=None, tasks: int = 1, workers: int = 1) -> dict:
+    """Filters, then (when `dedup` is a DedupConfig) deduplication of what the filters kept, into one OUTPUT."""
+    from hala.pipelines.filters.flow import run_filter
+
+    filters = filters if filters is not None else FilterConfig()
+    out = Path(output_dir)
+    kind = detect_kind(input_path, kind)
+    if dedup is None:
+        return run_filter(input_path, output_dir, kind, filters, tasks, workers)
+    staged = out / "work" / "filtered"
+    run_filter(input_path, output_dir, kind, filters, tasks, workers, data_dir=str(staged / "data"))
+    # the staged rows were written by the filter run: its `read` stage already accounts for the input
+    return run_dedup(str(staged), output_dir, dedup, tasks=tasks, workers=workers, kind=kind)
+
+
+__all__ = ["DedupConfig", "run_dedup", "run_filter_and_dedup", "dedup_key"]

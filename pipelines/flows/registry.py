@@ -1,0 +1,24 @@
+"""`hala run RECIPE.yaml`: a recipe's `flow:` key picks the flow; every other key is validated by that flow's
+pydantic model, so a typo is a one-line error naming the key, before any work starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hala.pipelines.bilingual import FLOWS as BILINGUAL_FLOWS
+from hala.pipelines.core.config import load_yaml, validate
+from hala.pipelines.core.errors import UserError
+from hala.pipelines.flows.corpus import CorpusRecipe, run_corpus
+from hala.pipelines.translate.flow import TranslateConfig, run_translate
+
+FLOWS = {"corpus": (CorpusRecipe, run_corpus), "translate": (TranslateConfig, run_translate), **BILINGUAL_FLOWS}
+
+
+def run_recipe(path: str) -> tuple[dict, Path]:
+    data = load_yaml(path)
+    flow = data.get("flow", "corpus")
+    if flow not in FLOWS:
+        raise UserError(f"{path}: flow: unknown flow {flow!r} (one of {', '.join(sorted(FLOWS))})")
+    model, runner = FLOWS[flow]
+    recipe = validate(model, data, path)
+    return runner(recipe), Path(recipe.output)

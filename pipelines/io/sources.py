@@ -1,0 +1,205 @@
+"""Read raw source rows (local jsonl/parquet, or a Hub dataset id) without ever dropping one.
+
+datatrove's own JsonlReader logs and skips a line it cannot parse; here every line becomes a Document — the row in
+`metadata["raw"]`, or a `read_error` (bad_utf8, malformed_json, too_large) that the `normalize` stage turns into a
+reasoned reject. Files are sharded across tasks by datatrove (`BaseDiskReader`), Hub rows by index.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+import orjson
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.readers.base import BaseDiskReader, BaseReader
+
+from hala.pipelines.core.records import make_source, stable_id
+
+MAX_LINE_BYTES = 1_000_000
+INPUT_SUFFIXES = (".jsonl", ".json", ".parquet")
+
+
+def _raw_document(dataset: str, config: str, split: str, file: str, row: int, raw, error: str | None = None,
+                  detail: str = "") -> Document:
+    meta = {"raw": raw, "source": make_source(dataset, config, split), "row": row, "file": file}
+    if error:
+        meta["read_error"] = error
+        meta["read_detail"] = detail
+    return Document(text="", id=stable_id(dataset, config, split, file, row), metadata=meta)
+
+
+class SourceFileReader(BaseDiskReader):
+    """jsonl and parquet files under a folder (or one file); one Document per line/row, broken ones included."""
+
+    name = "📖 Source files"
+
+    def __init__(self, path: str, dataset: str | None = None, config: str = "default", split: str = "train",
+                 limit: int = -1):
+        p = Path(path)
+        folder, glob = (str(p.parent), p.name) if p.is_file() else (str(p), None)
+        super().__init__(folder, limit=limit, glob_pattern=glob, recursive=True, doc_progress=True)
+        self.dataset = dataset or p.stem
+        self.per_file = not p.is_file()  # a folder of files: each file is its own source ("folder/file")
+        self.config = config
+        self.split = split
+
+    def read_file(self, filepath: str) -> DocumentsPipeline:
+        if filepath.endswith(".parquet"):
+            yield from self._read_parquet(filepath)
+        elif filepath.endswith(".json") and _is_json_array(self.data_folder, filepath):
+            yield from self._read_json_array(filepath)
+        elif filepath.endswith((".jsonl", ".json")):
+            yield from self._read_jsonl(filepath)
+
+    def _read_json_array(self, filepath: str) -> Iterator[Document]:
+        """A `.json` file holding one array of rows (Alpaca's `alpaca_data.json`): each element is a row. A file
+        that does not parse is one `malformed_json` reject (its rows cannot be told apart)."""
+        with self.data_folder.open(filepath, "rb") as f:
+            data = f.read()
+        try:
+            rows = orjson.loads(data)
+        except orjson.JSONDecodeError as e:
+            yield self._doc(filepath, 0, data[:200].decode("utf-8", "replace") + "…", "malformed_json",
+                            f"a JSON array file that does not parse: {e}")
+            return
+        for row, item in enumerate(rows):
+            size = len(orjson.dumps(item))
+            if size > MAX_LINE_BYTES:
+                yield self._doc(filepath, row, orjson.dumps(item)[:200].decode("utf-8", "replace") + "…",
+                                "too_large", f"row of {size} bytes (limit {MAX_LINE_BYTES})")
+            else:
+                yield self._doc(filepath, row, item)
+
+    def _read_jsonl(self, filepath: str) -> Iterator[Document]:
+        with self.data_folder.open(filepath, "rb") as f:
+            for row, line in enumerate(f):
+                if len(line) > MAX_LINE_BYTES:
+                    yield self._doc(filepath, row, line[:200].decode("utf-8", "replace") + "…", "too_large",
+                                    f"line of {len(line)} bytes (limit {MAX_LINE_BYTES})")
+                    continue
+                if not line.strip():
+                    yield self._doc(filepath, row, "", "malformed_json", "blank line")
+                    continue
+                try:
+                    text = line.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    yield self._doc(filepath, row, line.decode("utf-8", "replace"), "bad_utf8", str(e))
+                    continue
+                try:
+                    yield self._doc(filepath, row, orjson.loads(text))
+                except orjson.JSONDecodeError as e:
+                    yield self._doc(filepath, row, text.rstrip("\n"), "malformed_json", str(e))
+
+    def _read_parquet(self, filepath: str) -> Iterator[Document]:
+        import pyarrow.parquet as pq
+
+        with self.data_folder.open(filepath, "rb") as f:
+            row = 0
+            for batch in pq.ParquetFile(f).iter_batches(batch_size=1000):
+                for item in batch.to_pylist():
+                    yield self._doc(filepath, row, item)
+                    row += 1
+
+    def _doc(self, filepath: str, row: int, raw, error: str | None = None, detail: str = "") -> Document:
+        dataset = f"{self.dataset}/{Path(filepath).name.split('.')[0]}" if self.per_file else self.dataset
+        return _raw_document(dataset, self.config, self.split, filepath, row, raw, error, detail)
+
+
+def _is_json_array(folder, filepath: str) -> bool:
+    """Whether a `.json` file is one JSON array rather than JSON lines (its first non-blank byte is `[`)."""
+    with folder.open(filepath, "rb") as f:
+        head = f.read(4096).lstrip()
+    return head[:1] == b"["
+
+
+def _check_parquet_files(files: list[Path]) -> None:
+    """Every parquet file's footer reads: a corrupt file is one clear line before any task starts."""
+    import pyarrow.parquet as pq
+    from pyarrow import ArrowException
+
+    from hala.pipelines.core.errors import UserError
+
+    for f in files:
+        try:
+            pq.read_metadata(f)
+        except (ArrowException, OSError) as e:
+            raise UserError(f"{f}: not a readable parquet file ({str(e).splitlines()[0]})") from e
+
+
+class HubDatasetReader(BaseReader):
+    """A dataset by Hub id (or any path `datasets.load_dataset` accepts); rows are sharded across tasks by index."""
+
+    name = "🤗 Hub dataset"
+
+    def __init__(self, dataset: str, config: str | None = None, split: str = "train", revision: str | None = None,
+                 limit: int = -1):
+        super().__init__(limit=limit)
+        self.dataset, self.config, self.split, self.revision = dataset, config, split, revision
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        from datasets import load_dataset
+
+        ds = load_dataset(self.dataset, self.config, split=self.split, revision=self.revision)
+        count = 0
+        for row in range(rank, len(ds), world_size):
+            if self.limit != -1 and count >= self.limit:
+                break
+            doc = _raw_document(self.dataset, self.config or "default", self.split, "", row, ds[row])
+            doc.metadata["source"]["revision"] = self.revision or ""
+            count += 1
+            yield doc
+
+
+class FirstRowsReader(BaseReader):
+    """The first `limit` rows of the input in total, however many tasks run (datatrove's own `limit` is per task:
+    N tasks would read up to N x limit rows). Every task reads the same first rows with the wrapped reader as if it
+    were the only task, and keeps every world_size-th one: together the tasks read exactly those rows, each row in
+    one task, the same on every run (so a resumed task redoes the same rows). Reading a row is cheap next to
+    translating or judging it."""
+
+    name = "📖 First rows"
+
+    def __init__(self, reader: BaseReader, limit: int):
+        super().__init__(limit=limit)
+        self.reader = reader
+        self.reader.limit = limit
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        if data:
+            yield from data
+        for i, doc in enumerate(self.reader.run(None, rank=0, world_size=1)):
+            if i >= self.limit:
+                break
+            if i % world_size == rank:
+                self.stat_update("documents")
+                yield doc
+
+
+def source_reader(input_path: str, dataset: str | None = None, config: str | None = None, split: str = "train",
+                  limit: int = -1) -> BaseReader:
+    """A local file/folder if it exists, else a Hub dataset id: paths and ids are interchangeable. `limit` is the
+    first N rows of the input in total (FirstRowsReader; -1: every row, sharded across tasks). Checked before any
+    task starts: a folder holds input files, parquet files are readable, a Hub id can be opened."""
+    reader = _source_reader(input_path, dataset, config, split)
+    return reader if limit < 0 else FirstRowsReader(reader, limit)
+
+
+def _source_reader(input_path: str, dataset: str | None, config: str | None, split: str) -> BaseReader:
+    from hala.pipelines.core.errors import UserError
+
+    if os.path.exists(input_path):
+        p = Path(input_path)
+        files = [p] if p.is_file() else [q for q in p.rglob("*") if q.is_file() and q.suffix in INPUT_SUFFIXES]
+        if not files:
+            raise UserError(f"{input_path}: no .jsonl/.json/.parquet files inside")
+        if p.is_file() and p.suffix not in INPUT_SUFFIXES:
+            raise UserError(f"{input_path}: not a .jsonl, .json or .parquet file")
+        _check_parquet_files([f for f in files if f.suffix == ".parquet"])
+        name = dataset or (p.stem if p.is_file() else p.name)
+        return SourceFileReader(input_path, dataset=name, config=config or "default", split=split)
+    from hala.pipelines.core.hub import locate
+
+    locate(input_path, "dataset", what="input")
+    return HubDatasetReader(input_path, config=config, split=split)

@@ -1,0 +1,87 @@
+"""Masking and layout: protected spans come back byte-identical; placeholder slips are caught."""
+
+import pytest
+
+from hala.pipelines.translate.masking import PlaceholderError, mask, protected_strings, strip_protected, unmask
+from hala.pipelines.translate.segmenter import rejoin, segment
+
+HARD_CASES = [
+    "Prices: it costs $5 and $10, or $3.50 total.",
+    "Inline math $a^2+b^2=c^2$ and display $$\\sum_{i=1}^n i = \\frac{n(n+1)}{2}$$ and \\(x\\) and \\[y\\].",
+    "````markdown\nExample:\n```python\nprint('nested')\n```\n````\nAfter the fence.",
+    "1. Run `pip install hala`\n2. Then call `hala demo`\n   - nested `x = 1` item",
+    "النص العربي قبل `code()` وبعد $x$ ثم https://example.org/path?q=1 نهاية.",
+    "Visit <a href=\"https://x.y\">the site</a> now.",
+    "Config:\n{\n  \"name\": \"hala\",\n  \"stages\": [\"translate\", \"lid\"]\n}\nDone.",
+    "Unclosed fence:\n```\ncode without end",
+    "Text with a literal [[1]] placeholder-looking token and `code`.",
+]
+
+
+@pytest.mark.parametrize("text", HARD_CASES)
+def test_round_trip(text):
+    m = mask(text)
+    assert unmask(m.text, m.spans) == text
+    for span in m.spans:
+        assert span not in m.text or span.startswith("[[")  # a literal "[[1]]" in the source stays protected too
+
+
+def test_currency_is_not_latex():
+    assert protected_strings("it costs $5 and $10") == []
+    assert protected_strings("solve $x+1=2$ now") == ["$x+1=2$"]
+
+
+def test_nested_fence_is_one_span():
+    spans = protected_strings(HARD_CASES[2])
+    assert len(spans) == 1 and spans[0].endswith("````")
+
+
+def test_inline_code_inside_list_keeps_bullets():
+    m = mask(HARD_CASES[3])
+    pieces = segment(m.text)
+    literal = "".join(p.text for p in pieces if not p.translate)
+    assert "1. " in literal and "2. " in literal and "   - " in literal
+
+
+def test_rtl_text_around_placeholders():
+    m = mask(HARD_CASES[4])
+    translated = m.text.replace("النص العربي", "نص")  # what a model might do around the placeholders
+    assert unmask(translated, m.spans).startswith("نص قبل `code()`")
+
+
+def test_arabic_indic_digits_in_placeholders_are_accepted():
+    m = mask("Use `x` now")
+    assert unmask("استخدم [[١]] الآن", m.spans) == "استخدم `x` الآن"
+
+
+@pytest.mark.parametrize("bad", ["lost all", "[[1]] [[1]] twice", "[[1]] and [[3]] invented"])
+def test_placeholder_slips_raise(bad):
+    m = mask("Call `f()` here")
+    with pytest.raises(PlaceholderError):
+        unmask(bad, m.spans)
+
+
+def test_strip_protected_removes_code():
+    text = "شرح قصير\n```python\nprint('english words here')\n```"
+    assert "english" not in strip_protected(text)
+
+
+def test_layout_survives_segment_and_rejoin():
+    text = "# Title\n\nPara one. Para two!\n\n| a | b |\n|---|---|\n| c | d |\n\n- x\n- y\n"
+    pieces = segment(mask(text).text)
+    assert "".join(p.text for p in pieces) == text
+    upper = rejoin(pieces, [p.text.upper() for p in pieces if p.translate])
+    assert upper == "# TITLE\n\nPARA ONE. PARA TWO!\n\n| A | B |\n|---|---|\n| C | D |\n\n- X\n- Y\n"
+
+
+def test_long_text_is_split_at_sentences_within_budget():
+    text = " ".join(f"Sentence number {i} is here." for i in range(40))
+    pieces = segment(text, budget=40, count_tokens=lambda s: len(s.split()) * 2)
+    chunks = [p.text for p in pieces if p.translate]
+    assert len(chunks) > 1
+    assert all(len(c.split()) * 2 <= 40 for c in chunks)
+    assert "".join(p.text for p in pieces) == text
+
+
+def test_latex_right_after_an_arabic_letter():
+    assert protected_strings("قيمة $a$ و$b$ معا") == ["$a$", "$b$"]
