@@ -19,6 +19,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from hala.pipelines.core import datasets
 from hala.pipelines.core.errors import UserError
 from hala.pipelines.sources import registry as source_registry
 from hala.quality import card as cards
@@ -39,7 +40,7 @@ class Bundle:
 
 
 def record_files(dataset_dir: Path) -> list[Path]:
-    files = sorted((dataset_dir / DATA_DIR).rglob("*.parquet")) if (dataset_dir / DATA_DIR).is_dir() else []
+    files = datasets.record_files(dataset_dir, (".parquet",)) if (dataset_dir / DATA_DIR).is_dir() else []
     if not files:
         raise UserError(f"{dataset_dir}: no parquet files under {DATA_DIR}/ — publish takes a dataset folder written "
                         "by hala")

@@ -21,6 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from hala.pipelines.core.datasets import record_files, rejects_files
 from hala.pipelines.core.errors import UserError
 from hala.quality.sql import query, sql_list, sql_string
 
@@ -48,24 +49,14 @@ class Dataset:
     rejects_files: list[Path] = field(default_factory=list)
     stats: dict | None = None
 
-    @property
-    def is_hala_output(self) -> bool:
-        return self.stats is not None
-
 
 def locate(dataset_dir: str | Path) -> Dataset:
     """Find the record files of DATASET (its `data/` when hala wrote it); a bad path is a `UserError`."""
     p = Path(dataset_dir)
     if not p.exists():
         raise UserError(f"{dataset_dir}: no such file or folder")
-    if p.is_file():
-        root, files = p.parent, [p]
-    else:
-        root = p
-        base = p / "data" if (p / "data").is_dir() else p
-        skip = {"rejects", "logs", "work", "report"} if base == p else set()
-        files = sorted(q for q in base.rglob("*") if q.is_file() and q.suffix in (".parquet", ".jsonl")
-                       and not (set(q.relative_to(base).parts[:-1]) & skip))
+    root = p.parent if p.is_file() else p
+    files = record_files(p)
     suffixes = {f.suffix for f in files}
     if len(suffixes) > 1:
         raise UserError(f"{dataset_dir}: mixes .parquet and .jsonl files; give one kind")
@@ -78,7 +69,7 @@ def locate(dataset_dir: str | Path) -> Dataset:
             raise UserError(f"{stats_file}: not valid JSON ({e})") from None
     if not files and stats is None:
         raise UserError(f"{dataset_dir}: no .parquet or .jsonl records inside")
-    rejects = sorted((root / "rejects").glob("*/*.jsonl")) if p.is_dir() else []
+    rejects = rejects_files(p)
     fmt = "jsonl" if ".jsonl" in suffixes else "parquet"
     return Dataset(root=p, data_files=files, fmt=fmt, rejects_files=rejects, stats=stats)
 
@@ -317,15 +308,6 @@ def open_dataset(dataset_dir: str | Path, kind: Kind | None = None, lid: bool = 
     load_rejects(con, ds)
     build_metrics(con, kind, lid=lid, lid_model=lid_model, progress=progress)
     return con, ds, kind
-
-
-def metrics_table(dataset_dir: str | Path, kind: Kind | None = None, lid: bool = True, lid_model: str | None = None):
-    """One row of metrics per record of DATASET, as a Polars frame (see the module docstring for the columns)."""
-    con, _, _ = open_dataset(dataset_dir, kind, lid, lid_model)
-    try:
-        return con.sql("SELECT * EXCLUDE (_row, content_key) FROM metrics ORDER BY _row").pl()
-    finally:
-        con.close()
 
 
 _REJECTED_STRUCT = {

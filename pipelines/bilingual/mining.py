@@ -77,7 +77,7 @@ class ParallelRowStage(HalaStage):
     `unknown_format` when neither side is found, `non_string_content` for a non-text side. Empty sides pass on to the
     quality stage (`empty_content`)."""
 
-    stage = "normalize"
+    stage = "parallel_rows"
 
     def __init__(self, output_dir: str | None, src_lang: str, tgt_lang: str, origin: str):
         super().__init__(output_dir)

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import sys
 
-SCREEN_LEVEL = "WARNING"
-
-
 # Warnings that are progress, not problems: datatrove polls a starting model server once a second and warns each time.
 _EXPECTED_WARNINGS = ("server to become ready",)
 

@@ -54,6 +54,22 @@ def write_recipe(out: str | Path, recipe: BaseModel) -> Path:
     return path
 
 
+def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Set dotted keys (`training.max_steps`) in recipe data, creating blocks as needed; None means "not given".
+    How every command lets a flag override its recipe key."""
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        node = data
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[leaf] = value
+    return data
+
+
 def validate(model: type[M], data: dict[str, Any], source: str) -> M:
     try:
         return model.model_validate(data)

@@ -10,11 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 from functools import lru_cache
-from typing import Any, Iterable, Literal, TypedDict
+from typing import Any, Iterable, TypedDict
 
 from datatrove.data import Document
 
-Role = Literal["system", "user", "assistant"]
 ROLES: tuple[str, ...] = ("system", "user", "assistant")
 
 # Fields of an instruction record (besides `id`), in the order they are written.
@@ -22,7 +21,6 @@ INSTRUCTION_FIELDS: tuple[str, ...] = ("source", "messages", "messages_en", "lan
 # Fields of a bilingual pair (besides `id`).
 PAIR_FIELDS: tuple[str, ...] = ("src_lang", "tgt_lang", "src", "tgt", "origin", "judge", "meta")
 # Columns of every rejects row.
-REJECT_FIELDS: tuple[str, ...] = ("id", "stage", "reason", "detail", "record")
 
 
 class Message(TypedDict):

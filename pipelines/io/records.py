@@ -29,6 +29,7 @@ from datatrove.utils.stats import MetricStats
 from datatrove.utils.typeshelper import StatHints
 
 from hala.pipelines.core.batching import BatchedDocStats, BatchedStatsFilter
+from hala.pipelines.core.datasets import data_folder, record_files
 from hala.pipelines.core.errors import UserError
 from hala.pipelines.core.records import (
     has_record_types,
@@ -47,7 +48,6 @@ READ_ERROR, READ_DETAIL = "read_error", "read_detail"  # the keys hala.pipelines
 # A JSONL line longer than this is `too_large` before it is parsed (a record's texts are limited separately, in
 # characters, by hala.pipelines.core.records.MAX_RECORD_CHARS; JSON escapes may take 6 bytes per Arabic character).
 MAX_LINE_BYTES = 8_000_000
-RECORD_SUFFIXES = (".parquet", ".jsonl")
 
 
 def _meta_object(meta):
@@ -267,11 +267,7 @@ def input_files(input_path: str) -> tuple[Path, list[Path]]:
     p = Path(input_path)
     if not p.exists():
         raise UserError(f"{input_path}: no such file or folder")
-    if p.is_file():
-        return p.parent, [p]
-    folder = p / "data" if (p / "data").is_dir() else p
-    files = sorted(q for q in folder.rglob("*") if q.is_file() and q.suffix in RECORD_SUFFIXES)
-    return folder, files
+    return data_folder(p), record_files(p)
 
 
 def _parquet_file(path: Path):

@@ -20,9 +20,9 @@ import pytest
 
 from hala.pipelines.core.errors import UserError
 from hala.quality.fingerprint import dataset_fingerprint
-from hala.quality.metrics import metrics_table
 from hala.quality.report import build_report
 from tests.helpers import REPO
+from tests.helpers.cards import metrics_table
 
 AUDIT = REPO / "samples" / "audit" / "instructions.jsonl"
 

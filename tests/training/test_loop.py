@@ -247,7 +247,8 @@ def test_chatml_without_markers_is_patched(caplog):
     from transformers import AutoTokenizer
 
     from hala.pipelines.serving.tiny_model import cached_tiny_model
-    from hala.training.chat_template import assistant_mask, ensure_generation_markers
+    from hala.training.chat_template import ensure_generation_markers
+    from tests.helpers.cards import assistant_mask
 
     tok = AutoTokenizer.from_pretrained(cached_tiny_model())
     plain = tok.chat_template.replace("{% generation %}", "").replace("{% endgeneration %}", "")
@@ -408,7 +409,8 @@ def test_real_lfm2_template_gets_trls_training_variant():
     from trl.chat_template_utils import lfm2_chat_template
 
     from hala.pipelines.serving.tiny_model import cached_tiny_model
-    from hala.training.chat_template import assistant_mask, ensure_generation_markers
+    from hala.training.chat_template import ensure_generation_markers
+    from tests.helpers.cards import assistant_mask
 
     tok = AutoTokenizer.from_pretrained(cached_tiny_model())
     tok.chat_template = lfm2_chat_template
