@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hala.pipelines.serving.servers import ServerConfig
 
@@ -81,22 +81,22 @@ class SFTRecipe(_Strict):
     output_dir: str
     notes: str = Field("", description="free text: where the hyper-parameters come from")
 
-    @model_validator(mode="after")
-    def _training_keys_are_sft_config_fields(self) -> "SFTRecipe":
+    @field_validator("training")
+    @classmethod
+    def _training_keys_are_sft_config_fields(cls, training: dict[str, Any]) -> dict[str, Any]:
         import difflib
 
         fields = sft_config_fields()
-        for key in self.training:
+        for key in training:
             if key in HALA_SET_SFT_KEYS:
-                raise ValueError(f"training.{key}: set by hala (the recipe's output_dir; assistant-only loss), "
-                                 "not in the training block")
+                raise ValueError(f"{key}: set by hala (the recipe's output_dir; assistant-only loss), not here")
             if key not in fields:
                 near = difflib.get_close_matches(key, fields, n=3)
-                raise ValueError(f"training.{key}: not a trl.SFTConfig field"
+                raise ValueError(f"{key}: not a trl.SFTConfig field"
                                  + (f" (did you mean {', '.join(near)}?)" if near else ""))
-        if self.training.get("use_cpu") and self.training.get("bf16", False):
-            raise ValueError("training: use_cpu: true needs bf16: false (TRL trains in float32 on CPU)")
-        return self
+        if training.get("use_cpu") and training.get("bf16", False):
+            raise ValueError("use_cpu: true needs bf16: false (TRL trains in float32 on CPU)")
+        return training
 
 
 class CompressValidation(_Strict):

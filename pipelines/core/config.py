@@ -19,7 +19,8 @@ def format_validation_error(source: str, err: ValidationError) -> str:
     for e in err.errors():
         where = ".".join(str(p) for p in e["loc"]) or "(top level)"
         got = f" (got {e['input']!r})" if e["type"] != "missing" and not isinstance(e.get("input"), dict) else ""
-        lines.append(f"{source}: {where}: {e['msg']}{got}")
+        msg = e["msg"].removeprefix("Value error, ")
+        lines.append(f"{source}: {where}: {msg}{got}")
     return "\n".join(lines)
 
 
