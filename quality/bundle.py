@@ -21,6 +21,7 @@ from pathlib import Path
 
 from hala.pipelines.core import datasets
 from hala.pipelines.core.errors import UserError
+from hala.pipelines.core.records import record_kind
 from hala.pipelines.sources import registry as source_registry
 from hala.quality import card as cards
 from hala.quality.fingerprint import DATA_DIR, dataset_fingerprint, file_sha256
@@ -48,15 +49,9 @@ def record_files(dataset_dir: Path) -> list[Path]:
 
 
 def detect_kind(dataset_dir: Path, schema) -> str:
-    stats = dataset_dir / "stats.json"
-    kind = json.loads(stats.read_text()).get("kind") if stats.is_file() else None
-    if kind in ("instructions", "pairs"):
+    kind = datasets.recorded_kind(dataset_dir) or record_kind(schema.names)
+    if kind:
         return kind
-    names = set(schema.names)
-    if "messages" in names:
-        return "instructions"
-    if {"src", "tgt"} <= names:
-        return "pairs"
     raise UserError(f"{dataset_dir}: records are neither instructions (messages) nor pairs (src, tgt)")
 
 

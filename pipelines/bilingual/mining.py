@@ -95,8 +95,8 @@ class ParallelRowStage(HalaStage):
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         meta = doc.metadata
-        if "read_error" in meta:
-            return self.reject(doc, meta["read_error"], meta.get("read_detail", ""))
+        if unreadable := self.read_error(doc):
+            return unreadable
         sides = self._sides(meta.get("raw"))
         if sides is None:
             keys = sorted(meta["raw"]) if isinstance(meta.get("raw"), dict) else type(meta.get("raw")).__name__

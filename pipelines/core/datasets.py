@@ -42,6 +42,20 @@ def record_files(path: str | Path, suffixes: tuple[str, ...] = RECORD_SUFFIXES) 
                   and not skip.intersection(q.relative_to(base).parts[:-1]))
 
 
+def recorded_kind(path: str | Path) -> str | None:
+    """The kind a hala dataset folder's stats.json declares (`instructions` or `pairs`), else None."""
+    import json
+
+    stats = Path(path) / "stats.json"
+    if not stats.is_file():
+        return None
+    try:
+        kind = json.loads(stats.read_text(encoding="utf-8")).get("kind")
+    except (ValueError, AttributeError):
+        return None
+    return kind if kind in ("instructions", "pairs") else None
+
+
 def rejects_files(path: str | Path) -> list[Path]:
     """The rejects a hala dataset folder holds (`rejects/<stage>/*.jsonl`); none for a file."""
     p = Path(path)

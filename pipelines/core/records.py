@@ -1,4 +1,4 @@
-"""The data contracts of DESIGN.md, in one small module every stage imports.
+"""The data contracts (instruction record, bilingual pair, reject row), in one small module every stage imports.
 
 A record travels through datatrove as a `Document`: `doc.id` is the record id, `doc.text` is the text the
 stage judges (the message contents joined by blank lines), and `doc.metadata` holds the record's fields.
@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from functools import lru_cache
-from typing import Any, Iterable, TypedDict
+from typing import Any, Collection, Iterable, TypedDict
 
 from datatrove.data import Document
 
@@ -128,8 +128,9 @@ _TEXT_FIELDS = ("src", "tgt")
 _MESSAGE_LISTS = ("messages", "messages_en")
 
 
-def record_kind(record: dict) -> str | None:
-    """`instructions` (has `messages`), `pairs` (has `src` and `tgt`) or None."""
+def record_kind(record: Collection[str]) -> str | None:
+    """`instructions` (has `messages`), `pairs` (has `src` and `tgt`) or None: for a record, its keys or a table's
+    column names alike (the one rule every reader, the report and publish decide the kind by)."""
     if "messages" in record:
         return "instructions"
     if "src" in record and "tgt" in record:

@@ -1,4 +1,4 @@
-"""Map the common instruction formats onto the instruction record of DESIGN.md.
+"""Map the common instruction formats onto the instruction record (hala.pipelines.core.records).
 
 Alpaca (`instruction/input/output`), ShareGPT (`conversations: [{from, value}]`), Open-Orca
 (`system_prompt/question/response`) and plain `messages` rows. A row that fits no format, or carries bad content,

@@ -20,8 +20,8 @@ class NormalizeStage(HalaStage):
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         meta = doc.metadata
-        if "read_error" in meta:
-            return self.reject(doc, meta["read_error"], meta.get("read_detail", ""))
+        if unreadable := self.read_error(doc):
+            return unreadable
         try:
             fmt, messages = to_messages(meta["raw"], self.fmt)
         except AdapterError as e:

@@ -191,6 +191,9 @@ MinJobAge=3600
 # a job whose afterok dependency failed is cancelled instead of pending forever
 # (datatrove's merge_stats job and later stages depend on earlier arrays with afterok)
 DependencyParameters=kill_invalid_depend
+# reject at sbatch time a job the partition can never run (e.g. --cpus-per-task above the node's CPUs)
+# instead of leaving it PENDING (PartitionConfig) forever: datatrove's run() then raises CalledProcessError
+EnforcePartLimits=ALL
 NodeName={node} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={real_memory_mb} State=UNKNOWN
 PartitionName={partition} Nodes={node} Default=YES MaxTime=INFINITE State=UP
 """
@@ -333,7 +336,7 @@ def start_slurm_cluster(
     for sub in ("state", "spool", "log"):
         (d / sub).mkdir(parents=True, exist_ok=True)
     node = socket.gethostname().split(".")[0]  # == `hostname -s`, what slurmd matches NodeName against
-    cpus = os.cpu_count() or 1
+    cpus = len(os.sched_getaffinity(0))  # == `nproc`
     real_memory_mb = int(_mem_total_mb() * 0.9)  # slurmd drains a node that has less than it claims
     conf = d / "slurm.conf"
     conf.write_text(_conf_text(d, node, cpus, real_memory_mb, partition, _free_port(), _free_port()))
