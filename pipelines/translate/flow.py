@@ -118,25 +118,41 @@ def translator_context(model: str, prompt: str, tm_path: str, max_segment_tokens
     return factory
 
 
-def resolve_model(server: ServerConfig) -> tuple[str, bool]:
-    """The model to serve, and whether it is the tiny demo model (built on the spot when none is given).
+TINY_MODEL = "tiny"  # the only way to pick the tiny demo model: `--model tiny` / `server.model: tiny`
+TINY_WARNING = ("--model tiny: a tiny random LFM2 built on this machine; its output is meaningless (it proves the "
+                "plumbing, not translation quality)")
+NO_MODEL = ("no model: name one with --model PATH_OR_HUB_ID (recipe key `server.model`), or --model tiny for the "
+            "tiny demo model (meaningless output)")
 
-    Checked here, in the main process, before any task or server starts: a local model folder must exist (absolute
-    path returned), a Hub id must be openable, an endpoint must answer and serve the named model."""
+
+_warned: list[bool] = []
+
+
+def resolve_model(server: ServerConfig) -> tuple[str, bool]:
+    """The model to serve, and whether it is the tiny demo model (only when named `tiny`: never a default).
+
+    Checked here, in the main process, before any task or server starts: a model must be named, a local model folder
+    must exist (absolute path returned), a Hub id must be openable, an endpoint must answer and serve the named
+    model."""
+    import sys
+
     from hala.pipelines.core.errors import UserError
 
+    if not server.model:
+        raise UserError(NO_MODEL)
     if server.type == "endpoint":
-        if not server.model:
-            raise UserError("an endpoint server needs a model name (--model)")
         check_endpoint(server, server.model)
         return server.model, False
-    if server.model:
-        from hala.pipelines.core.hub import locate
+    if server.model == TINY_MODEL:
+        from hala.pipelines.serving.tiny_model import cached_tiny_model
 
-        return locate(server.model, "model"), False
-    from hala.pipelines.serving.tiny_model import cached_tiny_model
+        if not _warned:  # once per run, however many stages resolve the model
+            print(f"warning: {TINY_WARNING}", file=sys.stderr)
+            _warned.append(True)
+        return str(cached_tiny_model()), True
+    from hala.pipelines.core.hub import locate
 
-    return str(cached_tiny_model()), True
+    return locate(server.model, "model"), False
 
 
 def translate_pipelines(cfg: TranslateConfig, later_steps: list[PipelineStep] | None = None,
