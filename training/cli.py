@@ -34,7 +34,7 @@ def _build(model, data: dict, source: str, overrides: dict):
                 node[p] = {}
             node = node[p]
         node[leaf] = value
-    return validate(model, data, source)
+    return validate(model, data, source, o.FLAG_NAMES if source == "options" else None)
 
 
 def _pairs(items: List[str], what: str) -> dict:

@@ -35,7 +35,7 @@ def _options(model, where: str, **values):
     try:
         return model(**values)
     except ValidationError as e:
-        raise UserError(format_validation_error(where, e)) from e
+        raise UserError(format_validation_error(where, e, o.FLAG_NAMES)) from e
 
 
 def _server(model, server, endpoint, device, concurrency) -> dict:
@@ -43,17 +43,24 @@ def _server(model, server, endpoint, device, concurrency) -> dict:
 
 
 def _echo_stats(stats: dict, out: Path, data: str = "data") -> None:
-    from hala.pipelines.core.stats import stage_lines
+    from hala.pipelines.core.stats import summary_lines
 
-    lines = stage_lines(stats)
+    *lines, where = summary_lines(stats, out, data)
     pairs = stats.get("pairs")
     if isinstance(pairs, dict) and "parent_rows" in pairs:
         lines.append(f"  pairs: {pairs['pairs']} from {pairs['parent_rows']} translated rows ({stats.get('origin')})")
-    for split, s in (stats.get("splits") or {}).items():
+    splits = stats.get("splits") or {}
+    if splits:
+        lines.append(f"  written: {out / 'pairs'}/<split>.parquet (bilingual pairs) and {out / 'chat'}/<split>.parquet "
+                     "(chat rows for SFT)")
+    for split, s in splits.items():
         origins = ", ".join(f"{k}={v}" for k, v in s["origins"].items()) or "-"
-        lines.append(f"  {split:<6} {s['rows']:>6} rows  ({origins})")
-    lines.append(f"  output: {out / data}   rejects: {out / 'rejects'}   stats: {out / 'stats.json'}")
-    typer.echo("\n".join(lines))
+        chat = s.get("chat_rows", s["rows"])
+        lines.append(f"  {split:<6} pairs/{split}.parquet {s['rows']:>6} rows  chat/{split}.parquet {chat:>6} rows  "
+                     f"({origins})")
+    if splits:
+        where = f"  rejects: {out / 'rejects'}   stats: {out / 'stats.json'}"
+    typer.echo("\n".join([*lines, where]))
 
 
 def teacher_pairs(

@@ -33,11 +33,9 @@ def _load_block(path: Optional[str], model, block: str, overrides: dict):
 
 
 def _summary(stats: dict, out: Path) -> str:
-    from hala.pipelines.core.stats import stage_lines
+    from hala.pipelines.core.stats import summary_lines
 
-    lines = stage_lines(stats)
-    lines.append(f"  output: {out / 'data'}   rejects: {out / 'rejects'}   stats: {out / 'stats.json'}")
-    return "\n".join(lines)
+    return "\n".join(summary_lines(stats, out))
 
 
 def filter_cmd(
@@ -54,7 +52,7 @@ def filter_cmd(
 ) -> None:
     """Language-ID on both sides and bilingual quality checks; rejects carry a reason and a detail."""
     from hala.pipelines.filters import FilterConfig
-    from hala.pipelines.filters.flow import run_filter
+    from hala.pipelines.flows.folder import FilterRecipe, run_filter_flow
 
     if kind not in ("instructions", "pairs"):
         raise UserError(f"--kind must be instructions or pairs, not {kind!r}")
@@ -65,7 +63,9 @@ def filter_cmd(
         cfg.quality = None
     if cfg.lid is not None and cfg.lid.model and not Path(cfg.lid.model).is_file() and "://" not in cfg.lid.model:
         raise UserError(f"--lid-model {cfg.lid.model}: no such file")
-    stats = run_filter(input, output, kind, cfg, tasks=tasks, workers=workers)  # type: ignore[arg-type]
+    recipe = FilterRecipe(input=input, output=output, kind=kind, filters=cfg,  # type: ignore[arg-type]
+                          executor={"tasks": tasks, "workers": workers})
+    stats = run_filter_flow(recipe)
     typer.echo(_summary(stats, Path(output)))
 
 
@@ -80,12 +80,14 @@ def dedup_cmd(
     workers: o.Workers = 1,
 ) -> None:
     """Exact and MinHash near-dedup on the normalized Arabic key; each removed row names its kept twin."""
-    from hala.pipelines.dedup.flow import DedupConfig, run_dedup
+    from hala.pipelines.dedup.flow import DedupConfig
+    from hala.pipelines.flows.folder import DedupRecipe, run_dedup_flow
 
     overrides = {"key": key, "exact": False if no_exact else None, "near": False if no_near else None}
     cfg = _load_block(settings, DedupConfig, "dedup", overrides)
     try:
-        stats = run_dedup(input, output, cfg, tasks=tasks, workers=workers, check_input=True)
+        stats = run_dedup_flow(DedupRecipe(input=input, output=output, dedup=cfg,
+                                           executor={"tasks": tasks, "workers": workers}))
     except ValueError as e:
         if "dedup key" in str(e):
             raise UserError(str(e)) from e

@@ -62,6 +62,20 @@ NoLid = Annotated[bool, typer.Option("--no-lid", metavar="", help="skip language
 Tasks = Annotated[int, typer.Option("--tasks", metavar="N", help="datatrove tasks (the input is split across them)")]
 Workers = Annotated[int, typer.Option("--workers", metavar="N", help="tasks run at once")]
 
+# recipe key → the flag (or argument) that sets it, so a bad value set on the command line is named by its flag
+FLAG_NAMES = {
+    "input": "INPUT", "output": "OUTPUT", "output_dir": "OUTPUT", "inputs": "INPUTS",
+    "format": "--format", "limit": "--limit", "split": "--split", "config": "--hub-config", "prompt": "--prompt",
+    "dataset_name": "--dataset-name", "tm_path": "--tm", "revision": "--revision", "origin": "--origin",
+    "server.type": "--server", "server.model": "--model", "server.endpoint": "--endpoint", "server.device": "--device",
+    "server.max_concurrency": "--concurrency", "executor.tasks": "--tasks", "executor.workers": "--workers",
+    "judge.prompt": "--judge-prompt", "models": "--model", "heldout.path": "--heldout", "heldout": "--heldout",
+    "heldout.max_samples": "--limit", "validation.heldout.max_samples": "--limit",
+    "validation.heldout.path": "--heldout", "lighteval_tasks": "--lighteval-task",
+    "test_size": "--test-size", "dev_size": "--dev-size", "salt": "--salt",
+}
+
+
 def flag(name: str, help: str) -> object:
     """A boolean switch without the `<bool>` type label."""
     return typer.Option(False, name, metavar="", help=help)

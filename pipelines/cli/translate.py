@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from hala.pipelines.cli import options as o
 from hala.pipelines.core.errors import UserError
-from hala.pipelines.core.stats import stage_lines
+from hala.pipelines.core.stats import summary_lines
 
 
 def _summary(stats: dict, out: Path) -> str:
-    if stats.get("submitted"):
-        return (f"  submitted: the tasks run on the cluster (logs: {stats['submitted']['logs']}). Run the same command "
-                "again once they have finished: completed tasks are skipped, the later stages run and stats.json "
-                "is written.")
-    lines = stage_lines(stats)
-    lines.append(f"  output: {out / 'data'}   rejects: {out / 'rejects'}   stats: {out / 'stats.json'}")
-    return "\n".join(lines)
+    return "\n".join(summary_lines(stats, out))
 
 
 def translate(
@@ -55,7 +48,7 @@ def translate(
             executor={"tasks": tasks, "workers": workers},
         )
     except ValidationError as e:
-        raise UserError(format_validation_error("options", e)) from e
+        raise UserError(format_validation_error("options", e, o.FLAG_NAMES)) from e
     stats = run_translate(cfg)
     typer.echo(_summary(stats, Path(output)))
 
