@@ -125,11 +125,11 @@ def run_teacher_pairs(recipe: TeacherPairsRecipe) -> dict:
     from hala.pipelines.io.records import record_reader, record_writer
 
     out = Path(recipe.output)
-    out.mkdir(parents=True, exist_ok=True)
+    records = out / "work" / "records"
+    finalize = translate_pipelines(recipe, [], data_dir=str(records / "data"))[1]  # every check, then recipe.yaml
     model, tiny = resolve_model(recipe.server)
     origin = teacher_origin(model, recipe.revision, tiny)
-    records = out / "work" / "records"
-    translate_pipelines(recipe, [], data_dir=str(records / "data"))[1].run()
+    finalize.run()
     (out / "data").mkdir(parents=True, exist_ok=True)
     logs = [out / "logs" / "translate", out / "logs" / "finalize"]
     if has_rows(records / "data"):
