@@ -7,15 +7,16 @@ from typing import Optional
 
 import typer
 
+from hala.pipelines.cli import options as o
 from hala.pipelines.core.errors import UserError
 
 
 def report_cmd(
-    dataset: str = typer.Argument(..., help="dataset folder written by hala (data/, rejects/, stats.json), a folder "
-                                            "of .parquet/.jsonl records, or one such file"),
-    out: str = typer.Option(..., "--out", help="folder for report.html, report.md, report.json"),
-    no_lid: bool = typer.Option(False, "--no-lid", help="skip fastText language-ID (faster on huge datasets)"),
-    lid_model: Optional[str] = typer.Option(None, "--lid-model", help="fastText LID model (default: lid.176)"),
+    dataset: str = typer.Argument(..., metavar="INPUT", help="dataset folder written by hala (data/, rejects/, "
+                                  "stats.json), a folder of .parquet/.jsonl records, or one such file"),
+    out: str = typer.Argument(..., metavar="OUTPUT", help="folder for report.html, report.md, report.json"),
+    no_lid: o.NoLid = False,
+    lid_model: o.LidModel = None,
 ) -> None:
     """Quality report: rows per source and stage, reject funnel, length-ratio/LID histograms, samples, fingerprint."""
     from hala.quality.report import build_report
@@ -28,10 +29,10 @@ def report_cmd(
 
 
 def gate_cmd(
-    dataset: str = typer.Argument(..., help="dataset folder (or records folder/file) to validate"),
-    suite: Optional[str] = typer.Option(None, "--suite", help="bundled suite name (arabic_instructions, "
-                                        "bilingual_pairs) or a suite .json file; default: the one for the kind"),
-    lid_model: Optional[str] = typer.Option(None, "--lid-model", help="fastText LID model (default: lid.176)"),
+    dataset: str = typer.Argument(..., metavar="INPUT", help="dataset folder (or records folder/file) to validate"),
+    suite: Optional[str] = o.value("--suite", "bundled suite name (arabic_instructions, bilingual_pairs) or a suite "
+                                   ".json file; default: the one for the kind", "SUITE"),
+    lid_model: o.LidModel = None,
 ) -> None:
     """Validate with a great-expectations suite; exit 0 on pass, 1 on fail, 2 when it cannot judge (bad input);
     writes DATASET/validation.json."""
@@ -61,18 +62,19 @@ def gate_cmd(
 
 
 def publish_cmd(
-    dataset: str = typer.Argument(..., help="dataset folder written by hala and passed by `hala gate`"),
-    repo: str = typer.Option(..., "--repo", help="Hub dataset repo, ORG/NAME"),
-    version: str = typer.Option(..., "--version", help="release version X.Y.Z (tagged vX.Y.Z; never overwritten)"),
-    dry_run: Optional[str] = typer.Option(None, "--dry-run", help="build the release into this empty folder and "
-                                          "push nothing"),
-    public: bool = typer.Option(False, "--public", help="create the repo public (default: private)"),
-    max_shard_rows: Optional[int] = typer.Option(None, "--max-shard-rows", help="rows per parquet shard (default "
-                                                 "500,000; shards also stay under 256 MB in memory)"),
-    recipe: Optional[str] = typer.Option(None, "--recipe", help="the run's recipe YAML for the card (default: "
-                                         "DATASET/recipe.yaml if present)"),
-    report: Optional[str] = typer.Option(None, "--report", help="report.json (or its folder) from `hala report` "
-                                         "(default: DATASET/report.json if present; else counted from the data)"),
+    dataset: str = typer.Argument(..., metavar="INPUT", help="dataset folder written by hala and passed by `hala gate`"),
+    repo: str = typer.Option(..., "--repo", metavar="ORG/NAME", help="Hub dataset repo"),
+    version: str = typer.Option(..., "--version", metavar="X.Y.Z", help="release version (tagged vX.Y.Z; never "
+                                "overwritten)"),
+    dry_run: Optional[str] = o.value("--dry-run", "build the release into this empty folder and push nothing",
+                                     "FOLDER"),
+    public: bool = o.flag("--public", "create the repo public (default: private)"),
+    max_shard_rows: Optional[int] = o.value("--max-shard-rows", "rows per parquet shard (default 500,000; shards "
+                                            "also stay under 256 MB in memory)", "N"),
+    recipe: Optional[str] = o.value("--recipe", "the run's recipe YAML for the card (default: DATASET/recipe.yaml "
+                                    "if present)", "FILE"),
+    report: Optional[str] = o.value("--report", "report.json (or its folder) from `hala report` (default: "
+                                    "DATASET/report.json if present; else counted from the data)", "FILE"),
     endpoint: Optional[str] = typer.Option(None, "--endpoint", hidden=True, help="Hub endpoint (default: "
                                            "HF_ENDPOINT or huggingface.co)"),
 ) -> None:
@@ -108,10 +110,11 @@ def publish_cmd(
 
 
 def demo(
-    output: str = typer.Option("hala-demo-out", "--out", help="where the demo writes everything"),
-    model: Optional[str] = typer.Option(None, "--model", help="a real translator (path or Hub id) instead of the tiny one"),
-    server: str = typer.Option("transformers", "--server", help="transformers | batched | endpoint | vllm | sglang"),
-    endpoint: Optional[str] = typer.Option(None, "--endpoint", help="OpenAI-compatible base URL"),
+    output: str = typer.Argument("hala-demo-out", metavar="OUTPUT", help="where the demo writes everything"),
+    model: Optional[str] = o.value("--model", "a real translator (path or Hub id) instead of the tiny demo model",
+                                   "MODEL"),
+    server: o.Server = "transformers",
+    endpoint: o.Endpoint = None,
 ) -> None:
     """The whole flow on the bundled sample, offline: translate → filter → dedup, then audit, report and gate."""
     from hala.quality.demo import run_demo
@@ -122,7 +125,7 @@ def demo(
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands (report, gate, publish, demo) to the `hala` app."""
-    app.command("report")(report_cmd)
-    app.command("gate")(gate_cmd)
-    app.command("publish")(publish_cmd)
-    app.command("demo")(demo)
+    o.command(app, "report")(report_cmd)
+    o.command(app, "gate")(gate_cmd)
+    o.command(app, "publish")(publish_cmd)
+    o.command(app, "demo")(demo)

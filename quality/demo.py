@@ -15,6 +15,8 @@ from pathlib import Path
 import typer
 
 from hala.pipelines.core.assets import asset_dir
+from hala.pipelines.core.errors import UserError
+from hala.pipelines.translate.flow import TINY_MODEL
 
 SAMPLES = asset_dir("samples")
 DEMO_INPUT = SAMPLES / "demo"
@@ -33,8 +35,11 @@ def run_demo(out: Path, model: str | None = None, server: str = "transformers", 
 
     t0 = time.monotonic()
     out.mkdir(parents=True, exist_ok=True)
-    if model is None and server == "transformers":
+    if model is None:
+        if server == "endpoint":
+            raise UserError("hala demo --server endpoint needs --model (the model the endpoint serves)")
         typer.secho(TINY_NOTICE, fg=typer.colors.YELLOW)
+        model = TINY_MODEL
     typer.echo(f"[1/2] corpus flow on samples/demo → {out / 'corpus'}")
     recipe = CorpusRecipe(input=str(DEMO_INPUT), output=str(out / "corpus"), dataset_name="hala-demo",
                           tm_path=str(out / "tm.sqlite"),

@@ -16,6 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from hala.pipelines.core.errors import UserError
+
 log = logging.getLogger(__name__)
 
 
@@ -39,8 +41,6 @@ def expand(benchmarks: list[str], names: list[str], fewshot: int = 0) -> list[st
         if f"{b}:All" in hits:  # ArabicMMLU ships its whole set as subset "All": score that, not it plus its parts
             hits = [f"{b}:All"]
         if not hits:
-            from hala.pipelines.core.errors import UserError
-
             raise UserError(f"lighteval_tasks: {b!r} matches no task of the custom-tasks file")
         specs += [f"community|{n}|{fewshot}" for n in hits]
     return specs
@@ -64,20 +64,25 @@ def aggregate(results: dict[str, dict]) -> dict[str, float]:
     return {b: round(sum(v) / len(v), 4) for b, v in sorted(groups.items())}
 
 
+def check_lighteval(benchmarks: list[str], custom_tasks: str | None) -> None:
+    """Before anything runs: asked-for leaderboard tasks need lighteval and its Arabic tasks file (exit 2 otherwise;
+    a run that silently skipped them would look like it had measured them)."""
+    if not benchmarks:
+        return
+    if importlib.util.find_spec("lighteval") is None:
+        raise UserError("lighteval_tasks / --lighteval-task need lighteval, which is not installed: "
+                        "pip install 'hala[eval]' (or pip install lighteval)")
+    if not custom_tasks or not Path(custom_tasks).is_file():
+        raise UserError(f"lighteval_custom_tasks {custom_tasks!r} is not a file: point it at "
+                        "community_tasks/arabic_evals.py from a lighteval checkout")
+
+
 def run_lighteval(models: dict[str, str], benchmarks: list[str], out_dir: Path,
                   custom_tasks: str | None = None, fewshot: int = 0) -> dict:
-    """lighteval's `accelerate` backend per model, when lighteval is importable; otherwise a clear skip."""
+    """lighteval's `accelerate` backend per model (`check_lighteval` has passed); no tasks asked: a skip."""
     if not benchmarks:
         return {"status": "skipped", "reason": "no lighteval_tasks in the recipe"}
-    if importlib.util.find_spec("lighteval") is None:
-        msg = "lighteval is not installed (pip install lighteval); Arabic leaderboard tasks skipped"
-        log.warning(msg)
-        return {"status": "skipped", "reason": msg, "tasks": benchmarks}
-    if not custom_tasks or not Path(custom_tasks).is_file():
-        msg = (f"lighteval_custom_tasks {custom_tasks!r} is not a file: point it at community_tasks/arabic_evals.py "
-               "from a lighteval checkout; Arabic leaderboard tasks skipped")
-        log.warning(msg)
-        return {"status": "skipped", "reason": msg, "tasks": benchmarks}
+    check_lighteval(benchmarks, custom_tasks)
     specs = expand(benchmarks, task_names(custom_tasks), fewshot)
     results: dict = {"status": "ran", "tasks": specs, "models": {}}
     for label, model in models.items():

@@ -11,17 +11,20 @@ from typing import List, Optional
 
 import typer
 
+from hala.pipelines.cli import options as o
+from hala.pipelines.core.compat import PlainHelpGroup
 from hala.pipelines.core.config import is_recipe
 from hala.pipelines.core.errors import UserError
 
-train_app = typer.Typer(help="Fine-tune models (TRL SFTTrainer, assistant-only loss).", no_args_is_help=True)
+train_app = typer.Typer(help="Fine-tune models (TRL SFTTrainer, assistant-only loss).", no_args_is_help=True,
+                        cls=PlainHelpGroup)
 
 
 def _build(model, data: dict, source: str, overrides: dict):
     """Validate recipe data with dotted-key overrides applied (None values are left out)."""
     from hala.pipelines.core.config import apply_overrides, validate
 
-    return validate(model, apply_overrides(data, overrides), source)
+    return validate(model, apply_overrides(data, overrides), source, o.FLAG_NAMES if source == "options" else None)
 
 
 def _pairs(items: List[str], what: str) -> dict:
@@ -35,16 +38,17 @@ def _pairs(items: List[str], what: str) -> dict:
 
 
 def compress(
-    input: str = typer.Argument(..., help="a compress recipe YAML, or the model folder / Hub id to quantize"),
-    output: Optional[str] = typer.Argument(None, help="output folder (not with a recipe)"),
-    heldout: Optional[str] = typer.Option(None, "--heldout", help="held-out pairs (file/folder) for BLEU/chrF"),
-    max_samples: Optional[int] = typer.Option(None, "--max-samples", help="first N held-out rows"),
-    max_bleu_drop: Optional[float] = typer.Option(None, "--max-bleu-drop", help="fail if BLEU drops more"),
-    max_chrf_drop: Optional[float] = typer.Option(None, "--max-chrf-drop", help="fail if chrF++ drops more"),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="throughput batch size"),
-    new_tokens: Optional[int] = typer.Option(None, "--new-tokens", help="throughput: tokens generated per row"),
-    device: Optional[str] = typer.Option(None, "--device", help="throughput device: cpu | cuda"),
-    no_throughput: bool = typer.Option(False, "--no-throughput", help="skip the tokens/s comparison"),
+    input: str = typer.Argument(..., metavar="INPUT", help="a compress recipe YAML, or the model folder / Hub id to "
+                                "quantize"),
+    output: o.OutputUnlessRecipe = None,
+    heldout: Optional[str] = o.value("--heldout", "held-out pairs (file/folder) for BLEU/chrF", "PATH"),
+    limit: o.OptionalLimit = None,
+    max_bleu_drop: Optional[float] = o.value("--max-bleu-drop", "fail if BLEU drops more", "POINTS"),
+    max_chrf_drop: Optional[float] = o.value("--max-chrf-drop", "fail if chrF++ drops more", "POINTS"),
+    batch_size: Optional[int] = o.value("--batch-size", "throughput batch size", "N"),
+    new_tokens: Optional[int] = o.value("--new-tokens", "throughput: tokens generated per row", "N"),
+    device: Optional[str] = o.value("--device", "throughput device: cpu | cuda", "DEVICE"),
+    no_throughput: bool = o.flag("--no-throughput", "skip the tokens/s comparison"),
 ) -> None:
     """FP8_DYNAMIC quantization (llm-compressor, lm_head kept), then BLEU/chrF++ and tokens/s against the original."""
     from hala.pipelines.core.config import load_yaml
@@ -58,7 +62,7 @@ def compress(
             raise UserError("compress MODEL OUTPUT: the output folder is missing")
         data, source = {"model": input, "output_dir": output}, "options"
     overrides = {"output_dir": output if is_recipe(input) else None,
-                 "validation.heldout.path": heldout, "validation.heldout.max_samples": max_samples,
+                 "validation.heldout.path": heldout, "validation.heldout.max_samples": limit,
                  "validation.max_bleu_drop": max_bleu_drop, "validation.max_chrf_drop": max_chrf_drop,
                  "throughput.batch_size": batch_size, "throughput.new_tokens": new_tokens,
                  "throughput.device": device}
@@ -88,17 +92,18 @@ def compress(
         raise typer.Exit(1)
 
 
-@train_app.command("sft")
+@o.command(train_app, "sft")
 def train_sft(
-    recipe: str = typer.Argument(..., help="SFT recipe YAML (training/recipes/<model>/<stage>/config.yaml)"),
-    output_dir: Optional[str] = typer.Option(None, "--output-dir", help="override output_dir"),
-    model: Optional[str] = typer.Option(None, "--model", help="override model_name_or_path"),
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="override dataset.path"),
-    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="override training.max_steps"),
-    max_samples: Optional[int] = typer.Option(None, "--max-samples", help="override dataset.max_samples"),
-    cpu: bool = typer.Option(False, "--cpu", help="train on CPU (use_cpu: true, bf16: false)"),
-    allow_ungated: bool = typer.Option(False, "--allow-ungated", help="train on local data that has not passed "
-                                       "`hala gate` (dataset.allow_ungated: true; logged as a warning)"),
+    recipe: str = typer.Argument(..., metavar="RECIPE", help="SFT recipe YAML (training/recipes/<model>/<stage>/"
+                                 "config.yaml)"),
+    output_dir: o.OutputUnlessRecipe = None,
+    model: Optional[str] = o.value("--model", "override model_name_or_path", "MODEL"),
+    dataset: Optional[str] = o.value("--dataset", "override dataset.path", "PATH"),
+    max_steps: Optional[int] = o.value("--max-steps", "override training.max_steps", "N"),
+    limit: o.OptionalLimit = None,
+    cpu: bool = o.flag("--cpu", "train on CPU (use_cpu: true, bf16: false)"),
+    allow_ungated: bool = o.flag("--allow-ungated", "train on local data that has not passed `hala gate` "
+                                 "(dataset.allow_ungated: true; logged as a warning)"),
 ) -> None:
     """TRL SFTTrainer on conversational `messages` with assistant-only loss."""
     from hala.pipelines.core.config import load_yaml
@@ -106,7 +111,7 @@ def train_sft(
     from hala.training.sft import run_sft
 
     overrides = {"output_dir": output_dir, "model_name_or_path": model, "dataset.path": dataset,
-                 "training.max_steps": max_steps, "dataset.max_samples": max_samples}
+                 "training.max_steps": max_steps, "dataset.max_samples": limit}
     if cpu:
         overrides.update({"training.use_cpu": True, "training.bf16": False})
     if allow_ungated:
@@ -120,12 +125,13 @@ def train_sft(
 
 
 def merge(
-    input: str = typer.Argument(..., help="a merge recipe YAML, or the base model"),
-    model: Optional[str] = typer.Argument(None, help="fine-tuned model (not with a recipe)"),
-    output: Optional[str] = typer.Argument(None, help="output folder (not with a recipe)"),
-    t: Optional[float] = typer.Option(None, "--t", help="slerp factor (0 base, 1 model; default 0.5)"),
-    t_filter: List[str] = typer.Option([], "--t-filter", help="per-tensor-type t, e.g. self_attn=0.3 (repeatable)"),
-    dtype: Optional[str] = typer.Option(None, "--dtype", help="output dtype (float32, bfloat16)"),
+    input: str = typer.Argument(..., metavar="INPUT", help="a merge recipe YAML, or the base model"),
+    model: Optional[str] = typer.Argument(None, metavar="MODEL", help="fine-tuned model (not with a recipe)"),
+    output: Optional[str] = typer.Argument(None, metavar="OUTPUT", help="output folder (not with a recipe)"),
+    t: Optional[float] = o.value("--t", "slerp factor (0 base, 1 model; default 0.5)", "T"),
+    t_filter: List[str] = typer.Option([], "--t-filter", metavar="NAME=T", help="per-tensor-type t, e.g. "
+                                       "self_attn=0.3 (repeatable)"),
+    dtype: Optional[str] = o.value("--dtype", "output dtype (float32, bfloat16)", "DTYPE"),
 ) -> None:
     """Slerp merge (mergekit) of a fine-tuned model with its base; writes mergekit_config.yml next to it."""
     from hala.pipelines.core.config import load_yaml
@@ -150,27 +156,38 @@ def merge(
 
 
 def eval_cmd(
-    recipe: Optional[str] = typer.Argument(None, help="an eval recipe YAML (or use --model/--heldout/--output)"),
-    model: List[str] = typer.Option([], "--model", help="LABEL=PATH (repeatable), e.g. base=..., sft=..., merged=..."),
-    heldout: Optional[str] = typer.Option(None, "--heldout", help="held-out pairs or chat rows (file or folder)"),
-    output: Optional[str] = typer.Option(None, "--output", help="output folder for eval_results.json/.md"),
-    max_samples: Optional[int] = typer.Option(None, "--max-samples", help="first N held-out rows"),
-    device: Optional[str] = typer.Option(None, "--device", help="transformers server device"),
-    server: Optional[str] = typer.Option(None, "--server", help="server type: transformers | batched | vllm | "
-                                         "sglang | endpoint (one server per model)"),
-    lighteval_task: List[str] = typer.Option([], "--lighteval-task", help="lighteval task spec (repeatable)"),
+    recipe: Optional[str] = typer.Argument(None, metavar="RECIPE", help="an eval recipe YAML; without one, the "
+                                           "output folder (with --model/--heldout)"),
+    output: Optional[str] = typer.Argument(None, metavar="OUTPUT", help="output folder for eval_results.json/.md "
+                                           "(overrides the recipe's output_dir)"),
+    model: List[str] = typer.Option([], "--model", metavar="LABEL=MODEL", help="model path or Hub id per label "
+                                    "(repeatable), e.g. base=..., sft=..., merged=...; `tiny`: the tiny demo model"),
+    heldout: Optional[str] = o.value("--heldout", "held-out pairs or chat rows (file or folder)", "PATH"),
+    limit: o.OptionalLimit = None,
+    device: Optional[str] = o.value("--device", "transformers/batched server device: cpu, cuda, auto", "DEVICE"),
+    server: Optional[str] = o.value("--server", o.SERVER_TYPES + " (one server per model)", "TYPE"),
+    lighteval_task: List[str] = typer.Option([], "--lighteval-task", metavar="TASK", help="lighteval task spec "
+                                             "(repeatable); needs the eval extra: pip install 'hala[eval]'"),
 ) -> None:
     """BLEU and chrF++ on a held-out split through the pipelines' inference path; lighteval tasks if installed."""
     from hala.pipelines.core.config import load_yaml
     from hala.training.evaluate import markdown_table, run_eval
     from hala.training.recipes import EvalRecipe
 
+    if recipe and not is_recipe(recipe):  # `hala eval OUTPUT --model ... --heldout ...`
+        if output:
+            raise UserError(f"eval: {recipe!r} is not a recipe YAML; give RECIPE [OUTPUT] or OUTPUT with --model "
+                            "and --heldout")
+        recipe, output = None, recipe
     data, source = (load_yaml(recipe), recipe) if recipe else ({}, "options")
+    if not output and not data.get("output_dir"):
+        raise UserError("eval: no output folder: give it as OUTPUT (hala eval [RECIPE] OUTPUT) or as output_dir in "
+                        "the recipe")
     if model:
         data["models"] = _pairs(model, "--model")
     if lighteval_task:
         data["lighteval_tasks"] = lighteval_task
-    r = _build(EvalRecipe, data, source, {"heldout.path": heldout, "heldout.max_samples": max_samples,
+    r = _build(EvalRecipe, data, source, {"heldout.path": heldout, "heldout.max_samples": limit,
                                           "output_dir": output, "server.device": device,
                                           "server.type": server})
     results = run_eval(r)
@@ -180,7 +197,7 @@ def eval_cmd(
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the `hala` app."""
-    app.command("compress")(compress)
+    o.command(app, "compress")(compress)
     app.add_typer(train_app, name="train")
-    app.command("merge")(merge)
-    app.command("eval")(eval_cmd)
+    o.command(app, "merge")(merge)
+    o.command(app, "eval")(eval_cmd)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterator
 
 from hala.pipelines.core.errors import RunFailed, UserError
-from hala.training.arabic_tasks import markdown_rows, run_lighteval
+from hala.training.arabic_tasks import check_lighteval, markdown_rows, run_lighteval
 from hala.training.recipes import EvalRecipe, HeldOut, ServerBlock
 
 log = logging.getLogger(__name__)
@@ -157,6 +157,7 @@ def run_eval(recipe: EvalRecipe) -> dict:
     """Score every model of the recipe on the same held-out pairs; write eval_results.json and eval_results.md."""
     from hala.training.recipes import absolute_model_path
 
+    check_lighteval(recipe.lighteval_tasks, recipe.lighteval_custom_tasks)
     pairs = heldout_pairs(recipe.heldout)
     models = {label: absolute_model_path(m) for label, m in recipe.models.items()}
     out = Path(recipe.output_dir)

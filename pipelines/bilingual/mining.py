@@ -163,12 +163,15 @@ def run_mine(recipe: MineRecipe) -> dict:
     from hala.pipelines.io.sources import source_reader
 
     out = Path(recipe.output)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "data").mkdir(exist_ok=True)
+    reader = source_reader(recipe.input, recipe.dataset_name, recipe.config, recipe.split, recipe.limit)
+    if recipe.judge:  # the judge's prompt and model are checked before anything is written
+        load_judge_prompt(recipe.judge.prompt)
+        resolve_model(recipe.server)
     write_recipe(out, recipe)  # models, judge prompt and thresholds for the card; `hala run OUT/recipe.yaml` re-runs
+    (out / "data").mkdir(exist_ok=True)
     work = out / "work"
     prefiltered = work / "prefiltered"
-    steps = [source_reader(recipe.input, recipe.dataset_name, recipe.config, recipe.split, recipe.limit),
+    steps = [reader,
              ParallelRowStage(str(out), recipe.src_lang, recipe.tgt_lang, recipe.origin),
              *(build_filter_steps("pairs", str(out), recipe.filters) if recipe.filters else []),
              record_writer("pairs", str(prefiltered / "data"))]

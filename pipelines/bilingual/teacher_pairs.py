@@ -26,6 +26,7 @@ from hala.pipelines.core.records import stable_id, stage_meta
 from hala.pipelines.core.stages import HalaStage
 from hala.pipelines.core.stats import stage_accounting, step_counters, write_stats
 from hala.pipelines.filters import FilterConfig, build_filter_steps
+from hala.pipelines.sources.adapters import InputFormat
 from hala.pipelines.translate.flow import TranslateConfig, resolve_model, translate_pipelines
 
 PAIRS_STEP = "instruction messages"
@@ -36,7 +37,7 @@ class TeacherPairsRecipe(TranslateConfig):
     """Translate the first `limit` rows of an instruction dataset with a teacher model and keep them as pairs."""
 
     flow: Literal["teacher_pairs"] = "teacher_pairs"
-    format: str = Field("openorca", pattern="^(auto|alpaca|sharegpt|openorca|messages)$")
+    format: InputFormat = Field("openorca", description="input format (auto: detected per row)")
     revision: str | None = Field(None, description="teacher model revision recorded in `origin` (a local folder is "
                                                    "recorded as @local)")
     roles: list[Literal["system", "user", "assistant"]] = Field(
@@ -124,11 +125,11 @@ def run_teacher_pairs(recipe: TeacherPairsRecipe) -> dict:
     from hala.pipelines.io.records import record_reader, record_writer
 
     out = Path(recipe.output)
-    out.mkdir(parents=True, exist_ok=True)
+    records = out / "work" / "records"
+    finalize = translate_pipelines(recipe, [], data_dir=str(records / "data"))[1]  # every check, then recipe.yaml
     model, tiny = resolve_model(recipe.server)
     origin = teacher_origin(model, recipe.revision, tiny)
-    records = out / "work" / "records"
-    translate_pipelines(recipe, [], data_dir=str(records / "data"))[1].run()
+    finalize.run()
     (out / "data").mkdir(parents=True, exist_ok=True)
     logs = [out / "logs" / "translate", out / "logs" / "finalize"]
     if has_rows(records / "data"):

@@ -193,7 +193,8 @@ def _split_counts(out: Path) -> tuple[dict, dict]:
     for split in SPLITS:
         rows = pq.read_table(out / "pairs" / f"{split}.parquet", columns=["origin", "src_lang", "tgt_lang"]).to_pylist()
         by_origin = Counter(r["origin"] for r in rows)
-        splits[split] = {"rows": len(rows), "origins": dict(sorted(by_origin.items())),
+        splits[split] = {"rows": len(rows), "chat_rows": pq.read_metadata(out / "chat" / f"{split}.parquet").num_rows,
+                         "origins": dict(sorted(by_origin.items())),
                          "directions": dict(sorted(Counter(f"{r['src_lang']}-{r['tgt_lang']}" for r in rows).items()))}
         for origin, n in by_origin.items():
             origins[origin][split] = n

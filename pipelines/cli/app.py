@@ -12,6 +12,7 @@ from importlib.metadata import PackageNotFoundError, entry_points, version
 
 import typer
 
+from hala.pipelines.core.compat import PlainHelpGroup
 from hala.pipelines.core.errors import RunFailed, UserError
 
 ENTRY_POINT_GROUP = "hala.commands"
@@ -22,6 +23,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=PlainHelpGroup,
 )
 
 
@@ -37,9 +39,9 @@ def _version(value: bool) -> None:
 @app.callback()
 def _options(
     ctx: typer.Context,
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="show datatrove's per-task logs and tracebacks on "
+    verbose: bool = typer.Option(False, "--verbose", "-v", metavar="", help="show datatrove's per-task logs and tracebacks on "
                                  "screen (the logs are always written under OUTPUT/logs/)"),
-    show_version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+    show_version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, metavar="",
                                       help="print hala's version and exit"),
 ) -> None:
     ctx.obj = {"verbose": verbose}

@@ -9,10 +9,9 @@ from typing import List, Optional
 
 import typer
 
+from hala.pipelines.cli import options as o
 from hala.pipelines.core.config import is_recipe
 from hala.pipelines.core.errors import UserError
-
-SERVER_HELP = "transformers | endpoint | vllm | sglang"
 
 
 def _recipe(path: str, flow: str):
@@ -36,7 +35,7 @@ def _options(model, where: str, **values):
     try:
         return model(**values)
     except ValidationError as e:
-        raise UserError(format_validation_error(where, e)) from e
+        raise UserError(format_validation_error(where, e, o.FLAG_NAMES)) from e
 
 
 def _server(model, server, endpoint, device, concurrency) -> dict:
@@ -44,83 +43,92 @@ def _server(model, server, endpoint, device, concurrency) -> dict:
 
 
 def _echo_stats(stats: dict, out: Path, data: str = "data") -> None:
-    from hala.pipelines.core.stats import stage_lines
+    from hala.pipelines.core.stats import summary_lines
 
-    lines = stage_lines(stats)
+    *lines, where = summary_lines(stats, out, data)
     pairs = stats.get("pairs")
     if isinstance(pairs, dict) and "parent_rows" in pairs:
         lines.append(f"  pairs: {pairs['pairs']} from {pairs['parent_rows']} translated rows ({stats.get('origin')})")
-    for split, s in (stats.get("splits") or {}).items():
+    splits = stats.get("splits") or {}
+    if splits:
+        lines.append(f"  written: {out / 'pairs'}/<split>.parquet (bilingual pairs) and {out / 'chat'}/<split>.parquet "
+                     "(chat rows for SFT)")
+    for split, s in splits.items():
         origins = ", ".join(f"{k}={v}" for k, v in s["origins"].items()) or "-"
-        lines.append(f"  {split:<6} {s['rows']:>6} rows  ({origins})")
-    lines.append(f"  output: {out / data}   rejects: {out / 'rejects'}   stats: {out / 'stats.json'}")
-    typer.echo("\n".join(lines))
+        chat = s.get("chat_rows", s["rows"])
+        lines.append(f"  {split:<6} pairs/{split}.parquet {s['rows']:>6} rows  chat/{split}.parquet {chat:>6} rows  "
+                     f"({origins})")
+    if splits:
+        where = f"  rejects: {out / 'rejects'}   stats: {out / 'stats.json'}"
+    typer.echo("\n".join([*lines, where]))
 
 
 def teacher_pairs(
-    input: str = typer.Argument(..., help="a teacher_pairs recipe YAML, or an Open-Orca-style file/folder/Hub id"),
-    output: Optional[str] = typer.Argument(None, help="output folder (not with a recipe)"),
-    rows: int = typer.Option(-1, "--rows", help="the first N rows of the input, in total (-1: all)"),
-    format: str = typer.Option("openorca", "--format", help="openorca | alpaca | sharegpt | messages | auto"),
-    model: Optional[str] = typer.Option(None, "--model", help="teacher model path or Hub id (default: tiny demo)"),
-    revision: Optional[str] = typer.Option(None, "--revision", help="teacher revision recorded in `origin`"),
-    server: str = typer.Option("transformers", "--server", help=SERVER_HELP),
-    endpoint: Optional[str] = typer.Option(None, "--endpoint", help="OpenAI-compatible base URL"),
-    prompt: str = typer.Option("lfm2", "--prompt", help="lfm2 | teacher | path to a YAML prompt file"),
-    device: str = typer.Option("cpu", "--device", help="transformers server device"),
-    concurrency: int = typer.Option(32, "--concurrency", help="requests in flight"),
-    tm: Optional[str] = typer.Option(None, "--tm", help="translation memory file"),
+    input: o.InputOrRecipe,
+    output: o.OutputUnlessRecipe = None,
+    limit: o.Limit = -1,
+    format: o.Format = "openorca",
+    model: o.Model = None,
+    revision: Optional[str] = o.value("--revision", "teacher revision recorded in `origin`", "REV"),
+    server: o.Server = "transformers",
+    endpoint: o.Endpoint = None,
+    prompt: o.Prompt = "lfm2",
+    device: o.Device = "cpu",
+    concurrency: o.Concurrency = 32,
+    tm: o.TM = None,
 ) -> None:
     """Translate instruction rows with a teacher model into EN→AR pairs (instruction and response separately)."""
     from hala.pipelines.bilingual.teacher_pairs import TeacherPairsRecipe, run_teacher_pairs
 
-    if is_recipe(input) and output is None:
+    if is_recipe(input):
         recipe = _recipe(input, "teacher_pairs")
+        recipe.output = output or recipe.output
     else:
         if output is None:
             raise UserError("teacher-pairs: give INPUT OUTPUT, or a recipe YAML")
-        recipe = _options(TeacherPairsRecipe, "options", input=input, output=output, limit=rows, format=format,
+        recipe = _options(TeacherPairsRecipe, "options", input=input, output=output, limit=limit, format=format,
                           revision=revision, prompt=prompt, tm_path=tm,
                           server=_server(model, server, endpoint, device, concurrency))
     _echo_stats(run_teacher_pairs(recipe), Path(recipe.output))
 
 
 def mine(
-    input: str = typer.Argument(..., help="a mine recipe YAML, or an OPUS-style file/folder/Hub id"),
-    output: Optional[str] = typer.Argument(None, help="output folder (not with a recipe)"),
-    config: Optional[str] = typer.Option(None, "--config", help="Hub dataset config (ar-en for OPUS-100)"),
-    split: str = typer.Option("train", "--split", help="split to read"),
-    limit: int = typer.Option(-1, "--limit", help="the first N rows of the input, in total (-1: all)"),
-    origin: str = typer.Option("opus-100", "--origin", help="`origin` of every mined pair"),
-    model: Optional[str] = typer.Option(None, "--model", help="judge model path or Hub id (default: tiny demo)"),
-    server: str = typer.Option("transformers", "--server", help=SERVER_HELP),
-    endpoint: Optional[str] = typer.Option(None, "--endpoint", help="OpenAI-compatible base URL"),
-    device: str = typer.Option("cpu", "--device", help="transformers server device"),
-    concurrency: int = typer.Option(32, "--concurrency", help="requests in flight"),
-    judge_prompt: str = typer.Option("judge_v1", "--judge-prompt", help="judge prompt name or file"),
-    no_judge: bool = typer.Option(False, "--no-judge", help="keep the pre-filtered, deduplicated pairs unjudged"),
+    input: o.InputOrRecipe,
+    output: o.OutputUnlessRecipe = None,
+    hub_config: o.HubConfig = None,
+    split: o.Split = "train",
+    limit: o.Limit = -1,
+    origin: str = typer.Option("opus-100", "--origin", metavar="NAME", help="`origin` of every mined pair"),
+    model: o.Model = None,
+    server: o.Server = "transformers",
+    endpoint: o.Endpoint = None,
+    device: o.Device = "cpu",
+    concurrency: o.Concurrency = 32,
+    judge_prompt: str = typer.Option("judge_v1", "--judge-prompt", metavar="PROMPT", help="judge prompt name or file"),
+    no_judge: bool = o.flag("--no-judge", "keep the pre-filtered, deduplicated pairs unjudged"),
 ) -> None:
     """Mine pairs from a parallel corpus: LID, quality and exact dedup first, then a strict ACCEPT/REJECT judge."""
     from hala.pipelines.bilingual.mining import MineRecipe, run_mine
 
-    if is_recipe(input) and output is None:
+    if is_recipe(input):
         recipe = _recipe(input, "mine")
+        recipe.output = output or recipe.output
     else:
         if output is None:
             raise UserError("mine: give INPUT OUTPUT, or a recipe YAML")
-        recipe = _options(MineRecipe, "options", input=input, output=output, config=config, split=split,
+        recipe = _options(MineRecipe, "options", input=input, output=output, config=hub_config, split=split,
                           limit=limit, origin=origin, judge=None if no_judge else {"prompt": judge_prompt},
                           server=_server(model, server, endpoint, device, concurrency))
     _echo_stats(run_mine(recipe), Path(recipe.output))
 
 
 def build_translator_set(
-    paths: List[str] = typer.Argument(..., help="INPUTS... OUTPUT (pair dataset folders, then the output folder), "
+    paths: List[str] = typer.Argument(..., metavar="INPUTS... OUTPUT", help="INPUTS... OUTPUT (pair dataset folders, then the output folder), "
                                                 "or one translator_set recipe YAML"),
-    reverse: bool = typer.Option(False, "--reverse", help="also add AR→EN rows"),
-    test_size: float = typer.Option(0.05, "--test-size", help="share of source texts held out for test"),
-    dev_size: float = typer.Option(0.05, "--dev-size", help="share of source texts held out for dev"),
-    salt: str = typer.Option("hala", "--salt", help="mixed into the split hash"),
+    reverse: bool = o.flag("--reverse", "also add AR→EN rows"),
+    test_size: float = typer.Option(0.05, "--test-size", metavar="SHARE", help="share of source texts held out for test"),
+    dev_size: float = typer.Option(0.05, "--dev-size", metavar="SHARE", help="share of source texts held out for dev"),
+    salt: str = typer.Option("hala", "--salt", metavar="TEXT", help="mixed into the split hash"),
 ) -> None:
     """Merge teacher and judged pairs, dedup, split train/dev/test by source, write pairs and chat rows."""
     from hala.pipelines.bilingual.translator_set import TranslatorSetRecipe
@@ -138,6 +146,6 @@ def build_translator_set(
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the `hala` app."""
-    app.command("teacher-pairs")(teacher_pairs)
-    app.command("mine")(mine)
-    app.command("build-translator-set")(build_translator_set)
+    o.command(app, "teacher-pairs")(teacher_pairs)
+    o.command(app, "mine")(mine)
+    o.command(app, "build-translator-set")(build_translator_set)

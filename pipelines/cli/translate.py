@@ -3,43 +3,35 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
+from hala.pipelines.cli import options as o
 from hala.pipelines.core.errors import UserError
-from hala.pipelines.core.stats import stage_lines
-
-FORMAT_HELP = "input format: auto, alpaca, sharegpt, openorca, messages"
+from hala.pipelines.core.stats import summary_lines
 
 
 def _summary(stats: dict, out: Path) -> str:
-    if stats.get("submitted"):
-        return (f"  submitted: the tasks run on the cluster (logs: {stats['submitted']['logs']}). Run the same command "
-                "again once they have finished: completed tasks are skipped, the later stages run and stats.json "
-                "is written.")
-    lines = stage_lines(stats)
-    lines.append(f"  output: {out / 'data'}   rejects: {out / 'rejects'}   stats: {out / 'stats.json'}")
-    return "\n".join(lines)
+    return "\n".join(summary_lines(stats, out))
 
 
 def translate(
-    input: str = typer.Argument(..., help="file or folder of jsonl/parquet, or a Hub dataset id"),
-    output: str = typer.Argument(..., help="output folder (receives data/*.parquet, rejects/, stats.json)"),
-    format: str = typer.Option("auto", "--format", help=FORMAT_HELP),
-    model: Optional[str] = typer.Option(None, "--model", help="model path or Hub id (default: the tiny demo model)"),
-    server: str = typer.Option("transformers", "--server", help="transformers | batched | endpoint | vllm | sglang"),
-    endpoint: Optional[str] = typer.Option(None, "--endpoint", help="OpenAI-compatible base URL (--server endpoint)"),
-    prompt: str = typer.Option("lfm2", "--prompt", help="lfm2 | teacher | path to a YAML prompt file"),
-    device: str = typer.Option("cpu", "--device", help="transformers server device"),
-    concurrency: int = typer.Option(32, "--concurrency", help="requests in flight"),
-    tasks: int = typer.Option(1, "--tasks", help="datatrove tasks"),
-    workers: int = typer.Option(1, "--workers", help="tasks run at once"),
-    limit: int = typer.Option(-1, "--limit", help="the first N rows of the input, in total (-1: all)"),
-    split: str = typer.Option("train", "--split", help="split to read (Hub datasets) and to record"),
-    config: Optional[str] = typer.Option(None, "--config", help="Hub dataset config"),
-    dataset_name: Optional[str] = typer.Option(None, "--dataset-name", help="source name recorded on every row"),
-    tm: Optional[str] = typer.Option(None, "--tm", help="translation memory file"),
+    input: o.Input,
+    output: o.Output,
+    format: o.Format = "auto",
+    model: o.Model = None,
+    server: o.Server = "transformers",
+    endpoint: o.Endpoint = None,
+    prompt: o.Prompt = "lfm2",
+    device: o.Device = "cpu",
+    concurrency: o.Concurrency = 32,
+    tasks: o.Tasks = 1,
+    workers: o.Workers = 1,
+    limit: o.Limit = -1,
+    split: o.Split = "train",
+    hub_config: o.HubConfig = None,
+    dataset_name: o.DatasetName = None,
+    tm: o.TM = None,
 ) -> None:
     """Translate English instruction rows to Arabic (roles kept, code/LaTeX/URLs untouched)."""
     from pydantic import ValidationError
@@ -50,18 +42,18 @@ def translate(
     try:
         cfg = TranslateConfig(
             input=input, output=output, format=format, split=split, limit=limit, prompt=prompt, tm_path=tm,
-            config=config, dataset_name=dataset_name,
+            config=hub_config, dataset_name=dataset_name,
             server={"type": server, "model": model, "endpoint": endpoint, "device": device,
                     "max_concurrency": concurrency},
             executor={"tasks": tasks, "workers": workers},
         )
     except ValidationError as e:
-        raise UserError(format_validation_error("options", e)) from e
+        raise UserError(format_validation_error("options", e, o.FLAG_NAMES)) from e
     stats = run_translate(cfg)
     typer.echo(_summary(stats, Path(output)))
 
 
-def run(recipe: str = typer.Argument(..., help="a YAML recipe (see recipes/)")) -> None:
+def run(recipe: str = typer.Argument(..., metavar="RECIPE", help="a YAML recipe (see recipes/)")) -> None:
     """Run a whole flow described by a YAML recipe (`flow:` picks it: corpus, translate, teacher_pairs, mine, translator_set)."""
     from hala.pipelines.flows.registry import run_recipe
 
@@ -70,5 +62,5 @@ def run(recipe: str = typer.Argument(..., help="a YAML recipe (see recipes/)")) 
 
 
 def register(app: typer.Typer) -> None:
-    app.command("translate")(translate)
-    app.command("run")(run)
+    o.command(app, "translate")(translate)
+    o.command(app, "run")(run)

@@ -16,6 +16,8 @@ attribute used here is gone. Elsewhere hala uses the public APIs.
   `CustomServer.__init__` requires a script path, hala's servers run modules, so they call `InferenceServer.__init__`
   directly; `VLLMServer._start_vllm_task` is overridden to drop the `--trust-remote-code` datatrove 0.10.1 always adds;
   `InferenceRunner._init_server` is overridden to add hala's server types.
+- typer's help layout (`PlainHelpCommand`, `PlainHelpGroup`): typer renders a type column and `{input}` usage pieces;
+  hala's usage lines read `INPUT OUTPUT` as the README writes them (`display_type_rich`, `collect_usage_pieces`).
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ _EXPECTED_WARNINGS = ("server to become ready",)
 
 def _screen_filter(record) -> bool:
     if record["level"].no < 30:
-        return record["name"].startswith("pipelines")
+        return record["name"].startswith("hala")
     return record["level"].no > 30 or not any(w in record["message"] for w in _EXPECTED_WARNINGS)
 
 
@@ -246,3 +248,58 @@ def init_inference_server(server, config, rank: int) -> None:
     from datatrove.pipeline.inference.servers import InferenceServer
 
     InferenceServer.__init__(server, config, rank)
+
+
+# --- typer's help layout -------------------------------------------------------------------------------------------
+# typer 0.2x renders a `<str>`/`<int>`/`<bool>` type column for every parameter (an option's metavar replaces it; an
+# argument's cannot) and writes required arguments as `{input}` in the usage line. hala's usage lines read
+# `INPUT OUTPUT` as the README writes them. `display_type_rich` and `_usage_display_name` are typer internals
+# (typer/core.py); the test `tests/pipelines/cli/test_help.py` pins the rendered help.
+try:  # typer is the CLI's dependency; the core layer must import without it
+    from typer.core import TyperArgument, TyperCommand, TyperOption
+except ImportError:  # pragma: no cover
+    TyperCommand = object  # type: ignore[assignment,misc]
+
+
+class PlainHelpCommand(TyperCommand):  # type: ignore[misc,valid-type]
+    """A typer command whose help shows `[OPTIONS] INPUT [OUTPUT]` and no type labels."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if isinstance(param, TyperArgument):
+                if param.metavar is None:
+                    param.metavar = param.name.upper()
+                param.display_type_rich = lambda ctx: None  # type: ignore[method-assign]
+            elif isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
+                param.metavar = ""
+
+    def get_help_option(self, ctx):
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if isinstance(param, TyperArgument):
+                name = param.metavar + ("..." if param.nargs != 1 and "..." not in param.metavar else "")
+                pieces.append(name if param.required else f"[{name}]")
+        return pieces
+
+
+try:
+    from typer.core import TyperGroup
+except ImportError:  # pragma: no cover
+    TyperGroup = object  # type: ignore[assignment,misc]
+
+
+class PlainHelpGroup(TyperGroup):  # type: ignore[misc,valid-type]
+    """The root `hala` group (and `hala train`) with the same help layout as its commands."""
+
+    def get_help_option(self, ctx):
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option

@@ -13,14 +13,21 @@ from hala.pipelines.core.errors import UserError
 M = TypeVar("M", bound=BaseModel)
 
 
-def format_validation_error(source: str, err: ValidationError) -> str:
-    """`recipe.yaml: server.typ: Extra inputs are not permitted` — one line per problem, keys spelled out."""
+def format_validation_error(source: str, err: ValidationError, names: dict[str, str] | None = None) -> str:
+    """`recipe.yaml: server.typ: Extra inputs are not permitted` — one line per problem, keys spelled out. With
+    `names` (a command's flags by recipe key, e.g. {"server.model": "--model"}), a key set from the command line is
+    named by its flag: `--format: Input should be 'auto', 'alpaca', …`."""
     lines = []
     for e in err.errors():
         where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        if names is not None:
+            flag = next((names[k] for k in sorted(names, key=len, reverse=True)
+                         if where == k or where.startswith(k + ".")), None)
+            where = flag or where
         got = f" (got {e['input']!r})" if e["type"] != "missing" and not isinstance(e.get("input"), dict) else ""
         msg = e["msg"].removeprefix("Value error, ")
-        lines.append(f"{source}: {where}: {msg}{got}")
+        lines.append(f"{where}: {msg}{got}" if names is not None and where.startswith(("-", "INPUT", "OUTPUT"))
+                     else f"{source}: {where}: {msg}{got}")
     return "\n".join(lines)
 
 
@@ -71,8 +78,8 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str
     return data
 
 
-def validate(model: type[M], data: dict[str, Any], source: str) -> M:
+def validate(model: type[M], data: dict[str, Any], source: str, names: dict[str, str] | None = None) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        raise UserError(format_validation_error(source, e)) from e
+        raise UserError(format_validation_error(source, e, names)) from e

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 import threading
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,7 +18,7 @@ class ExecutorConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    type: str = Field("local", pattern="^(local|slurm|ray)$", description="local, slurm or ray")
+    type: Literal["local", "slurm", "ray"] = Field("local", description="local, slurm or ray")
     tasks: int = Field(1, ge=1, description="datatrove tasks (shards of the input)")
     workers: int = Field(1, ge=1, description="tasks run at once on this machine (local executor)")
     slurm: dict = Field(default_factory=dict, description="extra SlurmPipelineExecutor arguments (partition, time…)")

@@ -103,3 +103,27 @@ def stage_lines(stats: dict, indent: str = "  ") -> list[str]:
             f"{t.get('failed', 0)} failed checks"
         )
     return lines
+
+
+def result_line(stats: dict) -> str:
+    """`0 rows kept (6 rejected: unknown_format=4, empty_output=2)`: what the run ended with, in one line (zero rows
+    kept is a result to report, not a failure)."""
+    stages = list(stats.get("stages", {}).values())
+    kept = stages[-1]["kept"] if stages else 0
+    reasons: dict[str, int] = {}
+    for s in stages:
+        for reason, n in s["reasons"].items():
+            reasons[reason] = reasons.get(reason, 0) + n
+    rejected = sum(s["rejected"] for s in stages)
+    why = ", ".join(f"{k}={v}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1]))
+    return f"{kept} rows kept ({rejected} rejected{': ' + why if why else ''})"
+
+
+def summary_lines(stats: dict, out: Path, data: str = "data") -> list[str]:
+    """What a command prints when it is done: per-stage lines, the result line, where everything is."""
+    if stats.get("submitted"):
+        return [f"  submitted: the tasks run on the cluster (logs: {stats['submitted']['logs']}). Run the same "
+                "command again once they have finished: completed tasks are skipped, the later stages run and "
+                "stats.json is written."]
+    return [*stage_lines(stats), result_line(stats),
+            f"  output: {out / data}   rejects: {out / 'rejects'}   stats: {out / 'stats.json'}"]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hala.pipelines.core.config import write_recipe
 from hala.pipelines.core.executors import ExecutorConfig, make_executor
 from hala.pipelines.core.stats import atomic_write_json, write_stats
 from hala.pipelines.dedup.keys import DedupKeyName, dedup_key
@@ -50,7 +51,7 @@ def _touch_missing(folder: Path, tasks: int, suffixes: tuple[str, ...]) -> None:
 
 
 def run_dedup(input_dir: str, output_dir: str, config: DedupConfig | None = None, tasks: int = 1, workers: int = 1,
-              kind: str | None = None, check_input: bool = False) -> dict:
+              kind: str | None = None, check_input: bool = False, recipe: BaseModel | None = None) -> dict:
     """Deduplicate the records of INPUT into OUTPUT (data/, rejects/dedup/, stats.json); returns the stats.
 
     `check_input` (what `hala dedup` sets): INPUT is anyone's data, so rows that are not records leave as rejects
@@ -86,9 +87,13 @@ def run_dedup(input_dir: str, output_dir: str, config: DedupConfig | None = None
 
     config = config or DedupConfig()
     out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     kind = detect_kind(input_dir, kind)
     dedup_key({}, kind, config.key)  # a key that does not fit the kind fails here, before any work
+    if check_input:
+        record_reader(input_dir, kind=kind, quarantine=True)  # anyone's input: no files, empty files fail here
+    if recipe is not None:
+        write_recipe(out, recipe)  # the first thing written: every check above has passed
+    out.mkdir(parents=True, exist_ok=True)
     logs = out / "logs"
     work = out / "work" / "dedup"
     if not input_files(input_dir)[1]:  # everything was filtered out upstream: an empty stage, accounted as such
@@ -151,7 +156,8 @@ def run_dedup(input_dir: str, output_dir: str, config: DedupConfig | None = None
 
 
 def run_filter_and_dedup(input_path: str, output_dir: str, kind: Kind | None = None,
-                         filters: FilterConfig | None = None, dedup=None, tasks: int = 1, workers: int = 1) -> dict:
+                         filters: FilterConfig | None = None, dedup=None, tasks: int = 1, workers: int = 1,
+                         recipe: BaseModel | None = None) -> dict:
     """Filters, then (when `dedup` is a DedupConfig) deduplication of what the filters kept, into one OUTPUT."""
     from hala.pipelines.filters.flow import run_filter
 
@@ -159,9 +165,10 @@ def run_filter_and_dedup(input_path: str, output_dir: str, kind: Kind | None = N
     out = Path(output_dir)
     kind = detect_kind(input_path, kind)
     if dedup is None:
-        return run_filter(input_path, output_dir, kind, filters, tasks, workers)
+        return run_filter(input_path, output_dir, kind, filters, tasks, workers, recipe=recipe)
+    dedup_key({}, kind, dedup.key)  # before the filters run: a key that does not fit the kind
     staged = out / "work" / "filtered"
-    run_filter(input_path, output_dir, kind, filters, tasks, workers, data_dir=str(staged / "data"))
+    run_filter(input_path, output_dir, kind, filters, tasks, workers, data_dir=str(staged / "data"), recipe=recipe)
     # the staged rows were written by the filter run: its `read` stage already accounts for the input
     return run_dedup(str(staged), output_dir, dedup, tasks=tasks, workers=workers, kind=kind)
 

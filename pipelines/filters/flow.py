@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import BaseModel
+
+from hala.pipelines.core.config import write_recipe
 from hala.pipelines.core.executors import ExecutorConfig, make_executor
 from hala.pipelines.core.stats import write_stats
 from hala.pipelines.filters import FilterConfig, Kind, build_filter_steps
@@ -18,15 +21,18 @@ from hala.pipelines.io.records import ReadStage, detect_kind, record_reader, rec
 
 
 def run_filter(input_path: str, output_dir: str, kind: Kind | None = None, config: FilterConfig | None = None,
-               tasks: int = 1, workers: int = 1, data_dir: str | None = None, limit: int = -1) -> dict:
-    """LID + quality filters over INPUT into OUTPUT; returns (and writes) the stats."""
+               tasks: int = 1, workers: int = 1, data_dir: str | None = None, limit: int = -1,
+               recipe: BaseModel | None = None) -> dict:
+    """LID + quality filters over INPUT into OUTPUT; returns (and writes) the stats. Nothing is written before
+    the input has been checked; then `recipe` (the whole run's, when given) becomes OUTPUT/recipe.yaml."""
     kind = detect_kind(input_path, kind)
     out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     steps = build_filter_steps(kind, str(out), config or FilterConfig())
+    reader = record_reader(input_path, limit, kind=kind, quarantine=True)
+    if recipe is not None:
+        write_recipe(out, recipe)
     data_dir = data_dir or str(out / "data")
     Path(data_dir).mkdir(parents=True, exist_ok=True)  # exists even when every row is rejected
-    reader = record_reader(input_path, limit, kind=kind, quarantine=True)
     pipeline = [reader, ReadStage(str(out)), *steps, record_writer(kind, data_dir)]
     make_executor(ExecutorConfig(tasks=tasks, workers=workers), pipeline, out / "logs" / "filter").run()
     return write_stats(out, kind=kind)

@@ -9,9 +9,11 @@ from hala.pipelines.bilingual import FLOWS as BILINGUAL_FLOWS
 from hala.pipelines.core.config import load_yaml, validate
 from hala.pipelines.core.errors import UserError
 from hala.pipelines.flows.corpus import CorpusRecipe, run_corpus
+from hala.pipelines.flows.folder import DedupRecipe, FilterRecipe, run_dedup_flow, run_filter_flow
 from hala.pipelines.translate.flow import TranslateConfig, run_translate
 
-FLOWS = {"corpus": (CorpusRecipe, run_corpus), "translate": (TranslateConfig, run_translate), **BILINGUAL_FLOWS}
+FLOWS = {"corpus": (CorpusRecipe, run_corpus), "translate": (TranslateConfig, run_translate),
+         "filter": (FilterRecipe, run_filter_flow), "dedup": (DedupRecipe, run_dedup_flow), **BILINGUAL_FLOWS}
 
 
 def run_recipe(path: str) -> tuple[dict, Path]:

@@ -95,7 +95,25 @@ class _RecordRows:
             self.flush_doc_stats()
 
 
-class RecordJsonlReader(_RecordRows, BatchedDocStats, JsonlReader):
+class EmptyFolderOk:
+    """For a reader of a folder an earlier stage of the same run wrote: when that stage kept no row it wrote no
+    file, and datatrove's reader raises `No files found` — here that is zero rows read, so a run that rejected
+    everything still ends with its rejects and stats.json."""
+
+    def run(self, data=None, rank: int = 0, world_size: int = 1):
+        if not self.paths_file and not self.data_folder.list_files(recursive=self.recursive,
+                                                                   glob_pattern=self.glob_pattern):
+            if data:
+                yield from data
+            return
+        yield from super().run(data, rank, world_size)
+
+
+class WorkJsonlReader(EmptyFolderOk, JsonlReader):
+    """datatrove's JsonlReader over a work folder of this run (empty when the earlier stage kept nothing)."""
+
+
+class RecordJsonlReader(EmptyFolderOk, _RecordRows, BatchedDocStats, JsonlReader):
     """hala records from JSONL files, one Document per line (broken lines quarantined: see the module doc)."""
 
     name = "📖 Records (jsonl)"
@@ -118,7 +136,7 @@ class RecordJsonlReader(_RecordRows, BatchedDocStats, JsonlReader):
         return self._document(row, filepath, li)
 
 
-class RecordParquetReader(_RecordRows, BatchedDocStats, ParquetReader):
+class RecordParquetReader(EmptyFolderOk, _RecordRows, BatchedDocStats, ParquetReader):
     """hala records from parquet files, each row checked like a JSONL row; a file that turns out unreadable midway
     is a UserError (its footer was checked before the run: `record_reader`)."""
 
@@ -198,9 +216,13 @@ def record_reader(input_path: str, limit: int = -1, kind: str | None = None, qua
     """A datatrove reader over the records of INPUT (its `data/` when it is a dataset folder). With `quarantine`,
     rows that are not records of `kind` reach the pipeline quarantined (put a `ReadStage` right after the reader);
     without, they are a UserError."""
+    from hala.pipelines.io.sources import has_content
+
     folder, files = input_files(input_path)
     if not files:
         raise UserError(f"{input_path}: no .parquet or .jsonl records inside")
+    if not any(has_content(f) for f in files):
+        raise UserError(f"{input_path}: empty (no rows to read)")
     suffixes = {f.suffix for f in files}
     if len(suffixes) > 1:
         raise UserError(f"{input_path}: mixes .parquet and .jsonl files; give one kind")

@@ -95,6 +95,20 @@ def _is_json_array(folder, filepath: str) -> bool:
     return head[:1] == b"["
 
 
+def has_content(path: Path) -> bool:
+    """Whether a file holds at least one row (or, for JSON, one non-blank byte): an empty input is a one-line error
+    before anything starts, not a run that ends with nothing to say."""
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_metadata(path).num_rows > 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 16):
+            if chunk.strip():
+                return True
+    return False
+
+
 def _check_parquet_files(files: list[Path]) -> None:
     """Every parquet file's footer reads: a corrupt file is one clear line before any task starts."""
     import pyarrow.parquet as pq
@@ -163,6 +177,10 @@ def source_reader(input_path: str, dataset: str | None = None, config: str | Non
     """A local file/folder if it exists, else a Hub dataset id: paths and ids are interchangeable. `limit` is the
     first N rows of the input in total (FirstRowsReader; -1: every row, sharded across tasks). Checked before any
     task starts: a folder holds input files, parquet files are readable, a Hub id can be opened."""
+    from hala.pipelines.core.errors import UserError
+
+    if limit == 0:
+        raise UserError("--limit 0 (recipe key `limit`) reads no rows: give N > 0, or -1 for every row")
     reader = _source_reader(input_path, dataset, config, split)
     return reader if limit < 0 else FirstRowsReader(reader, limit)
 
@@ -178,6 +196,8 @@ def _source_reader(input_path: str, dataset: str | None, config: str | None, spl
         if p.is_file() and p.suffix not in INPUT_SUFFIXES:
             raise UserError(f"{input_path}: not a .jsonl, .json or .parquet file")
         _check_parquet_files([f for f in files if f.suffix == ".parquet"])
+        if not any(has_content(f) for f in files):
+            raise UserError(f"{input_path}: empty (no rows to read)")
         name = dataset or (p.stem if p.is_file() else p.name)
         return SourceFileReader(input_path, dataset=name, config=config or "default", split=split)
     from hala.pipelines.core.hub import locate

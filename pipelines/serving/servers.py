@@ -33,7 +33,7 @@ class ServerConfig(BaseModel):
 
     type: ServerType = Field("transformers", description="transformers (`transformers serve`), batched (hala's "
                              "micro-batching server over transformers generate), vllm, sglang, or endpoint")
-    model: str | None = Field(None, description="local path or Hub id; empty: the tiny demo model")
+    model: str | None = Field(None, description="local path or Hub id (required); `tiny`: the tiny demo model, whose output is meaningless")
     endpoint: str | None = Field(None, description="base URL of an OpenAI-compatible server (type: endpoint)")
     api_key_env: str = Field("OPENAI_API_KEY", description="name of the environment variable holding the key")
     device: str = Field("cpu", description="transformers server device: cpu, cuda, auto")

@@ -7,7 +7,7 @@ raises `AdapterError` with a reason code from the `normalize` vocabulary — it 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 from hala.pipelines.core.records import ROLES, Message
 
@@ -86,6 +86,8 @@ def from_messages(row: dict) -> list[Message]:
         messages.append({"role": role, "content": _content(turn.get("content"), f"messages[{i}].content")})
     return messages
 
+
+InputFormat = Literal["auto", "alpaca", "sharegpt", "openorca", "messages"]  # `auto`: detected per row
 
 ADAPTERS: dict[str, Callable[[dict], list[Message]]] = {
     "alpaca": from_alpaca,

@@ -15,7 +15,6 @@ from typing import Callable, Iterator, Literal
 
 from datatrove.data import Document
 from datatrove.pipeline.base import PipelineStep
-from datatrove.pipeline.readers import JsonlReader
 from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,8 +23,10 @@ from hala.pipelines.core.executors import ExecutorConfig, make_executor, run_exe
 from hala.pipelines.core.records import instruction_schema, instruction_writer_adapter, messages_text, stage_meta
 from hala.pipelines.core.stages import HalaStage
 from hala.pipelines.core.stats import write_stats
+from hala.pipelines.io.records import WorkJsonlReader
 from hala.pipelines.io.sources import source_reader
 from hala.pipelines.serving.servers import HalaInferenceRunner, ServerConfig, check_endpoint, inference_config
+from hala.pipelines.sources.adapters import InputFormat
 from hala.pipelines.sources.normalize import NormalizeStage
 from hala.pipelines.translate.memory import TranslationMemory
 from hala.pipelines.translate.prompts import load_prompt
@@ -42,7 +43,7 @@ class TranslateConfig(BaseModel):
     flow: Literal["translate"] = "translate"
     input: str = Field(..., description="file or folder of jsonl/parquet, or a Hub dataset id")
     output: str = Field(..., description="output folder: data/*.parquet, rejects/, stats.json")
-    format: str = Field("auto", pattern="^(auto|alpaca|sharegpt|openorca|messages)$")
+    format: InputFormat = Field("auto", description="input format (auto: detected per row)")
     dataset_name: str | None = Field(None, description="source dataset name recorded on every row")
     config: str | None = Field(None, description="Hub dataset config")
     split: str = Field("train", description="split to read and to record")
@@ -118,25 +119,41 @@ def translator_context(model: str, prompt: str, tm_path: str, max_segment_tokens
     return factory
 
 
-def resolve_model(server: ServerConfig) -> tuple[str, bool]:
-    """The model to serve, and whether it is the tiny demo model (built on the spot when none is given).
+TINY_MODEL = "tiny"  # the only way to pick the tiny demo model: `--model tiny` / `server.model: tiny`
+TINY_WARNING = ("--model tiny: a tiny random LFM2 built on this machine; its output is meaningless (it proves the "
+                "plumbing, not translation quality)")
+NO_MODEL = ("no model: name one with --model PATH_OR_HUB_ID (recipe key `server.model`), or --model tiny for the "
+            "tiny demo model (meaningless output)")
 
-    Checked here, in the main process, before any task or server starts: a local model folder must exist (absolute
-    path returned), a Hub id must be openable, an endpoint must answer and serve the named model."""
+
+_warned: list[bool] = []
+
+
+def resolve_model(server: ServerConfig) -> tuple[str, bool]:
+    """The model to serve, and whether it is the tiny demo model (only when named `tiny`: never a default).
+
+    Checked here, in the main process, before any task or server starts: a model must be named, a local model folder
+    must exist (absolute path returned), a Hub id must be openable, an endpoint must answer and serve the named
+    model."""
+    import sys
+
     from hala.pipelines.core.errors import UserError
 
+    if not server.model:
+        raise UserError(NO_MODEL)
     if server.type == "endpoint":
-        if not server.model:
-            raise UserError("an endpoint server needs a model name (--model)")
         check_endpoint(server, server.model)
         return server.model, False
-    if server.model:
-        from hala.pipelines.core.hub import locate
+    if server.model == TINY_MODEL:
+        from hala.pipelines.serving.tiny_model import cached_tiny_model
 
-        return locate(server.model, "model"), False
-    from hala.pipelines.serving.tiny_model import cached_tiny_model
+        if not _warned:  # once per run, however many stages resolve the model
+            print(f"warning: {TINY_WARNING}", file=sys.stderr)
+            _warned.append(True)
+        return str(cached_tiny_model()), True
+    from hala.pipelines.core.hub import locate
 
-    return str(cached_tiny_model()), True
+    return locate(server.model, "model"), False
 
 
 def translate_pipelines(cfg: TranslateConfig, later_steps: list[PipelineStep] | None = None,
@@ -145,10 +162,10 @@ def translate_pipelines(cfg: TranslateConfig, later_steps: list[PipelineStep] | 
     `cfg` (the whole recipe of the flow that calls this) is recorded as OUT/recipe.yaml."""
     out = Path(cfg.output)
     work = out / "work"
-    model, _ = resolve_model(cfg.server)
-    load_prompt(cfg.prompt)  # a bad prompt file fails here with one line, not inside a task
     reader = source_reader(cfg.input, cfg.dataset_name, cfg.config, cfg.split, cfg.limit)
-    write_recipe(out, cfg)
+    load_prompt(cfg.prompt)  # a bad prompt file fails here with one line, not inside a task
+    model, _ = resolve_model(cfg.server)
+    write_recipe(out, cfg)  # the first thing written: every check above has passed
     runner = HalaInferenceRunner(
         rollout_fn=translate_rollout,
         config=inference_config(cfg.server, model),
@@ -164,7 +181,7 @@ def translate_pipelines(cfg: TranslateConfig, later_steps: list[PipelineStep] | 
                            adapter=instruction_writer_adapter, schema=instruction_schema())
     second = make_executor(
         cfg.executor,
-        [JsonlReader(str(work / "translated"), compression=None), TranslateOutcomeStage(str(out), model),
+        [WorkJsonlReader(str(work / "translated"), compression=None), TranslateOutcomeStage(str(out), model),
          *(later_steps or []), writer],
         str(out / "logs" / "finalize"),
         depends=first,
@@ -175,8 +192,8 @@ def translate_pipelines(cfg: TranslateConfig, later_steps: list[PipelineStep] | 
 def run_translate(cfg: TranslateConfig, later_steps: list[PipelineStep] | None = None) -> dict:
     """Run the translate stage; returns the stats written to OUT/stats.json."""
     out = Path(cfg.output)
-    out.mkdir(parents=True, exist_ok=True)
     first, second = translate_pipelines(cfg, later_steps)
     if not run_executor(second, "translate"):  # runs `first` first (depends); both skip completed tasks
         return submitted(out, second)
+    (out / "data").mkdir(exist_ok=True)  # a run that kept no row still has its (empty) data folder
     return write_stats(out, [out / "logs" / "translate", out / "logs" / "finalize"])

@@ -19,7 +19,7 @@ STAGES = ["normalize", "translate", "lid", "quality", "dedup"]
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
     out = tmp_path_factory.mktemp("demo")
-    r = subprocess.run([sys.executable, "-m", "hala.pipelines.cli.app", "demo", "--out", str(out)], cwd=REPO,
+    r = subprocess.run([sys.executable, "-m", "hala.pipelines.cli.app", "demo", str(out)], cwd=REPO,
                        capture_output=True, text=True, timeout=600)
     return r, out
 

@@ -177,7 +177,7 @@ def test_bad_paths_are_user_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="no .parquet or .jsonl"):
         build_report(tmp_path / "empty", tmp_path / "r", show_progress=False)
-    proc = subprocess.run([sys.executable, "-m", "hala.pipelines.cli.app", "report", str(tmp_path / "missing"), "--out",
+    proc = subprocess.run([sys.executable, "-m", "hala.pipelines.cli.app", "report", str(tmp_path / "missing"),
                            str(tmp_path / "r")], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 2 and "error:" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -189,7 +189,7 @@ def test_report_cli(audit_out, tmp_path):
 
     copy = tmp_path / "ds"
     shutil.copytree(audit_out, copy, ignore=shutil.ignore_patterns("work", "logs"))
-    result = CliRunner().invoke(get_app(), ["report", str(copy), "--out", str(tmp_path / "rep"), "--no-lid"])
+    result = CliRunner().invoke(get_app(), ["report", str(copy), str(tmp_path / "rep"), "--no-lid"])
     assert result.exit_code == 0, result.output
     assert "150 rows kept, 14 rejected (read 164)" in result.output
     data = json.loads((tmp_path / "rep" / "report.json").read_text())

@@ -147,8 +147,8 @@ def test_missing_paths_are_one_line_errors(tmp_path):
     (["train", "sft", "RECIPE", "--model", "out/missing"], "model 'out/missing': not a local path"),
     (["compress", "out/missing", "OUT", "--no-throughput"], "model 'out/missing': not a local path"),
     (["compress", "tiny", "OUT", "--heldout", "out/x/y.jsonl"], "'out/x/y.jsonl': no such file or folder"),
-    (["eval", "--model", "a=out/x/y", "--heldout", "HELDOUT", "--output", "OUT"], "model 'out/x/y': no such file"),
-    (["eval", "--model", "a=tiny", "--heldout", "org/none", "--output", "OUT"], "dataset 'org/none': not a local"),
+    (["eval", "--model", "a=out/x/y", "--heldout", "HELDOUT", "OUT"], "model 'out/x/y': no such file"),
+    (["eval", "--model", "a=tiny", "--heldout", "org/none", "OUT"], "dataset 'org/none': not a local"),
 ])
 def test_bad_specs_in_every_command(args, needle, tmp_path):
     heldout = tmp_path / "h.jsonl"

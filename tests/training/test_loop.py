@@ -79,7 +79,7 @@ def loop(tmp_path_factory):
              "merged": tmp / "merged", "eval": tmp / "eval", "tmp": tmp}
 
     r = _cli("train", "sft", _recipe(tmp, "translator", **{"dataset.allow_ungated": False}), "--model", str(base),
-             "--dataset", str(data), "--output-dir", str(paths["sft"]), "--max-steps", "40")
+             "--dataset", str(data), str(paths["sft"]), "--max-steps", "40")
     assert r.exit_code == 0, r.output
     paths["sft_out"] = r.output
     r = _cli("compress", _recipe(tmp, "compress", model=str(paths["sft"]), output_dir=str(paths["fp8"]),
@@ -89,7 +89,7 @@ def loop(tmp_path_factory):
     r = _cli("merge", _recipe(tmp, "merge", base=str(base), model=str(paths["sft"]), output_dir=str(paths["merged"])))
     assert r.exit_code == 0, r.output
     r = _cli("eval", "--model", f"base={base}", "--model", f"sft={paths['sft']}", "--model",
-             f"merged={paths['merged']}", "--heldout", str(data), "--output", str(paths["eval"]))
+             f"merged={paths['merged']}", "--heldout", str(data), str(paths["eval"]))
     assert r.exit_code == 0, r.output
     paths["eval_out"] = r.output
     yield paths

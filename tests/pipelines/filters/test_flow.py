@@ -147,7 +147,7 @@ def test_cli_user_errors(tmp_path):
     assert isinstance(res.exception, UserError) and "dedup key" in str(res.exception)
     bad = tmp_path / "bad.yaml"
     bad.write_text("filters:\n  lid:\n    treshold: 0.5\n")
-    res = runner.invoke(app, ["filter", str(src), str(tmp_path / "o"), "--kind", "pairs", "--config", str(bad)])
+    res = runner.invoke(app, ["filter", str(src), str(tmp_path / "o"), "--kind", "pairs", "--settings", str(bad)])
     assert isinstance(res.exception, UserError) and "lid.treshold" in str(res.exception)
 
 
