@@ -53,6 +53,7 @@ def filter_cmd(
     no_quality: bool = typer.Option(False, "--no-quality", help="skip the quality checks"),
     tasks: int = typer.Option(1, "--tasks", help="datatrove tasks (input files are split across them)"),
     workers: int = typer.Option(1, "--workers", help="tasks run at once"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="start OUTPUT clean when it holds another run"),
 ) -> None:
     """Language-ID on both sides and bilingual quality checks; rejects carry a reason and a detail."""
     from hala.pipelines.filters import FilterConfig
@@ -67,7 +68,7 @@ def filter_cmd(
         cfg.quality = None
     if cfg.lid is not None and cfg.lid.model and not Path(cfg.lid.model).is_file() and "://" not in cfg.lid.model:
         raise UserError(f"--lid-model {cfg.lid.model}: no such file")
-    stats = run_filter(input, output, kind, cfg, tasks=tasks, workers=workers)  # type: ignore[arg-type]
+    stats = run_filter(input, output, kind, cfg, tasks=tasks, workers=workers, overwrite=overwrite)  # type: ignore[arg-type]
     typer.echo(_summary(stats, Path(output)))
 
 
@@ -81,6 +82,7 @@ def dedup_cmd(
     no_near: bool = typer.Option(False, "--no-near", help="skip MinHash near-dedup"),
     tasks: int = typer.Option(1, "--tasks", help="datatrove tasks"),
     workers: int = typer.Option(1, "--workers", help="tasks run at once"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="start OUTPUT clean when it holds another run"),
 ) -> None:
     """Exact and MinHash near-dedup on the normalized Arabic key; each removed row names its kept twin."""
     from hala.pipelines.dedup.flow import DedupConfig, run_dedup
@@ -88,7 +90,8 @@ def dedup_cmd(
     overrides = {"key": key, "exact": False if no_exact else None, "near": False if no_near else None}
     cfg = _load_block(config, DedupConfig, "dedup", overrides)
     try:
-        stats = run_dedup(input, output, cfg, tasks=tasks, workers=workers, check_input=True)
+        stats = run_dedup(input, output, cfg, tasks=tasks, workers=workers, check_input=True,
+                          overwrite=overwrite)
     except ValueError as e:
         if "dedup key" in str(e):
             raise UserError(str(e)) from e

@@ -40,6 +40,9 @@ def translate(
     config: Optional[str] = typer.Option(None, "--config", help="Hub dataset config"),
     dataset_name: Optional[str] = typer.Option(None, "--dataset-name", help="source name recorded on every row"),
     tm: Optional[str] = typer.Option(None, "--tm", help="translation memory file"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="start OUTPUT clean when it holds another run"),
+    model_revision: Optional[str] = typer.Option(None, "--model-revision", help="the model's revision (an "
+                                                 "endpoint's weights: the translation memory keys on it)"),
 ) -> None:
     """Translate English instruction rows to Arabic (roles kept, code/LaTeX/URLs untouched)."""
     from pydantic import ValidationError
@@ -50,9 +53,9 @@ def translate(
     try:
         cfg = TranslateConfig(
             input=input, output=output, format=format, split=split, limit=limit, prompt=prompt, tm_path=tm,
-            config=config, dataset_name=dataset_name,
+            config=config, dataset_name=dataset_name, overwrite=overwrite,
             server={"type": server, "model": model, "endpoint": endpoint, "device": device,
-                    "max_concurrency": concurrency},
+                    "max_concurrency": concurrency, "model_revision": model_revision},
             executor={"tasks": tasks, "workers": workers},
         )
     except ValidationError as e:

@@ -12,18 +12,31 @@ from __future__ import annotations
 from pathlib import Path
 
 from hala.pipelines.core.executors import ExecutorConfig, make_executor
+from hala.pipelines.core.run_folder import bound_run, recipe_fingerprint
 from hala.pipelines.core.stats import write_stats
 from hala.pipelines.filters import FilterConfig, Kind, build_filter_steps
 from hala.pipelines.io.records import ReadStage, detect_kind, record_reader, record_writer
 
 
+def filter_fingerprint(input_path: str, kind: str, config: FilterConfig, tasks: int, limit: int, **more) -> dict:
+    """What determines `hala filter`'s rows (OUTPUT/run.json)."""
+    return recipe_fingerprint("filter", {"kind": kind, "filters": config.model_dump(mode="json"), "tasks": tasks,
+                                         "limit": limit, **more}, {"input": input_path})
+
+
 def run_filter(input_path: str, output_dir: str, kind: Kind | None = None, config: FilterConfig | None = None,
-               tasks: int = 1, workers: int = 1, data_dir: str | None = None, limit: int = -1) -> dict:
+               tasks: int = 1, workers: int = 1, data_dir: str | None = None, limit: int = -1,
+               overwrite: bool = False) -> dict:
     """LID + quality filters over INPUT into OUTPUT; returns (and writes) the stats."""
     kind = detect_kind(input_path, kind)
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    steps = build_filter_steps(kind, str(out), config or FilterConfig())
+    config = config or FilterConfig()
+    with bound_run(output_dir, filter_fingerprint(input_path, kind, config, tasks, limit), overwrite) as out:
+        return _run_filter(input_path, out, kind, config, tasks, workers, data_dir, limit)
+
+
+def _run_filter(input_path: str, out: Path, kind: str, config: FilterConfig, tasks: int, workers: int,
+                data_dir: str | None, limit: int) -> dict:
+    steps = build_filter_steps(kind, str(out), config)
     data_dir = data_dir or str(out / "data")
     Path(data_dir).mkdir(parents=True, exist_ok=True)  # exists even when every row is rejected
     reader = record_reader(input_path, limit, kind=kind, quarantine=True)

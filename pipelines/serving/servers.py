@@ -49,6 +49,8 @@ class ServerConfig(BaseModel):
     model_kwargs: dict = Field(default_factory=dict, description="extra server flags, e.g. {gpu-memory-utilization: 0.9}")
     trust_remote_code: bool = Field(False, description="let the model repository's own code run (vLLM "
                                     "--trust-remote-code); off unless the recipe says so")
+    model_revision: str | None = Field(None, description="the model's revision: a Hub id's branch/tag/commit; for "
+                                       "an endpoint, what its weights are (the translation memory keys on it)")
 
 
 class TransformersServer(CustomServer):

@@ -46,7 +46,7 @@ def count_tokens_heuristic(text: str) -> int:
 
 @dataclass
 class TranslationSettings:
-    model: str
+    model: str  # the model's identity (hala.pipelines.serving.identity): the translation memory keys on it
     prompt: TranslationPrompt
     max_segment_tokens: int = 384
     max_new_tokens_factor: float = 3.0
