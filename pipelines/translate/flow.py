@@ -27,7 +27,13 @@ from hala.pipelines.core.stages import HalaStage
 from hala.pipelines.core.stats import write_stats
 from hala.pipelines.io.sources import source_reader
 from hala.pipelines.serving.identity import model_identity
-from hala.pipelines.serving.servers import HalaInferenceRunner, ServerConfig, check_endpoint, inference_config
+from hala.pipelines.serving.servers import (
+    HalaInferenceRunner,
+    ServerConfig,
+    check_endpoint,
+    inference_config,
+    retry_policy,
+)
 from hala.pipelines.sources.normalize import NormalizeStage
 from hala.pipelines.translate.memory import TranslationMemory
 from hala.pipelines.translate.prompts import load_prompt
@@ -62,7 +68,8 @@ class TranslateConfig(BaseModel):
 NOT_ROW_SETTINGS = ("executor.workers", "executor.type", "executor.slurm", "executor.ray", "server.max_concurrency",
                     "server.startup_timeout_s", "server.api_key_env", "server.endpoint", "server.device",
                     "server.cpu_threads", "server.max_batch", "server.max_batch_tokens", "server.continuous_batching",
-                    "server.tp", "server.dp", "server.model_kwargs", "tm_path")
+                    "server.tp", "server.dp", "server.model_kwargs", "server.retries", "server.retry_backoff_s",
+                    "tm_path")
 
 
 class TranslateOutcomeStage(HalaStage):
@@ -76,13 +83,13 @@ class TranslateOutcomeStage(HalaStage):
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         results = doc.metadata.pop("rollout_results", None) or []
-        outcome = results[0] if results else {"status": "rejected", "reason": "server_error", "detail": "no rollout"}
+        outcome = results[0] if results else {"status": "rejected", "reason": "bad_request", "detail": "no rollout"}
         origins = Counter(outcome.get("origins", {}))
         for key in ("segments", "tm_hits", "model_calls", "shared_inflight", "failed"):
             self.stat_update(key, value=origins.get(key, 0))
         meta = stage_meta(doc)
         if outcome.get("status") != "ok":
-            return self.reject(doc, outcome.get("reason", "server_error"), outcome.get("detail", ""))
+            return self.reject(doc, outcome.get("reason", "bad_request"), outcome.get("detail", ""))
         doc.metadata["messages_en"] = doc.metadata["messages"]
         doc.metadata["messages"] = outcome["messages"]
         doc.metadata["lang"] = "ar"
@@ -192,6 +199,7 @@ def translate_pipelines(cfg: TranslateConfig, later_steps: list[PipelineStep] | 
         checkpoints_local_dir=str(work / "checkpoints"),
         records_per_chunk=cfg.records_per_chunk,
         replay_cache=False,  # the translation memory already keeps every translated segment
+        retry=retry_policy(cfg.server),
     )
     first = make_executor(cfg.executor, [reader, NormalizeStage(str(out), cfg.format), runner], str(out / "logs" / "translate"))
     writer = ParquetWriter(data_dir or str(out / "data"), output_filename="${rank}.parquet",
