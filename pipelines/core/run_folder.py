@@ -30,7 +30,20 @@ HALA_ENTRIES = ("data", "rejects", "logs", "work", "stats.json", "recipe.yaml", 
 # hala's own sidecars: never read as data (see hala.pipelines.io)
 SIDECARS = frozenset({"validation.json", "stats.json", "recipe.yaml", "manifest.json", RUN_FILE, "report.json",
                       "executor.json"})
+HALA_SUBTREES = ("logs", "work", "rejects")  # inside an output folder: never input rows
 _HELD: dict[Path, Any] = {}  # folders this process holds the lock of (nested flows)
+
+
+def is_sidecar(name: str) -> bool:
+    """Whether a file name is one of hala's own sidecars (`stats.json`, `x.jsonl.validation.json`…), not data."""
+    return name in SIDECARS or name.endswith(".validation.json") or name.endswith(".tmp")
+
+
+def data_files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
+    """The data files under `folder` (sorted): files with one of `suffixes`, minus hala's sidecars and minus the
+    logs/work/rejects subtrees of an output folder."""
+    return sorted(q for q in folder.rglob("*") if q.is_file() and q.suffix in suffixes and not is_sidecar(q.name)
+                  and not any(part in HALA_SUBTREES for part in q.relative_to(folder).parts[:-1]))
 
 
 def _hash_file(h, path: Path) -> None:
@@ -50,9 +63,7 @@ def data_fingerprint(spec: str) -> str:
         _hash_file(h, p)
         return h.hexdigest()
     root = p / "data" if (p / "data").is_dir() else p
-    files = sorted(q for q in root.rglob("*") if q.is_file() and q.name not in SIDECARS
-                   and not any(part in ("logs", "work", "rejects") for part in q.relative_to(root).parts[:-1]))
-    for q in files:
+    for q in data_files(root, (".jsonl", ".json", ".parquet")):
         h.update(str(q.relative_to(root)).encode() + b"\0")
         _hash_file(h, q)
     return h.hexdigest()

@@ -41,7 +41,9 @@ from hala.pipelines.core.records import (
     record_to_document,
     stable_id,
 )
+from hala.pipelines.core.run_folder import data_files
 from hala.pipelines.core.stages import HalaStage
+from hala.pipelines.io.files import ListedFiles
 
 READ_ERROR, READ_DETAIL = "read_error", "read_detail"  # the keys hala.pipelines.io.sources uses for the same purpose
 # A JSONL line longer than this is `too_large` before it is parsed (a record's texts are limited separately, in
@@ -102,7 +104,7 @@ class _RecordRows:
             self.flush_doc_stats()
 
 
-class RecordJsonlReader(_RecordRows, BatchedDocStats, JsonlReader):
+class RecordJsonlReader(_RecordRows, ListedFiles, BatchedDocStats, JsonlReader):
     """hala records from JSONL files, one Document per line (broken lines quarantined: see the module doc)."""
 
     name = "📖 Records (jsonl)"
@@ -114,6 +116,8 @@ class RecordJsonlReader(_RecordRows, BatchedDocStats, JsonlReader):
     def read_file(self, filepath: str):
         with self.data_folder.open(filepath, "rb", compression=self.compression) as f:
             for li, line in enumerate(f):
+                if li == 0:
+                    line = line.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark is not part of the row
                 with self.track_time():
                     document = self._line_document(line, filepath, li)
                 yield document
@@ -134,7 +138,7 @@ class RecordJsonlReader(_RecordRows, BatchedDocStats, JsonlReader):
         return self._document(row, filepath, li)
 
 
-class RecordParquetReader(_RecordRows, BatchedDocStats, ParquetReader):
+class RecordParquetReader(_RecordRows, ListedFiles, BatchedDocStats, ParquetReader):
     """hala records from parquet files, each row checked like a JSONL row; a file that turns out unreadable midway
     is a UserError (its footer was checked before the run: `record_reader`)."""
 
@@ -270,8 +274,7 @@ def input_files(input_path: str) -> tuple[Path, list[Path]]:
     if p.is_file():
         return p.parent, [p]
     folder = p / "data" if (p / "data").is_dir() else p
-    files = sorted(q for q in folder.rglob("*") if q.is_file() and q.suffix in RECORD_SUFFIXES)
-    return folder, files
+    return folder, data_files(folder, RECORD_SUFFIXES)
 
 
 def _parquet_file(path: Path):
@@ -294,14 +297,14 @@ def record_reader(input_path: str, limit: int = -1, kind: str | None = None, qua
     suffixes = {f.suffix for f in files}
     if len(suffixes) > 1:
         raise UserError(f"{input_path}: mixes .parquet and .jsonl files; give one kind")
-    single = str(files[0].name) if Path(input_path).is_file() else None
     if ".parquet" in suffixes:
         for f in files:  # an unreadable footer is a clear error now, not a traceback inside a task
             _parquet_file(f)
-        return RecordParquetReader(str(folder), glob_pattern=single or "**/*.parquet", limit=limit, kind=kind,
-                                   quarantine=quarantine)
-    return RecordJsonlReader(str(folder), glob_pattern=single or "**/*.jsonl", compression=None, limit=limit,
-                             kind=kind, quarantine=quarantine)
+        reader = RecordParquetReader(str(folder), limit=limit, kind=kind, quarantine=quarantine)
+    else:
+        reader = RecordJsonlReader(str(folder), compression=None, limit=limit, kind=kind, quarantine=quarantine)
+    reader.listed = [str(f.relative_to(folder)) for f in files]  # exactly these files (hala.pipelines.io.files)
+    return reader
 
 
 def first_record_keys(input_path: str, scan: int = 1000) -> tuple[str | None, list[str] | None]:
@@ -318,7 +321,8 @@ def first_record_keys(input_path: str, scan: int = 1000) -> tuple[str | None, li
             first_keys = first_keys or names
             continue
         with open(f, "rb") as fh:
-            for _, line in zip(range(scan), fh):
+            for i, line in zip(range(scan), fh):
+                line = line.removeprefix(b"\xef\xbb\xbf") if i == 0 else line
                 try:
                     row = orjson.loads(line)
                 except orjson.JSONDecodeError:
