@@ -209,7 +209,10 @@ def _model_entry(flow: str, data: dict) -> list[dict]:
     if flow not in MODEL_ROLE:
         return []
     model = server.get("model")
-    revision = data.get("revision")
+    revision = server.get("model_revision") or data.get("revision")
+    if server.get("type") == "endpoint" and not revision:
+        revision = ("none given: an endpoint model without server.model_revision, so neither this card nor the "
+                    "translation memory can tell which weights answered")
     if model and "@" in model and not Path(model).exists():  # `org/name@revision`
         model, revision = model.rsplit("@", 1)[0], revision or model.rsplit("@", 1)[1]
     if not model:

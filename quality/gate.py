@@ -31,6 +31,7 @@ class GateResult:
     statistics: dict
     failed: list[dict] = field(default_factory=list)
     gx_version: str = ""
+    missing_required: list[str] = field(default_factory=list)  # bundled-suite expectations this suite leaves out
     path: str = ""
 
     def __getitem__(self, key: str):
@@ -42,10 +43,26 @@ class GateResult:
         return data
 
 
+def is_dataset_folder(p: Path) -> bool:
+    """A folder hala writes datasets into (data/, a translator set's pairs/, or a run's stats.json/run.json)."""
+    return p.is_dir() and ((p / "data").is_dir() or (p / "pairs").is_dir() or (p / "stats.json").is_file()
+                           or (p / "run.json").is_file())
+
+
 def validation_path(dataset_dir: str | Path) -> Path:
-    """DATASET/validation.json (for a single-file dataset: FILE.validation.json next to it)."""
+    """Where the verdict on DATASET lives: DATASET/validation.json for a dataset folder; for anything else (a
+    user's file or plain folder) in hala's cache (`$HALA_CACHE/gate/`, keyed by the absolute path), never next to
+    the user's files, where the next run would read it as data. The verdict is bound to the data by its
+    fingerprint either way."""
+    import hashlib
+    import os
+
     p = Path(dataset_dir)
-    return p.with_name(p.name + "." + VALIDATION_FILE) if p.is_file() else p / VALIDATION_FILE
+    if is_dataset_folder(p):
+        return p / VALIDATION_FILE
+    cache = Path(os.environ.get("HALA_CACHE", Path.home() / ".cache" / "hala")) / "gate"
+    key = hashlib.blake2b(str(p.resolve()).encode(), digest_size=8).hexdigest()
+    return cache / f"{p.name}.{key}.{VALIDATION_FILE}"
 
 
 class GateRefused(UserError):
@@ -72,6 +89,9 @@ def require_passing_gate(dataset_dir: str | Path) -> dict:
         failed = ", ".join(f.get("expectation", "?") for f in validation.get("failed") or []) or "see the file"
         raise GateRefused(f"the quality gate FAILED for {dataset_dir} (suite {validation.get('suite')}: {failed}); "
                              "fix the data and gate it again")
+    if not (validation.get("statistics") or {}).get("evaluated_expectations"):
+        raise GateRefused(f"{path.name} records a gate that evaluated no expectation: gate {dataset_dir} again with "
+                          "a suite that checks something")
     if validation.get("fingerprint") != current:
         raise GateRefused(f"{path.name} is stale: it validated {validation.get('fingerprint')} but the data is now "
                              f"{current}; run `hala gate {dataset_dir}` again")
@@ -214,7 +234,7 @@ def run_gate(dataset_dir: str | Path, suite_name: str | None = None, lid_model: 
     (`success: False`); bad input, or an expectation that could not be evaluated at all, is a `UserError`."""
     import great_expectations as gx
 
-    from hala.quality.suites import DEFAULT_SUITE, load_suite, load_suite_dict, validate_frame
+    from hala.quality.suites import DEFAULT_SUITE, load_suite, load_suite_dict, missing_required, validate_frame
 
     def check_kind(name: str, kind: str) -> None:
         suite_kind = (load_suite_dict(name).get("meta") or {}).get("dataset_kind")
@@ -243,8 +263,10 @@ def run_gate(dataset_dir: str | Path, suite_name: str | None = None, lid_model: 
         statistics={**_plain(dict(validation.statistics)), "rows": int(len(frame))},
         failed=failed_expectations(validation, list(frame["id"])),
         gx_version=gx.__version__,
+        missing_required=missing_required(suite_name, kind),
     )
     out = validation_path(dataset_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
     tmp.replace(out)

@@ -39,7 +39,40 @@ def load_suite_dict(name: str) -> dict:
         raise UserError(f"{path}: not valid JSON ({e})") from None
     if not isinstance(data.get("expectations"), list):
         raise UserError(f"{path}: a suite needs an `expectations` list")
+    check_expectations(data["expectations"], path)
     return data
+
+
+def check_expectations(expectations: list, path: Path) -> None:
+    """A suite that checks nothing must not pass: at least one expectation, each of a type GX knows."""
+    from great_expectations.exceptions import ExpectationNotFoundError
+    from great_expectations.expectations.registry import get_expectation_impl
+
+    if not expectations:
+        raise UserError(f"{path}: the suite holds no expectation; a gate that checks nothing cannot pass")
+    for i, e in enumerate(expectations):
+        kind = e.get("type") if isinstance(e, dict) else None
+        if not isinstance(kind, str):
+            raise UserError(f"{path}: expectations[{i}] has no `type`")
+        try:
+            get_expectation_impl(kind)
+        except ExpectationNotFoundError:
+            raise UserError(f"{path}: expectations[{i}]: great-expectations has no expectation {kind!r}") from None
+
+
+def _signature(e: dict) -> str:
+    column = (e.get("kwargs") or {}).get("column")
+    return f"{e.get('type')}[{column}]" if column else str(e.get("type"))
+
+
+def missing_required(name: str, kind: str) -> list[str]:
+    """The bundled suite's expectations for `kind` (type and column) that suite `name` leaves out: a custom suite
+    may drop them, and the dataset card then says which."""
+    bundled = DEFAULT_SUITE.get(kind)
+    if not bundled or suite_path(name) == suite_path(bundled):
+        return []
+    have = {_signature(e) for e in load_suite_dict(name)["expectations"]}
+    return [sig for sig in (_signature(e) for e in load_suite_dict(bundled)["expectations"]) if sig not in have]
 
 
 def load_suite(name: str):

@@ -26,7 +26,7 @@ FORMATS = ("alpaca", "sharegpt", "openorca", "messages")
 REASONS = {
     "normalize": {"malformed_json", "bad_utf8", "unknown_format", "empty_content", "non_string_content", "too_large",
                   "bad_role"},
-    "translate": {"structure", "truncated", "repetition", "empty_output", "server_error"},
+    "translate": {"structure", "truncated", "repetition", "empty_output", "bad_request"},
     "lid": {"lid_not_arabic", "lid_src_mismatch", "lid_tgt_mismatch"},
     "quality": {"length_ratio_chars", "length_ratio_tokens", "arabic_share_low", "untranslated_residue",
                 "identical_to_source", "repetition", "empty_content", "leaked_prompt", "missing_numbers",

@@ -4,7 +4,7 @@ A Hub dataset passed the gate before it was published. A local one must carry a 
 `hala gate` whose fingerprint is the data's fingerprint now — the binding publish uses
 (`hala.quality.gate.require_passing_gate`):
 - a hala dataset folder, any other folder, or a single file: the validation of the thing itself (DATASET/validation.json,
-  FILE.validation.json) or, for a file inside a gated folder, the folder's; the files trained on must be among the
+  or the verdict `hala gate FILE` kept in hala's cache: never a sidecar next to the user's file) or, for a file inside a gated folder, the folder's; the files trained on must be among the
   data files that fingerprint covers;
 - a translator set (`hala build-translator-set` OUT: pairs/ + chat/ per split) is gated as a whole, `hala gate OUT`:
   the gate judges its pairs, because the chat rows are no contract of their own but the translator prompt built from

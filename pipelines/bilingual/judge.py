@@ -17,6 +17,7 @@ from datatrove.data import Document
 from datatrove.pipeline.inference.types import InferenceError, ServerError
 
 from hala.pipelines.core.stages import HalaStage
+from hala.pipelines.serving.requests import is_bad_request, redact
 from hala.pipelines.translate.prompts import prompt_version
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources"
@@ -108,16 +109,18 @@ async def judge_rollout(document: Document, generate, *, judge: JudgeSettings) -
     try:
         result = await generate(payload)
     except ServerError:
-        raise  # the server is gone: fail the task so a re-run resumes it, never reject rows for it
+        raise  # the server is gone or kept failing: fail the task so a re-run resumes it, never reject rows for it
     except InferenceError as e:
-        return {"status": "error", "detail": str(e.error)[:500]}
+        if not is_bad_request(e):
+            raise ServerError(f"request failed: {redact(str(e.error))}") from e
+        return {"status": "error", "detail": redact(str(e.error))}
     return {"status": "ok", "verdict": parse_verdict(result.text), "raw": (result.text or "")[:500],
             "finish_reason": result.finish_reason}
 
 
 class JudgeOutcomeStage(HalaStage):
-    """Keeps ACCEPTed pairs; `judge_reject` for REJECT, `judge_unparseable` for anything else, `server_error` when
-    the request failed. The verdict, judge model and prompt version are stored on every pair, kept or not."""
+    """Keeps ACCEPTed pairs; `judge_reject` for REJECT, `judge_unparseable` for anything else, `bad_request` when
+    the server refused the request itself (HTTP 400; transient failures fail the task instead). The verdict, judge model and prompt version are stored on every pair, kept or not."""
 
     stage = "judge"
 
@@ -129,8 +132,8 @@ class JudgeOutcomeStage(HalaStage):
         results = doc.metadata.pop("rollout_results", None) or []
         outcome = results[0] if results else {"status": "error", "detail": "no rollout"}
         if outcome.get("status") != "ok":
-            self.stat_update("server_error")
-            return self.reject(doc, "server_error", outcome.get("detail", ""))
+            self.stat_update("bad_request")
+            return self.reject(doc, "bad_request", outcome.get("detail", ""))
         verdict, raw = outcome.get("verdict"), outcome.get("raw", "")
         doc.metadata["judge"] = {"verdict": verdict or UNPARSEABLE, "model": self.model,
                                  "prompt_version": self.prompt_version, "raw": raw}

@@ -132,7 +132,7 @@ def judge_pipelines(recipe: MineRecipe, input_dir: Path, out: Path):
     from datatrove.pipeline.writers import JsonlWriter
 
     from hala.pipelines.io.records import RecordJsonlReader, record_reader, record_writer
-    from hala.pipelines.serving.servers import HalaInferenceRunner, inference_config
+    from hala.pipelines.serving.servers import HalaInferenceRunner, inference_config, retry_policy
 
     model, _ = resolve_model(recipe.server)
     prompt = load_judge_prompt(recipe.judge.prompt)
@@ -146,6 +146,7 @@ def judge_pipelines(recipe: MineRecipe, input_dir: Path, out: Path):
         shared_context={"judge": settings},
         checkpoints_local_dir=str(work / "judge_checkpoints"),
         records_per_chunk=recipe.records_per_chunk,
+        retry=retry_policy(recipe.server),
     )
     ask = make_executor(recipe.executor, [record_reader(str(input_dir)), runner], str(out / "logs" / "judge"))
     decide = make_executor(recipe.executor, [RecordJsonlReader(str(work / "judged"), compression=None),

@@ -40,6 +40,7 @@ def filter_cmd(
     no_quality: bool = o.flag("--no-quality", "skip the quality checks"),
     tasks: o.Tasks = 1,
     workers: o.Workers = 1,
+    overwrite: o.Overwrite = False,
 ) -> None:
     """Language-ID on both sides and bilingual quality checks; rejects carry a reason and a detail."""
     from hala.pipelines.filters import FilterConfig
@@ -55,7 +56,7 @@ def filter_cmd(
     if cfg.lid is not None and cfg.lid.model and not Path(cfg.lid.model).is_file() and "://" not in cfg.lid.model:
         raise UserError(f"--lid-model {cfg.lid.model}: no such file")
     recipe = FilterRecipe(input=input, output=output, kind=kind, filters=cfg,  # type: ignore[arg-type]
-                          executor={"tasks": tasks, "workers": workers})
+                          executor={"tasks": tasks, "workers": workers}, overwrite=overwrite)
     stats = run_filter_flow(recipe)
     typer.echo(_summary(stats, Path(output)))
 
@@ -69,6 +70,7 @@ def dedup_cmd(
     no_near: bool = o.flag("--no-near", "skip MinHash near-dedup"),
     tasks: o.Tasks = 1,
     workers: o.Workers = 1,
+    overwrite: o.Overwrite = False,
 ) -> None:
     """Exact and MinHash near-dedup on the normalized Arabic key; each removed row names its kept twin."""
     from hala.pipelines.dedup.flow import DedupConfig
@@ -78,7 +80,8 @@ def dedup_cmd(
     cfg = _load_block(settings, DedupConfig, "dedup", overrides)
     try:
         stats = run_dedup_flow(DedupRecipe(input=input, output=output, dedup=cfg,
-                                           executor={"tasks": tasks, "workers": workers}))
+                                           executor={"tasks": tasks, "workers": workers},
+                                           overwrite=overwrite))
     except ValueError as e:
         if "dedup key" in str(e):
             raise UserError(str(e)) from e

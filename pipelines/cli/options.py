@@ -42,6 +42,8 @@ Device = Annotated[str, typer.Option("--device", metavar="DEVICE", help="transfo
 Concurrency = Annotated[int, typer.Option("--concurrency", metavar="N", help="requests in flight")]
 Prompt = Annotated[str, typer.Option("--prompt", metavar="PROMPT", help="lfm2 | teacher | path to a YAML prompt file")]
 TM = Annotated[Optional[str], typer.Option("--tm", metavar="FILE", help="translation memory file")]
+ModelRevision = Annotated[Optional[str], typer.Option("--model-revision", metavar="REV", help="the model's revision "
+                                                      "(an endpoint's weights: the translation memory keys on it)")]
 
 # what is read
 Format = Annotated[str, typer.Option("--format", metavar="FORMAT", help=FORMATS)]
@@ -61,6 +63,8 @@ NoLid = Annotated[bool, typer.Option("--no-lid", metavar="", help="skip language
 # how datatrove runs
 Tasks = Annotated[int, typer.Option("--tasks", metavar="N", help="datatrove tasks (the input is split across them)")]
 Workers = Annotated[int, typer.Option("--workers", metavar="N", help="tasks run at once")]
+Overwrite = Annotated[bool, typer.Option("--overwrite", metavar="", help="start OUTPUT clean when it holds another "
+                                         "run (without it, a different run into a used folder is refused)")]
 
 # recipe key → the flag (or argument) that sets it, so a bad value set on the command line is named by its flag
 FLAG_NAMES = {

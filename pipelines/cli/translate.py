@@ -32,6 +32,8 @@ def translate(
     hub_config: o.HubConfig = None,
     dataset_name: o.DatasetName = None,
     tm: o.TM = None,
+    overwrite: o.Overwrite = False,
+    model_revision: o.ModelRevision = None,
 ) -> None:
     """Translate English instruction rows to Arabic (roles kept, code/LaTeX/URLs untouched)."""
     from pydantic import ValidationError
@@ -42,9 +44,9 @@ def translate(
     try:
         cfg = TranslateConfig(
             input=input, output=output, format=format, split=split, limit=limit, prompt=prompt, tm_path=tm,
-            config=hub_config, dataset_name=dataset_name,
+            config=hub_config, dataset_name=dataset_name, overwrite=overwrite,
             server={"type": server, "model": model, "endpoint": endpoint, "device": device,
-                    "max_concurrency": concurrency},
+                    "max_concurrency": concurrency, "model_revision": model_revision},
             executor={"tasks": tasks, "workers": workers},
         )
     except ValidationError as e:

@@ -23,6 +23,7 @@ attribute used here is gone. Elsewhere hala uses the public APIs.
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 from collections import Counter
 from importlib.metadata import version
@@ -49,6 +50,8 @@ _EXPECTED_WARNINGS = ("server to become ready",)
 
 
 def _screen_filter(record) -> bool:
+    if record["exception"] is not None:
+        return False  # a task's traceback stays in its log; the CLI prints one line (`hala -v` shows it)
     if record["level"].no < 30:
         return record["name"].startswith("hala")
     return record["level"].no > 30 or not any(w in record["message"] for w in _EXPECTED_WARNINGS)
@@ -80,6 +83,9 @@ def quiet_datatrove() -> None:
         logger.remove()
         original_add(sys.stderr, filter=_screen_filter)
 
+    # when a task fails, the other requests datatrove had in flight fail too and are never awaited: asyncio would
+    # print each one's traceback at exit ("Task exception was never retrieved"); the first is the CLI's one line
+    logging.getLogger("asyncio").addFilter(lambda r: "exception was never retrieved" not in r.getMessage())
     original_add_task_logger = dt_logging.add_task_logger
     executor_base.add_task_logger = add_task_logger
     dt_logging.add_task_logger = add_task_logger

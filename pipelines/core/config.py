@@ -56,7 +56,10 @@ def write_recipe(out: str | Path, recipe: BaseModel) -> Path:
     path = Path(out) / "recipe.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".yaml.tmp")
-    tmp.write_text(yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False, allow_unicode=True),
+    data = recipe.model_dump(mode="json")
+    if data.get("overwrite"):
+        data["overwrite"] = False  # re-running the written recipe resumes this run; it never wipes it
+    tmp.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True),
                    encoding="utf-8")
     tmp.replace(path)
     return path

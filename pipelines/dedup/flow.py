@@ -17,10 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hala.pipelines.core.config import write_recipe
 from hala.pipelines.core.executors import ExecutorConfig, make_executor
+from hala.pipelines.core.run_folder import bound_run, recipe_fingerprint
 from hala.pipelines.core.stats import atomic_write_json, write_stats
 from hala.pipelines.dedup.keys import DedupKeyName, dedup_key
 from hala.pipelines.filters import FilterConfig, Kind
-from hala.pipelines.io.records import detect_kind
+from hala.pipelines.io.records import detect_kind, record_reader
 
 
 class DedupConfig(BaseModel):
@@ -51,12 +52,29 @@ def _touch_missing(folder: Path, tasks: int, suffixes: tuple[str, ...]) -> None:
 
 
 def run_dedup(input_dir: str, output_dir: str, config: DedupConfig | None = None, tasks: int = 1, workers: int = 1,
-              kind: str | None = None, check_input: bool = False, recipe: BaseModel | None = None) -> dict:
+              kind: str | None = None, check_input: bool = False, recipe: BaseModel | None = None,
+              overwrite: bool = False) -> dict:
     """Deduplicate the records of INPUT into OUTPUT (data/, rejects/dedup/, stats.json); returns the stats.
 
     `check_input` (what `hala dedup` sets): INPUT is anyone's data, so rows that are not records leave as rejects
     of a `read` stage before dedup (every pass drops them the same way, so positions agree). Without it INPUT is
     what another hala stage wrote (its own `read` stage already counted the input), and such a row is a UserError."""
+    config = config or DedupConfig()
+    kind = detect_kind(input_dir, kind)
+    dedup_key({}, kind, config.key)  # a key that does not fit the kind fails here, before any work
+    if check_input:
+        record_reader(input_dir, kind=kind, quarantine=True)  # anyone's input: no files, empty files fail here
+    fingerprint = recipe_fingerprint("dedup", {"kind": kind, "dedup": config.model_dump(mode="json"), "tasks": tasks,
+                                               "check_input": check_input}, {"input": input_dir})
+    with bound_run(output_dir, fingerprint, overwrite) as out:
+        if recipe is not None:
+            write_recipe(out, recipe)  # the first thing written: every check above has passed
+        return _run_dedup(input_dir, out, config, tasks, workers, kind, check_input)
+
+
+def _run_dedup(input_dir: str, out: Path, config: DedupConfig, tasks: int, workers: int, kind: str,
+               check_input: bool) -> dict:
+    """run_dedup's work, once OUTPUT is bound to this run."""
     from datatrove.pipeline.dedup.exact_dedup import (
         ExactDedupConfig,
         ExactDedupFilter,
@@ -80,20 +98,11 @@ def run_dedup(input_dir: str, output_dir: str, config: DedupConfig | None = None
         SplitWordTokenizer,
         key_content,
     )
-    from hala.pipelines.io.records import ReadStage, detect_kind, input_files, record_reader, record_writer
+    from hala.pipelines.io.records import ReadStage, input_files, record_reader, record_writer
 
     def local(pipeline: list, logging_dir: Path, n_tasks: int = 1, n_workers: int = 1):
         return make_executor(ExecutorConfig(tasks=n_tasks, workers=n_workers), pipeline, logging_dir)
 
-    config = config or DedupConfig()
-    out = Path(output_dir)
-    kind = detect_kind(input_dir, kind)
-    dedup_key({}, kind, config.key)  # a key that does not fit the kind fails here, before any work
-    if check_input:
-        record_reader(input_dir, kind=kind, quarantine=True)  # anyone's input: no files, empty files fail here
-    if recipe is not None:
-        write_recipe(out, recipe)  # the first thing written: every check above has passed
-    out.mkdir(parents=True, exist_ok=True)
     logs = out / "logs"
     work = out / "work" / "dedup"
     if not input_files(input_dir)[1]:  # everything was filtered out upstream: an empty stage, accounted as such
@@ -157,16 +166,26 @@ def run_dedup(input_dir: str, output_dir: str, config: DedupConfig | None = None
 
 def run_filter_and_dedup(input_path: str, output_dir: str, kind: Kind | None = None,
                          filters: FilterConfig | None = None, dedup=None, tasks: int = 1, workers: int = 1,
-                         recipe: BaseModel | None = None) -> dict:
+                         recipe: BaseModel | None = None, overwrite: bool = False) -> dict:
     """Filters, then (when `dedup` is a DedupConfig) deduplication of what the filters kept, into one OUTPUT."""
-    from hala.pipelines.filters.flow import run_filter
+    from hala.pipelines.filters.flow import filter_fingerprint, run_filter
 
     filters = filters if filters is not None else FilterConfig()
     out = Path(output_dir)
     kind = detect_kind(input_path, kind)
     if dedup is None:
-        return run_filter(input_path, output_dir, kind, filters, tasks, workers, recipe=recipe)
+        return run_filter(input_path, output_dir, kind, filters, tasks, workers, recipe=recipe, overwrite=overwrite)
     dedup_key({}, kind, dedup.key)  # before the filters run: a key that does not fit the kind
+    with bound_run(out, filter_fingerprint(input_path, kind, filters, tasks, -1, dedup=dedup.model_dump(mode="json")),
+                   overwrite):
+        return _filter_then_dedup(input_path, out, kind, filters, dedup, tasks, workers, recipe)
+
+
+def _filter_then_dedup(input_path: str, out: Path, kind: str, filters: FilterConfig, dedup: DedupConfig, tasks: int,
+                       workers: int, recipe: BaseModel | None) -> dict:
+    from hala.pipelines.filters.flow import run_filter
+
+    output_dir = str(out)
     staged = out / "work" / "filtered"
     run_filter(input_path, output_dir, kind, filters, tasks, workers, data_dir=str(staged / "data"), recipe=recipe)
     # the staged rows were written by the filter run: its `read` stage already accounts for the input

@@ -15,22 +15,34 @@ from pydantic import BaseModel
 
 from hala.pipelines.core.config import write_recipe
 from hala.pipelines.core.executors import ExecutorConfig, make_executor
+from hala.pipelines.core.run_folder import bound_run, recipe_fingerprint
 from hala.pipelines.core.stats import write_stats
 from hala.pipelines.filters import FilterConfig, Kind, build_filter_steps
 from hala.pipelines.io.records import ReadStage, detect_kind, record_reader, record_writer
 
 
+def filter_fingerprint(input_path: str, kind: str, config: FilterConfig, tasks: int, limit: int, **more) -> dict:
+    """What determines `hala filter`'s rows (OUTPUT/run.json)."""
+    return recipe_fingerprint("filter", {"kind": kind, "filters": config.model_dump(mode="json"), "tasks": tasks,
+                                         "limit": limit, **more}, {"input": input_path})
+
+
 def run_filter(input_path: str, output_dir: str, kind: Kind | None = None, config: FilterConfig | None = None,
                tasks: int = 1, workers: int = 1, data_dir: str | None = None, limit: int = -1,
-               recipe: BaseModel | None = None) -> dict:
+               recipe: BaseModel | None = None, overwrite: bool = False) -> dict:
     """LID + quality filters over INPUT into OUTPUT; returns (and writes) the stats. Nothing is written before
     the input has been checked; then `recipe` (the whole run's, when given) becomes OUTPUT/recipe.yaml."""
     kind = detect_kind(input_path, kind)
-    out = Path(output_dir)
-    steps = build_filter_steps(kind, str(out), config or FilterConfig())
+    config = config or FilterConfig()
+    steps = build_filter_steps(kind, str(output_dir), config)
     reader = record_reader(input_path, limit, kind=kind, quarantine=True)
-    if recipe is not None:
-        write_recipe(out, recipe)
+    with bound_run(output_dir, filter_fingerprint(input_path, kind, config, tasks, limit), overwrite) as out:
+        if recipe is not None:
+            write_recipe(out, recipe)
+        return _run_filter(reader, steps, out, kind, tasks, workers, data_dir)
+
+
+def _run_filter(reader, steps: list, out: Path, kind: str, tasks: int, workers: int, data_dir: str | None) -> dict:
     data_dir = data_dir or str(out / "data")
     Path(data_dir).mkdir(parents=True, exist_ok=True)  # exists even when every row is rejected
     pipeline = [reader, ReadStage(str(out)), *steps, record_writer(kind, data_dir)]

@@ -8,10 +8,11 @@ from typing import Literal
 from pydantic import Field
 
 from hala.pipelines.core.executors import run_executor, submitted
+from hala.pipelines.core.run_folder import bound_run
 from hala.pipelines.core.stats import write_stats
 from hala.pipelines.dedup.flow import DedupConfig, run_dedup
 from hala.pipelines.filters import FilterConfig, build_filter_steps
-from hala.pipelines.translate.flow import TranslateConfig, translate_pipelines
+from hala.pipelines.translate.flow import TranslateConfig, translate_fingerprint, translate_pipelines
 
 
 class CorpusRecipe(TranslateConfig):
@@ -24,8 +25,12 @@ class CorpusRecipe(TranslateConfig):
 
 def run_corpus(recipe: CorpusRecipe) -> dict:
     """Run the corpus flow; OUT/data holds the final rows, OUT/rejects every dropped one, OUT/stats.json the counts."""
+    with bound_run(recipe.output, translate_fingerprint(recipe), recipe.overwrite):
+        return _run_corpus(recipe)
+
+
+def _run_corpus(recipe: CorpusRecipe) -> dict:
     out = Path(recipe.output)
-    out.mkdir(parents=True, exist_ok=True)
     later = build_filter_steps("instructions", str(out), recipe.filters) if recipe.filters else []
     staged = out / "work" / "filtered"
     _, finalize = translate_pipelines(recipe, later, data_dir=str(staged / "data") if recipe.dedup else None)

@@ -20,6 +20,7 @@ class _FolderRecipe(BaseModel):
     output: str = Field(..., description="output folder: data/*.parquet, rejects/, stats.json, recipe.yaml")
     kind: Kind | None = Field(None, description="instructions | pairs (null: detected from the first record)")
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    overwrite: bool = Field(False, description="start OUTPUT clean when it holds another run")
 
 
 class FilterRecipe(_FolderRecipe):
@@ -41,13 +42,13 @@ class DedupRecipe(_FolderRecipe):
 def run_filter_flow(recipe: FilterRecipe) -> dict:
     ex = recipe.executor
     return run_filter_and_dedup(recipe.input, recipe.output, recipe.kind, recipe.filters, recipe.dedup,
-                                tasks=ex.tasks, workers=ex.workers, recipe=recipe)
+                                tasks=ex.tasks, workers=ex.workers, recipe=recipe, overwrite=recipe.overwrite)
 
 
 def run_dedup_flow(recipe: DedupRecipe) -> dict:
     ex = recipe.executor
     return run_dedup(recipe.input, recipe.output, recipe.dedup, tasks=ex.tasks, workers=ex.workers, kind=recipe.kind,
-                     check_input=True, recipe=recipe)
+                     check_input=True, recipe=recipe, overwrite=recipe.overwrite)
 
 
 __all__ = ["DedupRecipe", "FilterRecipe", "run_dedup_flow", "run_filter_flow"]

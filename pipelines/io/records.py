@@ -40,6 +40,7 @@ from hala.pipelines.core.records import (
     stable_id,
 )
 from hala.pipelines.core.stages import READ_DETAIL, READ_ERROR, HalaStage
+from hala.pipelines.io.files import ListedFiles
 from hala.pipelines.io.lines import parse_line
 
 
@@ -113,7 +114,7 @@ class WorkJsonlReader(EmptyFolderOk, JsonlReader):
     """datatrove's JsonlReader over a work folder of this run (empty when the earlier stage kept nothing)."""
 
 
-class RecordJsonlReader(EmptyFolderOk, _RecordRows, BatchedDocStats, JsonlReader):
+class RecordJsonlReader(EmptyFolderOk, _RecordRows, ListedFiles, BatchedDocStats, JsonlReader):
     """hala records from JSONL files, one Document per line (broken lines quarantined: see the module doc)."""
 
     name = "📖 Records (jsonl)"
@@ -125,6 +126,8 @@ class RecordJsonlReader(EmptyFolderOk, _RecordRows, BatchedDocStats, JsonlReader
     def read_file(self, filepath: str):
         with self.data_folder.open(filepath, "rb", compression=self.compression) as f:
             for li, line in enumerate(f):
+                if li == 0:
+                    line = line.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark is not part of the row
                 with self.track_time():
                     document = self._line_document(line, filepath, li)
                 yield document
@@ -136,7 +139,7 @@ class RecordJsonlReader(EmptyFolderOk, _RecordRows, BatchedDocStats, JsonlReader
         return self._document(row, filepath, li)
 
 
-class RecordParquetReader(EmptyFolderOk, _RecordRows, BatchedDocStats, ParquetReader):
+class RecordParquetReader(EmptyFolderOk, _RecordRows, ListedFiles, BatchedDocStats, ParquetReader):
     """hala records from parquet files, each row checked like a JSONL row; a file that turns out unreadable midway
     is a UserError (its footer was checked before the run: `record_reader`)."""
 
@@ -226,14 +229,14 @@ def record_reader(input_path: str, limit: int = -1, kind: str | None = None, qua
     suffixes = {f.suffix for f in files}
     if len(suffixes) > 1:
         raise UserError(f"{input_path}: mixes .parquet and .jsonl files; give one kind")
-    single = str(files[0].name) if Path(input_path).is_file() else None
     if ".parquet" in suffixes:
         for f in files:  # an unreadable footer is a clear error now, not a traceback inside a task
             _parquet_file(f)
-        return RecordParquetReader(str(folder), glob_pattern=single or "**/*.parquet", limit=limit, kind=kind,
-                                   quarantine=quarantine)
-    return RecordJsonlReader(str(folder), glob_pattern=single or "**/*.jsonl", compression=None, limit=limit,
-                             kind=kind, quarantine=quarantine)
+        reader = RecordParquetReader(str(folder), limit=limit, kind=kind, quarantine=quarantine)
+    else:
+        reader = RecordJsonlReader(str(folder), compression=None, limit=limit, kind=kind, quarantine=quarantine)
+    reader.listed = [str(f.relative_to(folder)) for f in files]  # exactly these files (hala.pipelines.io.files)
+    return reader
 
 
 def first_record_keys(input_path: str, scan: int = 1000) -> tuple[str | None, list[str] | None]:
@@ -250,7 +253,8 @@ def first_record_keys(input_path: str, scan: int = 1000) -> tuple[str | None, li
             first_keys = first_keys or names
             continue
         with open(f, "rb") as fh:
-            for _, line in zip(range(scan), fh):
+            for i, line in zip(range(scan), fh):
+                line = line.removeprefix(b"\xef\xbb\xbf") if i == 0 else line
                 try:
                     row = orjson.loads(line)
                 except orjson.JSONDecodeError:

@@ -15,9 +15,11 @@ import orjson
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.readers.base import BaseDiskReader, BaseReader
 
+from hala.pipelines.core.datasets import record_files
 from hala.pipelines.core.records import make_source, stable_id
 from hala.pipelines.core.stages import READ_DETAIL, READ_ERROR
-from hala.pipelines.io.lines import parse_line, too_large
+from hala.pipelines.io.files import ListedFiles
+from hala.pipelines.io.lines import BOM, parse_line, too_large
 
 INPUT_SUFFIXES = (".jsonl", ".json", ".parquet")
 
@@ -31,16 +33,17 @@ def _raw_document(dataset: str, config: str, split: str, file: str, row: int, ra
     return Document(text="", id=stable_id(dataset, config, split, file, row), metadata=meta)
 
 
-class SourceFileReader(BaseDiskReader):
-    """jsonl and parquet files under a folder (or one file); one Document per line/row, broken ones included."""
+class SourceFileReader(ListedFiles, BaseDiskReader):
+    """jsonl and parquet files under a folder (or exactly one file, whatever its name); one Document per line/row,
+    broken ones included. hala's sidecars (stats.json, x.validation.json…) are never read as rows."""
 
     name = "📖 Source files"
 
     def __init__(self, path: str, dataset: str | None = None, config: str = "default", split: str = "train",
                  limit: int = -1):
         p = Path(path)
-        folder, glob = (str(p.parent), p.name) if p.is_file() else (str(p), None)
-        super().__init__(folder, limit=limit, glob_pattern=glob, recursive=True, doc_progress=True)
+        folder = self.list_input(p, INPUT_SUFFIXES)
+        super().__init__(folder, limit=limit, recursive=True, doc_progress=True)
         self.dataset = dataset or p.stem
         self.per_file = not p.is_file()  # a folder of files: each file is its own source ("folder/file")
         self.config = config
@@ -49,18 +52,21 @@ class SourceFileReader(BaseDiskReader):
     def read_file(self, filepath: str) -> DocumentsPipeline:
         if filepath.endswith(".parquet"):
             yield from self._read_parquet(filepath)
-        elif filepath.endswith(".json") and _is_json_array(self.data_folder, filepath):
+        elif filepath.endswith(".json") and _is_one_json_value(self.data_folder, filepath):
             yield from self._read_json_array(filepath)
         elif filepath.endswith((".jsonl", ".json")):
             yield from self._read_jsonl(filepath)
 
     def _read_json_array(self, filepath: str) -> Iterator[Document]:
-        """A `.json` file holding one array of rows (Alpaca's `alpaca_data.json`): each element is a row. A file
-        that does not parse is one `malformed_json` reject (its rows cannot be told apart)."""
+        """A `.json` file holding one array of rows (Alpaca's `alpaca_data.json`): each element is a row; one
+        holding one object (pretty-printed or not) is one row. A file that does not parse is one `malformed_json`
+        reject (its rows cannot be told apart)."""
         with self.data_folder.open(filepath, "rb") as f:
-            data = f.read()
+            data = f.read().removeprefix(BOM)
         try:
             rows = orjson.loads(data)
+            if isinstance(rows, dict):
+                rows = [rows]
         except orjson.JSONDecodeError as e:
             yield self._doc(filepath, 0, data[:200].decode("utf-8", "replace") + "…", "malformed_json",
                             f"a JSON array file that does not parse: {e}")
@@ -88,11 +94,20 @@ class SourceFileReader(BaseDiskReader):
         return _raw_document(dataset, self.config, self.split, filepath, row, raw, error, detail)
 
 
-def _is_json_array(folder, filepath: str) -> bool:
-    """Whether a `.json` file is one JSON array rather than JSON lines (its first non-blank byte is `[`)."""
+def _is_one_json_value(folder, filepath: str) -> bool:
+    """Whether a `.json` file is one JSON value (an array of rows, or one object) rather than JSON lines: its first
+    non-blank byte is `[`, or the whole file parses as one object."""
     with folder.open(filepath, "rb") as f:
-        head = f.read(4096).lstrip()
-    return head[:1] == b"["
+        head = f.read(4096).removeprefix(BOM).lstrip()
+        if head[:1] == b"[":
+            return True
+        if head[:1] != b"{":
+            return False
+        f.seek(0)
+        try:
+            return isinstance(orjson.loads(f.read().removeprefix(BOM)), dict)
+        except orjson.JSONDecodeError:
+            return False  # JSON lines (several objects), or broken: read line by line
 
 
 def has_content(path: Path) -> bool:
@@ -190,7 +205,7 @@ def _source_reader(input_path: str, dataset: str | None, config: str | None, spl
 
     if os.path.exists(input_path):
         p = Path(input_path)
-        files = [p] if p.is_file() else [q for q in p.rglob("*") if q.is_file() and q.suffix in INPUT_SUFFIXES]
+        files = record_files(p, INPUT_SUFFIXES)
         if not files:
             raise UserError(f"{input_path}: no .jsonl/.json/.parquet files inside")
         if p.is_file() and p.suffix not in INPUT_SUFFIXES:

@@ -18,10 +18,17 @@ from contextlib import contextmanager
 from typing import Iterator, Literal
 
 from datatrove.pipeline.inference.run_inference import InferenceConfig, InferenceRunner
-from datatrove.pipeline.inference.servers import CustomServer, EndpointServer, InferenceServer, VLLMServer
-from pydantic import BaseModel, ConfigDict, Field
+from datatrove.pipeline.inference.servers import (
+    CustomServer,
+    EndpointServer,
+    InferenceServer,
+    SGLangServer,
+    VLLMServer,
+)
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hala.pipelines.core.compat import init_inference_server
+from hala.pipelines.serving.requests import RetryPolicy, post_with_retries
 
 ServerType = Literal["transformers", "batched", "endpoint", "vllm", "sglang"]
 
@@ -51,9 +58,59 @@ class ServerConfig(BaseModel):
     model_kwargs: dict = Field(default_factory=dict, description="extra server flags, e.g. {gpu-memory-utilization: 0.9}")
     trust_remote_code: bool = Field(False, description="let the model repository's own code run (vLLM "
                                     "--trust-remote-code); off unless the recipe says so")
+    model_revision: str | None = Field(None, description="the model's revision: a Hub id's branch/tag/commit; for "
+                                       "an endpoint, what its weights are (the translation memory keys on it)")
+    retries: int = Field(8, ge=1, description="attempts per request on 429/5xx/connection errors; when exhausted the "
+                         "task fails and the same command resumes it")
+    retry_backoff_s: float = Field(1.0, ge=0, description="first wait between attempts (doubles each time; a "
+                                   "Retry-After header wins)")
+
+    @field_validator("model_kwargs")
+    @classmethod
+    def _no_hidden_trust(cls, v: dict) -> dict:
+        """Remote code runs only through `trust_remote_code`, never through a server flag beside it."""
+        if any(k.replace("_", "-").lower() == "trust-remote-code" for k in v):
+            raise ValueError("trust-remote-code is not a model_kwargs flag; set server.trust_remote_code: true")
+        return v
 
 
-class TransformersServer(CustomServer):
+def retry_policy(server: ServerConfig) -> RetryPolicy:
+    return RetryPolicy(attempts=server.retries, backoff_s=server.retry_backoff_s)
+
+
+class RetryingRequests:
+    """The request path of every hala server class: httpx with a pooled client, transient failures retried and,
+    when exhausted, a failed task (hala.pipelines.serving.requests). Replaces datatrove's `_make_request`, whose
+    caller retries a dropped connection a few times and then hands the rollout an error that became a reject."""
+
+    retry_policy: RetryPolicy = RetryPolicy()
+    _http = None
+
+    def _headers(self) -> dict:
+        return {}
+
+    def _secrets(self) -> tuple[str, ...]:
+        return ()
+
+    async def _make_request(self, payload: dict) -> dict:
+        import httpx
+
+        if self._http is None:
+            n = max(1, int(self.config.max_concurrent_generations))
+            self._http = httpx.AsyncClient(timeout=self.config.request_timeout,
+                                           limits=httpx.Limits(max_connections=n, max_keepalive_connections=n))
+        route = "/v1/chat/completions" if self.config.use_chat else "/v1/completions"
+        return await post_with_retries(self._http, f"{self.get_base_url()}{route}", payload, self._headers(),
+                                       self.retry_policy, self._secrets())
+
+    async def __aexit__(self, exc_type, exc_val, exc_tb):
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+        return await super().__aexit__(exc_type, exc_val, exc_tb)
+
+
+class TransformersServer(RetryingRequests, CustomServer):
     """`transformers serve` as a datatrove server: started, health-checked and torn down by the runner."""
 
     def __init__(self, config: InferenceConfig, rank: int):
@@ -144,14 +201,14 @@ def endpoint_key(env_name: str) -> str:
     return os.environ.get(env_name) or "EMPTY"
 
 
-class HalaEndpointServer(EndpointServer):
+class HalaEndpointServer(RetryingRequests, EndpointServer):
     """datatrove's `endpoint` server for any OpenAI-compatible URL, given with or without `/v1`.
 
     datatrove's own class wants the URL without `/v1` for a localhost server and with it for a remote one (the
     OpenAI client appends `/chat/completions`, the readiness check `/v1/models`), and takes the key from the config.
-    Here the URL is reduced to the server's root, the client gets `root/v1`, the key comes from the environment
-    variable the recipe names, and the readiness check sends it (a vLLM started with `--api-key` answers 401
-    without it)."""
+    Here the URL is reduced to the server's root, requests go to `root/v1/...` with the key from the environment
+    variable the recipe names (RetryingRequests), and the readiness check sends it too (a vLLM started with
+    `--api-key` answers 401 without it)."""
 
     def __init__(self, config: InferenceConfig, rank: int):
         init_inference_server(self, config, rank)
@@ -159,16 +216,13 @@ class HalaEndpointServer(EndpointServer):
             raise ValueError("endpoint_url must be set for an endpoint server")
         self.endpoint_url = endpoint_root(config.endpoint_url)
         self._key = endpoint_key((config.model_kwargs or {}).get("hala_api_key_env") or "OPENAI_API_KEY")
-        from urllib.parse import urlparse
-
-        parsed = urlparse(self.endpoint_url)
-        local_plain_http = parsed.scheme == "http" and parsed.hostname in ("localhost", "127.0.0.1", "::1")
         self.client = None
-        if not local_plain_http or self._key != "EMPTY":  # datatrove's raw local POST sends no Authorization
-            from openai import AsyncOpenAI
 
-            self.client = AsyncOpenAI(api_key=self._key, base_url=f"{self.endpoint_url}/v1",
-                                      timeout=config.request_timeout)
+    def _headers(self) -> dict:
+        return {"Authorization": f"Bearer {self._key}"}
+
+    def _secrets(self) -> tuple[str, ...]:
+        return (self._key,)
 
     async def is_ready(self) -> bool:
         import httpx
@@ -207,7 +261,14 @@ def check_endpoint(server: ServerConfig, model: str, timeout_s: float = 10.0) ->
         raise UserError(f"endpoint {root} does not serve model {model!r} (it serves: {', '.join(map(str, served))})")
 
 
-class HalaVLLMServer(VLLMServer):
+class HalaSGLangServer(RetryingRequests, SGLangServer):
+    """datatrove's SGLang server with hala's request path (retries; failures that fail the task)."""
+
+    def get_base_url(self) -> str:
+        return loopback_url(self._port)
+
+
+class HalaVLLMServer(RetryingRequests, VLLMServer):
     """datatrove's vLLM server without the `--trust-remote-code` it always adds (datatrove 0.10.1): a model's own
     code runs only when the recipe sets `server.trust_remote_code` (then passed as a model flag). The command is
     otherwise datatrove's own: same flags, same environment."""
@@ -239,12 +300,18 @@ class HalaInferenceRunner(InferenceRunner):
     memory stores every segment the moment it is translated — and the cache would only repeat that work. Chunk
     checkpoints (which rows are done) stay on either way."""
 
-    def __init__(self, *args, replay_cache: bool = True, **kwargs):
+    def __init__(self, *args, replay_cache: bool = True, retry: RetryPolicy | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.retry = retry or RetryPolicy()
         if not replay_cache:
             self.request_cache.enabled = False
 
     def _init_server(self, rank: int) -> InferenceServer:
+        server = self._hala_server(rank)
+        server.retry_policy = self.retry
+        return server
+
+    def _hala_server(self, rank: int) -> InferenceServer:
         hala_server = (self.config.model_kwargs or {}).get("hala_server") if self.config.server_type == "custom" else None
         if hala_server == "transformers":
             return TransformersServer(self.config, rank)
@@ -254,7 +321,9 @@ class HalaInferenceRunner(InferenceRunner):
             return HalaEndpointServer(self.config, rank)
         if self.config.server_type == "vllm":
             return HalaVLLMServer(self.config, rank)
-        return super()._init_server(rank)
+        if self.config.server_type == "sglang":
+            return HalaSGLangServer(self.config, rank)
+        raise ValueError(f"server type {self.config.server_type!r} has no hala request path")
 
 
 def inference_config(server: ServerConfig, model: str, generation: dict | None = None) -> InferenceConfig:
@@ -272,8 +341,8 @@ def inference_config(server: ServerConfig, model: str, generation: dict | None =
 
             raise UserError("server type 'endpoint' needs an endpoint URL (--endpoint or server.endpoint)")
         kwargs["hala_api_key_env"] = server.api_key_env  # the name only: the key is read where it is used
-    if server.type == "vllm" and server.trust_remote_code:
-        kwargs["trust-remote-code"] = True
+    if server.type in ("vllm", "sglang") and server.trust_remote_code:
+        kwargs["trust-remote-code"] = True  # both take the flag; neither gets it otherwise
     config = InferenceConfig(
         server_type=server_type,
         model_name_or_path=model,

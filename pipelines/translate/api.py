@@ -14,6 +14,7 @@ from pathlib import Path
 
 from datatrove.pipeline.inference.types import InferenceResult
 
+from hala.pipelines.serving.identity import model_identity
 from hala.pipelines.serving.servers import local_server
 from hala.pipelines.translate.memory import TranslationMemory
 from hala.pipelines.translate.prompts import load_prompt
@@ -78,7 +79,9 @@ def translate_texts(texts: list[str], *, model: str, server: str = "transformers
             tm_path = str(Path(stack.enter_context(tempfile.TemporaryDirectory())) / "tm.sqlite")
         tm = TranslationMemory(tm_path)
         stack.callback(tm.close)
-        settings = TranslationSettings(model=model, prompt=load_prompt(prompt), max_segment_tokens=max_segment_tokens)
+        identity = model_identity("transformers" if server == "transformers" else "endpoint", model)
+        settings = TranslationSettings(model=identity, prompt=load_prompt(prompt),
+                                       max_segment_tokens=max_segment_tokens)
         translator = SegmentTranslator(settings, tm, _token_counter(model))
 
         async def main() -> list[TextTranslation]:

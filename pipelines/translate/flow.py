@@ -21,11 +21,19 @@ from pydantic import BaseModel, ConfigDict, Field
 from hala.pipelines.core.config import write_recipe
 from hala.pipelines.core.executors import ExecutorConfig, make_executor, run_executor, submitted
 from hala.pipelines.core.records import instruction_schema, instruction_writer_adapter, messages_text, stage_meta
+from hala.pipelines.core.run_folder import bound_run, recipe_fingerprint
 from hala.pipelines.core.stages import HalaStage
 from hala.pipelines.core.stats import write_stats
 from hala.pipelines.io.records import WorkJsonlReader
 from hala.pipelines.io.sources import source_reader
-from hala.pipelines.serving.servers import HalaInferenceRunner, ServerConfig, check_endpoint, inference_config
+from hala.pipelines.serving.identity import model_identity
+from hala.pipelines.serving.servers import (
+    HalaInferenceRunner,
+    ServerConfig,
+    check_endpoint,
+    inference_config,
+    retry_policy,
+)
 from hala.pipelines.sources.adapters import InputFormat
 from hala.pipelines.sources.normalize import NormalizeStage
 from hala.pipelines.translate.memory import TranslationMemory
@@ -54,6 +62,15 @@ class TranslateConfig(BaseModel):
     tm_path: str | None = Field(None, description=f"translation memory (default {DEFAULT_TM})")
     records_per_chunk: int = Field(200, ge=1, description="rows per resumable checkpoint chunk")
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    overwrite: bool = Field(False, description="start OUTPUT clean when it holds another run")
+
+
+# settings that do not change a row: how fast, where, with which key — a resume may change them
+NOT_ROW_SETTINGS = ("executor.workers", "executor.type", "executor.slurm", "executor.ray", "server.max_concurrency",
+                    "server.startup_timeout_s", "server.api_key_env", "server.endpoint", "server.device",
+                    "server.cpu_threads", "server.max_batch", "server.max_batch_tokens", "server.continuous_batching",
+                    "server.tp", "server.dp", "server.model_kwargs", "server.retries", "server.retry_backoff_s",
+                    "tm_path")
 
 
 class TranslateOutcomeStage(HalaStage):
@@ -67,13 +84,13 @@ class TranslateOutcomeStage(HalaStage):
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         results = doc.metadata.pop("rollout_results", None) or []
-        outcome = results[0] if results else {"status": "rejected", "reason": "server_error", "detail": "no rollout"}
+        outcome = results[0] if results else {"status": "rejected", "reason": "bad_request", "detail": "no rollout"}
         origins = Counter(outcome.get("origins", {}))
         for key in ("segments", "tm_hits", "model_calls", "shared_inflight", "failed"):
             self.stat_update(key, value=origins.get(key, 0))
         meta = stage_meta(doc)
         if outcome.get("status") != "ok":
-            return self.reject(doc, outcome.get("reason", "server_error"), outcome.get("detail", ""))
+            return self.reject(doc, outcome.get("reason", "bad_request"), outcome.get("detail", ""))
         doc.metadata["messages_en"] = doc.metadata["messages"]
         doc.metadata["messages"] = outcome["messages"]
         doc.metadata["lang"] = "ar"
@@ -104,13 +121,15 @@ def _token_counter(model: str) -> Callable[[str], int]:
     return count_tokens_heuristic
 
 
-def translator_context(model: str, prompt: str, tm_path: str, max_segment_tokens: int):
-    """A picklable factory for the rollout's shared context (TM opened inside the task process, closed after)."""
+def translator_context(model: str, prompt: str, tm_path: str, max_segment_tokens: int, identity: str):
+    """A picklable factory for the rollout's shared context (TM opened inside the task process, closed after);
+    the TM keys on the model's `identity` (hala.pipelines.serving.identity), not its name."""
 
     @contextmanager
     def factory() -> Iterator[dict]:
         tm = TranslationMemory(tm_path)
-        settings = TranslationSettings(model=model, prompt=load_prompt(prompt), max_segment_tokens=max_segment_tokens)
+        settings = TranslationSettings(model=identity, prompt=load_prompt(prompt),
+                                       max_segment_tokens=max_segment_tokens)
         try:
             yield {"translator": SegmentTranslator(settings, tm, _token_counter(model))}
         finally:
@@ -129,12 +148,32 @@ NO_MODEL = ("no model: name one with --model PATH_OR_HUB_ID (recipe key `server.
 _warned: list[bool] = []
 
 
+_RESOLVED: dict[str, tuple[str, bool, str]] = {}
+
+
 def resolve_model(server: ServerConfig) -> tuple[str, bool]:
     """The model to serve, and whether it is the tiny demo model (only when named `tiny`: never a default).
 
     Checked here, in the main process, before any task or server starts: a model must be named, a local model folder
     must exist (absolute path returned), a Hub id must be openable, an endpoint must answer and serve the named
     model."""
+    return _resolve(server)[:2]
+
+
+def model_identity_of(server: ServerConfig) -> str:
+    """The served model's identity (revision or weights hash), checked once per server config."""
+    return _resolve(server)[2]
+
+
+def _resolve(server: ServerConfig) -> tuple[str, bool, str]:
+    key = server.model_dump_json()
+    if key not in _RESOLVED:
+        model, tiny = _resolve_model(server)
+        _RESOLVED[key] = (model, tiny, model_identity(server.type, model, server.model_revision))
+    return _RESOLVED[key]
+
+
+def _resolve_model(server: ServerConfig) -> tuple[str, bool]:
     import sys
 
     from hala.pipelines.core.errors import UserError
@@ -165,16 +204,19 @@ def translate_pipelines(cfg: TranslateConfig, later_steps: list[PipelineStep] | 
     reader = source_reader(cfg.input, cfg.dataset_name, cfg.config, cfg.split, cfg.limit)
     load_prompt(cfg.prompt)  # a bad prompt file fails here with one line, not inside a task
     model, _ = resolve_model(cfg.server)
+    identity = model_identity_of(cfg.server)
     write_recipe(out, cfg)  # the first thing written: every check above has passed
     runner = HalaInferenceRunner(
         rollout_fn=translate_rollout,
         config=inference_config(cfg.server, model),
         output_writer=JsonlWriter(str(work / "translated"), output_filename="${rank}_chunk_${chunk_index}.jsonl",
                                   compression=None),
-        shared_context=translator_context(model, cfg.prompt, cfg.tm_path or str(DEFAULT_TM), cfg.max_segment_tokens),
+        shared_context=translator_context(model, cfg.prompt, cfg.tm_path or str(DEFAULT_TM), cfg.max_segment_tokens,
+                                          identity),
         checkpoints_local_dir=str(work / "checkpoints"),
         records_per_chunk=cfg.records_per_chunk,
         replay_cache=False,  # the translation memory already keeps every translated segment
+        retry=retry_policy(cfg.server),
     )
     first = make_executor(cfg.executor, [reader, NormalizeStage(str(out), cfg.format), runner], str(out / "logs" / "translate"))
     writer = ParquetWriter(data_dir or str(out / "data"), output_filename="${rank}.parquet",
@@ -189,11 +231,18 @@ def translate_pipelines(cfg: TranslateConfig, later_steps: list[PipelineStep] | 
     return first, second
 
 
+def translate_fingerprint(cfg: BaseModel) -> dict:
+    """What determines a translate-based flow's rows (OUT/run.json): the recipe's row settings, the input's data,
+    the model's identity and the prompt's version."""
+    return recipe_fingerprint(cfg.flow, cfg.model_dump(mode="json"), {"input": cfg.input}, NOT_ROW_SETTINGS,
+                              model=model_identity_of(cfg.server), prompt_version=load_prompt(cfg.prompt).version)
+
+
 def run_translate(cfg: TranslateConfig, later_steps: list[PipelineStep] | None = None) -> dict:
     """Run the translate stage; returns the stats written to OUT/stats.json."""
-    out = Path(cfg.output)
-    first, second = translate_pipelines(cfg, later_steps)
-    if not run_executor(second, "translate"):  # runs `first` first (depends); both skip completed tasks
-        return submitted(out, second)
-    (out / "data").mkdir(exist_ok=True)  # a run that kept no row still has its (empty) data folder
-    return write_stats(out, [out / "logs" / "translate", out / "logs" / "finalize"])
+    with bound_run(cfg.output, translate_fingerprint(cfg), cfg.overwrite) as out:
+        first, second = translate_pipelines(cfg, later_steps)
+        if not run_executor(second, "translate"):  # runs `first` first (depends); both skip completed tasks
+            return submitted(out, second)
+        (out / "data").mkdir(exist_ok=True)  # a run that kept no row still has its (empty) data folder
+        return write_stats(out, [out / "logs" / "translate", out / "logs" / "finalize"])

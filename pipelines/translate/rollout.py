@@ -17,6 +17,7 @@ from datatrove.data import Document
 from datatrove.pipeline.inference.types import InferenceError, ServerError
 
 from hala.pipelines.core.text import duplicate_fraction
+from hala.pipelines.serving.requests import is_bad_request, redact
 from hala.pipelines.translate.masking import PlaceholderError, check_placeholders, mask, placeholder_counts, unmask
 from hala.pipelines.translate.memory import TranslationMemory
 from hala.pipelines.translate.prompts import TranslationPrompt
@@ -44,7 +45,7 @@ def count_tokens_heuristic(text: str) -> int:
 
 @dataclass
 class TranslationSettings:
-    model: str
+    model: str  # the model's identity (hala.pipelines.serving.identity): the translation memory keys on it
     prompt: TranslationPrompt
     max_segment_tokens: int = 384
     max_new_tokens_factor: float = 3.0
@@ -129,8 +130,10 @@ async def translate_rollout(document: Document, generate, *, translator: Segment
     except Rejected as e:
         return {"status": "rejected", "reason": e.reason, "detail": e.detail, "origins": dict(origins)}
     except ServerError:
-        raise  # the server is gone: fail the task so a re-run resumes it, never mark rows as rejected
+        raise  # the server is gone or kept failing: fail the task so a re-run resumes it, never a reject
     except InferenceError as e:
-        return {"status": "rejected", "reason": "server_error", "detail": str(e.error)[:500], "origins": dict(origins)}
+        if not is_bad_request(e):  # not proof that the row is at fault: fail the task, resumable
+            raise ServerError(f"request failed: {redact(str(e.error))}") from e
+        return {"status": "rejected", "reason": "bad_request", "detail": redact(str(e.error)), "origins": dict(origins)}
     translated = [{"role": m["role"], "content": c} for m, c in zip(messages, contents)]
     return {"status": "ok", "messages": translated, "origins": dict(origins)}

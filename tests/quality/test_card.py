@@ -162,3 +162,15 @@ def test_card_provenance_from_the_flows_recipe_yaml(tmp_path):
     assert "the recipe is not valid YAML" in body and "server: [not, a, mapping" in body
     (ds / "recipe.yaml").unlink()
     assert "recipe was not recorded next to the data" in _bundle(ds, tmp_path / "d").card
+
+
+def test_card_names_dropped_suite_expectations_and_unversioned_endpoints(tmp_path):
+    ds = write_instructions(tmp_path / "ds")
+    validation = {**write_validation(ds), "suite": "lenient",
+                  "missing_required": ["expect_column_values_to_be_between[lid_score]"]}
+    (ds / "recipe.yaml").write_text("flow: translate\ninput: x.jsonl\noutput: out\nserver:\n  type: endpoint\n"
+                                    "  endpoint: http://h:8000\n  model: served-model\n", encoding="utf-8")
+    body = build_bundle(ds, tmp_path / "out", "hala-org/ar-instr", "1.2.3", validation).card
+    assert "leaves out 1 expectation(s) of the bundled suite for this kind: " \
+           "expect_column_values_to_be_between[lid_score]" in body
+    assert "| `served-model` | none given: an endpoint model without server.model_revision" in body

@@ -165,7 +165,8 @@ def test_pairs_suite(tmp_path):
     result = run_gate(bad, "bilingual_pairs")
     assert not result.success
     assert failed_by_column(result)["identical_to_source"]["observed"]["unexpected_ids"] == ["p3"]
-    assert (tmp_path / "bad.jsonl.validation.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jsonl", "good.jsonl"]  # no sidecar beside them
+    assert Path(result.path).is_file() and Path(result.path).parent.name == "gate"
 
 
 def _hala(*args: str):
@@ -198,7 +199,9 @@ def test_gate_exit_codes_crash_is_2_not_1(audit_out, tmp_path):
     with pytest.raises(UserError, match="no_such_column.*could not be evaluated"):
         run_gate(records, str(suite))
     # the failure is still recorded, so no earlier pass stands for this data
-    assert json.loads((tmp_path / "records.jsonl.validation.json").read_text())["success"] is False
+    from hala.quality.gate import validation_path
+
+    assert json.loads(validation_path(records).read_text())["success"] is False
 
 
 def test_fingerprint_is_of_the_bytes_validated(audit_out, tmp_path, monkeypatch):

@@ -101,8 +101,12 @@ def test_rollout_sends_the_prompt_and_parses_strictly():
     assert payload["max_tokens"] == 7 and payload["temperature"] == 0.0
     assert "Hello 1" in payload["messages"][-1]["content"] and "مرحبا" in payload["messages"][-1]["content"]
     assert asyncio.run(judge_rollout(_pair(2), _generate("ACCEPT. Actually REJECT"), judge=settings))["verdict"] is None
-    failed = asyncio.run(judge_rollout(_pair(3), _generate(InferenceError(None, "bad request")), judge=settings))
-    assert failed == {"status": "error", "detail": "bad request"}
+    failed = asyncio.run(judge_rollout(_pair(3), _generate(InferenceError(None, "BadRequestError: HTTP 400: x")),
+                                       judge=settings))
+    assert failed == {"status": "error", "detail": "BadRequestError: HTTP 400: x"}
+    with pytest.raises(ServerError):  # an error that does not blame the payload fails the task, never a reject
+        asyncio.run(judge_rollout(_pair(3), _generate(InferenceError(None, "HTTP 200 that is not JSON")),
+                                  judge=settings))
     with pytest.raises(ServerError):  # a dead server fails the task (resumable), never rejects rows
         asyncio.run(judge_rollout(_pair(4), _generate(ServerError("gone")), judge=settings))
 
@@ -126,7 +130,7 @@ def test_stage_keeps_accepts_and_rejects_everything_else_with_reasons(tmp_path):
     stage.exclusion_writer.close()
     rows = [json.loads(l) for l in (tmp_path / "rejects" / "judge" / "00000.jsonl").read_text().splitlines()]
     assert [(r["id"], r["reason"]) for r in rows] == [("p1", "judge_reject"), ("p2", "judge_unparseable"),
-                                                      ("p3", "judge_unparseable"), ("p4", "server_error")]
+                                                      ("p3", "judge_unparseable"), ("p4", "bad_request")]
     assert json.loads(rows[1]["record"])["judge"]["verdict"] == "UNPARSEABLE"
     stats = stage.stats
     assert stats["total"].total == 5 and stats["forwarded"].total == 1 and stats["dropped"].total == 4
