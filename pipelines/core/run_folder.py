@@ -147,7 +147,10 @@ def check_run(out: Path, fingerprint: dict, overwrite: bool) -> None:
 
 @contextmanager
 def bound_run(out: str | Path, fingerprint: dict, overwrite: bool = False) -> Iterator[Path]:
-    """Hold OUT for this run: locked against other writers, bound to `fingerprint` (see the module doc)."""
+    """Hold OUT for this run: locked against other writers, bound to `fingerprint` (see the module doc). A folder
+    this call created is removed again when the run stops on bad input before writing a row (UserError): a typo
+    leaves nothing behind."""
+    created = not Path(out).exists()
     out = prepare_folder(out)
     key = out.resolve()
     if key in _HELD:  # a flow nested in one that already holds the folder
@@ -158,6 +161,10 @@ def bound_run(out: str | Path, fingerprint: dict, overwrite: bool = False) -> It
     try:
         check_run(out, json.loads(json.dumps(fingerprint, default=str)), overwrite)
         yield out
+    except UserError:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     finally:
         _HELD.pop(key, None)
         fcntl.flock(fh, fcntl.LOCK_UN)

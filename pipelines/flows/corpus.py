@@ -12,7 +12,7 @@ from hala.pipelines.core.run_folder import bound_run
 from hala.pipelines.core.stats import write_stats
 from hala.pipelines.dedup.flow import DedupConfig, run_dedup
 from hala.pipelines.filters import FilterConfig, build_filter_steps
-from hala.pipelines.translate.flow import TranslateConfig, translate_fingerprint, translate_pipelines
+from hala.pipelines.translate.flow import TranslateConfig, check_translate, translate_fingerprint, translate_pipelines
 
 
 class CorpusRecipe(TranslateConfig):
@@ -25,6 +25,7 @@ class CorpusRecipe(TranslateConfig):
 
 def run_corpus(recipe: CorpusRecipe) -> dict:
     """Run the corpus flow; OUT/data holds the final rows, OUT/rejects every dropped one, OUT/stats.json the counts."""
+    check_translate(recipe)
     with bound_run(recipe.output, translate_fingerprint(recipe), recipe.overwrite):
         return _run_corpus(recipe)
 

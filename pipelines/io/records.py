@@ -224,14 +224,14 @@ def record_reader(input_path: str, limit: int = -1, kind: str | None = None, qua
     folder, files = input_files(input_path)
     if not files:
         raise UserError(f"{input_path}: no .parquet or .jsonl records inside")
-    if not any(has_content(f) for f in files):
-        raise UserError(f"{input_path}: empty (no rows to read)")
     suffixes = {f.suffix for f in files}
     if len(suffixes) > 1:
         raise UserError(f"{input_path}: mixes .parquet and .jsonl files; give one kind")
     if ".parquet" in suffixes:
         for f in files:  # an unreadable footer is a clear error now, not a traceback inside a task
             _parquet_file(f)
+    if not any(has_content(f) for f in files):
+        raise UserError(f"{input_path}: empty (no rows to read)")
         reader = RecordParquetReader(str(folder), limit=limit, kind=kind, quarantine=quarantine)
     else:
         reader = RecordJsonlReader(str(folder), compression=None, limit=limit, kind=kind, quarantine=quarantine)

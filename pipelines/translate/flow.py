@@ -238,8 +238,17 @@ def translate_fingerprint(cfg: BaseModel) -> dict:
                               model=model_identity_of(cfg.server), prompt_version=load_prompt(cfg.prompt).version)
 
 
+def check_translate(cfg: TranslateConfig) -> None:
+    """What every translate-based flow checks before its output folder is touched, in the order a user fixes
+    things: the input, the prompt, then the model (a missing model is named last, not in place of a typo)."""
+    source_reader(cfg.input, cfg.dataset_name, cfg.config, cfg.split, cfg.limit)
+    load_prompt(cfg.prompt)
+    resolve_model(cfg.server)
+
+
 def run_translate(cfg: TranslateConfig, later_steps: list[PipelineStep] | None = None) -> dict:
     """Run the translate stage; returns the stats written to OUT/stats.json."""
+    check_translate(cfg)
     with bound_run(cfg.output, translate_fingerprint(cfg), cfg.overwrite) as out:
         first, second = translate_pipelines(cfg, later_steps)
         if not run_executor(second, "translate"):  # runs `first` first (depends); both skip completed tasks
