@@ -232,6 +232,7 @@ def record_reader(input_path: str, limit: int = -1, kind: str | None = None, qua
             _parquet_file(f)
     if not any(has_content(f) for f in files):
         raise UserError(f"{input_path}: empty (no rows to read)")
+    if ".parquet" in suffixes:
         reader = RecordParquetReader(str(folder), limit=limit, kind=kind, quarantine=quarantine)
     else:
         reader = RecordJsonlReader(str(folder), compression=None, limit=limit, kind=kind, quarantine=quarantine)
