@@ -311,8 +311,6 @@ def record_reader(input_path: str, limit: int = -1, kind: str | None = None, qua
     folder, files = input_files(input_path)
     if not files:
         raise UserError(f"{input_path}: no .parquet or .jsonl records inside")
-    if not any(has_content(f) for f in files):
-        raise UserError(f"{input_path}: empty (no rows to read)")
     suffixes = {f.suffix for f in files}
     if len(suffixes) > 1:
         raise UserError(f"{input_path}: mixes .parquet and .jsonl files; give one kind")
@@ -320,6 +318,9 @@ def record_reader(input_path: str, limit: int = -1, kind: str | None = None, qua
     if ".parquet" in suffixes:
         for f in files:  # an unreadable footer is a clear error now, not a traceback inside a task
             _parquet_file(f)
+    if not any(has_content(f) for f in files):
+        raise UserError(f"{input_path}: empty (no rows to read)")
+    if ".parquet" in suffixes:
         return RecordParquetReader(str(folder), glob_pattern=single or "**/*.parquet", limit=limit, kind=kind,
                                    quarantine=quarantine)
     return RecordJsonlReader(str(folder), glob_pattern=single or "**/*.jsonl", compression=None, limit=limit,
