@@ -210,7 +210,7 @@ def _model_entry(flow: str, data: dict) -> list[dict]:
     revision = data.get("revision")
     if model and "@" in model and not Path(model).exists():  # `org/name@revision`
         model, revision = model.rsplit("@", 1)[0], revision or model.rsplit("@", 1)[1]
-    name = portable_model(model, revision)
+    name = portable_model(model)  # a Hub id stays plain: its revision has its own column
     if model == "tiny" or (model and Path(model).is_dir()):
         revision = "content hash in the name" if "@sha256:" in name else "–"
     return [{"role": MODEL_ROLE[flow], "model": name, "revision": revision or "not recorded",

@@ -199,7 +199,7 @@ def test_dry_run_card_carries_no_local_path(tmp_path, tiny_model_dir):
     assert re.search(r"tiny-lfm2@sha256:[0-9a-f]{12}", card)  # the model by a content hash
     assert "## Fields" in card and "| `messages_en` | `list<element: struct<role: string, content: string>>` |" in card
     assert '<td dir="rtl" lang="ar">' in card and "machine-translated" in card
-    assert "**Why the licence is `unknown`:**" in card and "local data" in card
+    assert "**Why the licence is `unknown`:** `alpaca` (not in the registry)" in card and "check the terms" in card
 
 
 def test_audit_only_card_claims_no_translation(tmp_path):
