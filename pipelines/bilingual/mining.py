@@ -140,7 +140,7 @@ def judge_pipelines(recipe: MineRecipe, input_dir: Path, out: Path):
     work = out / "work"
     runner = HalaInferenceRunner(
         rollout_fn=judge_rollout,
-        config=inference_config(recipe.server, model),
+        config=inference_config(recipe.server, model, log_folder=str(out / "logs" / "judge" / "server")),
         output_writer=JsonlWriter(str(work / "judged"), output_filename="${rank}_chunk_${chunk_index}.jsonl",
                                   compression=None, adapter=judged_adapter),
         shared_context={"judge": settings},

@@ -168,7 +168,7 @@ def translate_pipelines(cfg: TranslateConfig, later_steps: list[PipelineStep] | 
     write_recipe(out, cfg)  # the first thing written: every check above has passed
     runner = HalaInferenceRunner(
         rollout_fn=translate_rollout,
-        config=inference_config(cfg.server, model),
+        config=inference_config(cfg.server, model, log_folder=str(out / "logs" / "translate" / "server")),
         output_writer=JsonlWriter(str(work / "translated"), output_filename="${rank}_chunk_${chunk_index}.jsonl",
                                   compression=None),
         shared_context=translator_context(model, cfg.prompt, cfg.tm_path or str(DEFAULT_TM), cfg.max_segment_tokens),

@@ -437,3 +437,27 @@ def test_folder_reader_never_mixes_splits_or_reads_hala_files(tmp_path):
         (tmp_path / "shards" / name).write_text('{"success": true}', encoding="utf-8")
     assert local_files(str(tmp_path / "shards"), "train") == [tmp_path / "shards" / "00000.jsonl"]
     assert load_pairs(str(tmp_path / "shards"), split="train") == [("Hello", "مرحبا")] * 2
+
+
+def test_tiny_eval_recipe_holds_out_pairs_the_models_never_saw(tmp_path):
+    """The tiny eval recipe scores on pairs that neither the tiny model's warm-up nor the tiny translator SFT
+    trained on, so base/SFT/merged do not all score BLEU 100 (they did on their own training pairs)."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    from hala.training.data import load_pairs
+    from tests.helpers import REPO
+
+    recipe = REPO / "training/recipes/tiny/eval/config.yaml"
+    heldout = yaml.safe_load(recipe.read_text())["heldout"]["path"]
+    sft = yaml.safe_load((REPO / "training/recipes/tiny/translator/config.yaml").read_text())["dataset"]["path"]
+    trained = {src for src, _ in load_pairs(str(REPO / sft), split="train")}
+    held = load_pairs(str(REPO / heldout))
+    assert len(held) >= 10 and not {src for src, _ in held} & trained
+    r = subprocess.run([sys.executable, "-m", "hala.pipelines.cli.app", "eval", str(recipe), str(tmp_path / "ev"),
+                        "--model", "base=tiny"], capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert r.returncode == 0, r.stderr
+    scores = json.loads((tmp_path / "ev" / "eval_results.json").read_text())["translation"]["base"]
+    assert scores["rows"] == len(held) and scores["bleu"] < 50
