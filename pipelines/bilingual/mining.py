@@ -25,6 +25,7 @@ from hala.pipelines.bilingual.judge import (
     load_judge_prompt,
 )
 from hala.pipelines.core.executors import ExecutorConfig, make_executor
+from hala.pipelines.core.progress import StageProgress, input_rows
 from hala.pipelines.core.records import PAIR_FIELDS, document_to_record
 from hala.pipelines.core.stages import HalaStage
 from hala.pipelines.core.stats import write_stats
@@ -147,7 +148,8 @@ def judge_pipelines(recipe: MineRecipe, input_dir: Path, out: Path):
         checkpoints_local_dir=str(work / "judge_checkpoints"),
         records_per_chunk=recipe.records_per_chunk,
     )
-    ask = make_executor(recipe.executor, [record_reader(str(input_dir)), runner], str(out / "logs" / "judge"))
+    ask = make_executor(recipe.executor, [record_reader(str(input_dir)), StageProgress("judge", input_rows(str(input_dir))),
+                                          runner], str(out / "logs" / "judge"))
     decide = make_executor(recipe.executor, [RecordJsonlReader(str(work / "judged"), compression=None),
                                              JudgeOutcomeStage(str(out), settings.model, prompt.version),
                                              record_writer("pairs", str(out / "data"))],
@@ -171,7 +173,7 @@ def run_mine(recipe: MineRecipe) -> dict:
     (out / "data").mkdir(exist_ok=True)
     work = out / "work"
     prefiltered = work / "prefiltered"
-    steps = [reader,
+    steps = [reader, StageProgress("prefilter", input_rows(recipe.input, recipe.limit)),
              ParallelRowStage(str(out), recipe.src_lang, recipe.tgt_lang, recipe.origin),
              *(build_filter_steps("pairs", str(out), recipe.filters) if recipe.filters else []),
              record_writer("pairs", str(prefiltered / "data"))]

@@ -39,7 +39,7 @@ class SourceFileReader(BaseDiskReader):
                  limit: int = -1):
         p = Path(path)
         folder, glob = (str(p.parent), p.name) if p.is_file() else (str(p), None)
-        super().__init__(folder, limit=limit, glob_pattern=glob, recursive=True, doc_progress=True)
+        super().__init__(folder, limit=limit, glob_pattern=glob, recursive=True, doc_progress=False)
         self.dataset = dataset or p.stem
         self.per_file = not p.is_file()  # a folder of files: each file is its own source ("folder/file")
         self.config = config
