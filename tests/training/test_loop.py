@@ -140,6 +140,10 @@ def test_compress_fp8_on_disk_and_generates(loop):
     assert tp["original"]["generated_tokens"] == tp["fp8"]["generated_tokens"] == 4 * 8
     assert tp["original"]["tokens_per_s"] > 0 and tp["fp8"]["tokens_per_s"] > 0
     assert "BLEU" in loop["compress_out"] and "tokens/s" in loop["compress_out"]
+    assert "generated tokens per second: batch 4 × 8 new tokens" in loop["compress_out"]
+    assert "on CPU the FP8 model is expected to be slower" in loop["compress_out"]
+    assert "| INFO -" not in loop["compress_out"]  # llm-compressor's log goes to its file, not the screen
+    assert (loop["fp8"] / "logs" / "llmcompressor.log").stat().st_size > 0
 
     tok = AutoTokenizer.from_pretrained(loop["fp8"])
     model = AutoModelForCausalLM.from_pretrained(loop["fp8"])
