@@ -198,3 +198,15 @@ def test_tiny_run_announces_the_server_start_and_draws_one_bar(tmp_path):
     assert re.search(r"model server ready \(TransformersServer for tiny-lfm2-v1-\w+\) after \d+ s", screen)
     assert re.search(r"^translate: 100%\|.*\| 3/3 \[\d\d:\d\d<\d\d:\d\d", screen, re.M)  # total and ETA
     assert "Document progress" not in screen and "Traceback" not in screen
+
+
+def test_shared_help_lists_are_the_recipe_types():
+    """options.py keeps `hala --help` light (no datatrove import): its lists must stay those of the recipe models."""
+    from typing import get_args
+
+    from hala.pipelines.cli.options import FORMATS, SERVER_TYPES
+    from hala.pipelines.serving.servers import ServerType
+    from hala.pipelines.sources.adapters import InputFormat
+
+    assert SERVER_TYPES.split(" | ") == list(get_args(ServerType))
+    assert FORMATS.split(" | ") == list(get_args(InputFormat))
