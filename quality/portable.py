@@ -77,6 +77,12 @@ def portable_model(value: str | None, revision: str | None = None) -> str:
         if path.name.startswith(TINY_VERSION):
             return f"tiny ({path.name}: hala's tiny demo model, meaningless output)"
         return f"{path.name}@sha256:{model_hash(path)}"
+    if path.is_file():  # a model in one file (a fastText LID model)
+        h = hashlib.sha256()
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                h.update(chunk)
+        return f"{path.name}@sha256:{h.hexdigest()[:12]}"
     if looks_local(value):
         return f"local:{path.name} (not found when the card was built)"
     return f"{value}@{revision}" if revision and "@" not in value else value

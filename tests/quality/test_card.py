@@ -216,3 +216,27 @@ def test_audit_only_card_claims_no_translation(tmp_path):
     write_validation(ds)
     body = _bundle(ds, tmp_path / "out").card.split("\n---\n", 1)[1]
     assert "did\n**not** translate" in body and "machine-translated" not in body and "Machine translation" not in body
+
+
+def test_portable_names(tmp_path):
+    """Every kind of recorded value a card may meet, and the name it gets."""
+    from pathlib import Path
+
+    from hala.quality.portable import portable_model, portable_path, portable_recipe
+    from tests.helpers import REPO
+
+    base = tmp_path / "out"
+    (base / "work").mkdir(parents=True)
+    assert portable_path(str(base / "work"), base) == "work"
+    assert portable_path(str(REPO / "samples" / "demo"), base) == "hala:samples/demo"
+    assert portable_path(str(Path.home() / "data" / "x.jsonl"), base) == "local:x.jsonl"
+    assert portable_path("Helsinki-NLP/opus-100", base) == "Helsinki-NLP/opus-100"
+    lid = tmp_path / "lid.bin"
+    lid.write_bytes(b"weights")
+    assert portable_model(str(lid)).startswith("lid.bin@sha256:")
+    assert portable_model("Qwen/Qwen2.5-3B-Instruct", "main") == "Qwen/Qwen2.5-3B-Instruct@main"
+    assert portable_model("tiny").startswith("tiny (")
+    shown = portable_recipe({"input": str(tmp_path / "in.jsonl"), "server": {"model": str(lid)},
+                             "filters": {"lid": {"model": None}}, "prompt": "lfm2"}, base)
+    assert shown == {"input": "local:in.jsonl", "server": {"model": portable_model(str(lid))},
+                     "filters": {"lid": {"model": None}}, "prompt": "lfm2"}
