@@ -321,15 +321,17 @@ def test_threshold_check():
     assert drop_failures(val, max_bleu_drop=2.0, max_chrf_drop=0.5) == []
 
 
-def test_lighteval_missing_is_a_clear_skip(tmp_path, monkeypatch):
+def test_lighteval_tasks_without_lighteval_are_a_user_error(tmp_path, monkeypatch):
+    """Asked-for leaderboard tasks without lighteval stop before any work (a silent skip looked like a result)."""
     import importlib.util
 
+    from hala.pipelines.core.errors import UserError
     from hala.training.arabic_tasks import run_lighteval
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "lighteval" else real(name, *a))
-    r = run_lighteval({"m": "x"}, ["arabic_mmlu"], tmp_path)
-    assert r["status"] == "skipped" and "lighteval is not installed" in r["reason"]
+    with pytest.raises(UserError, match=r"pip install 'hala\[eval\]'"):
+        run_lighteval({"m": "x"}, ["arabic_mmlu"], tmp_path)
     assert run_lighteval({"m": "x"}, [], tmp_path)["status"] == "skipped"
 
 
