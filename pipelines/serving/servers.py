@@ -18,7 +18,13 @@ from contextlib import contextmanager
 from typing import Iterator, Literal
 
 from datatrove.pipeline.inference.run_inference import InferenceConfig, InferenceRunner
-from datatrove.pipeline.inference.servers import CustomServer, EndpointServer, InferenceServer, VLLMServer
+from datatrove.pipeline.inference.servers import (
+    CustomServer,
+    EndpointServer,
+    InferenceServer,
+    SGLangServer,
+    VLLMServer,
+)
 from pydantic import BaseModel, ConfigDict, Field
 
 ServerType = Literal["transformers", "batched", "endpoint", "vllm", "sglang"]
@@ -275,6 +281,10 @@ class HalaVLLMServer(AnnouncedStart, VLLMServer):
                                                     stderr=asyncio.subprocess.PIPE, env=env)
 
 
+class HalaSGLangServer(AnnouncedStart, SGLangServer):
+    """datatrove's SGLang server, its start announced like every server hala starts."""
+
+
 class HalaInferenceRunner(InferenceRunner):
     """datatrove's InferenceRunner, plus the `transformers` and `batched` server types and the endpoint above.
 
@@ -298,6 +308,8 @@ class HalaInferenceRunner(InferenceRunner):
             return HalaEndpointServer(self.config, rank)
         if self.config.server_type == "vllm":
             return HalaVLLMServer(self.config, rank)
+        if self.config.server_type == "sglang":
+            return HalaSGLangServer(self.config, rank)
         return super()._init_server(rank)
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):

@@ -173,6 +173,13 @@ def test_filter_and_dedup_write_a_rerunnable_recipe(tmp_path):
         rerun = hala("run", str(out / "recipe.yaml"))
         assert rerun.returncode == 0, rerun.stderr
         assert json.loads((out / "stats.json").read_text())["stages"] == first["stages"]
+    r = hala("build-translator-set", str(mined), str(tmp_path / "set"), "--test-size", "0.2", "--dev-size", "0.2")
+    assert r.returncode == 0, r.stderr
+    splits = json.loads((tmp_path / "set" / "stats.json").read_text())["splits"]
+    assert f"{tmp_path / 'set' / 'pairs'}/<split>.parquet" in r.stdout and f"{tmp_path / 'set' / 'chat'}" in r.stdout
+    for split, s in splits.items():  # the summary names both folders with each split's rows
+        assert re.search(rf"{split}\s+pairs/{split}\.parquet\s+{s['rows']} rows\s+chat/{split}\.parquet\s+"
+                         rf"{s['chat_rows']} rows", r.stdout), r.stdout
 
 
 # 5. a model server that does not start names its log; one that starts says how long it took
