@@ -127,7 +127,7 @@ def run_hala(input_path: Path, out: Path, tm: Path, engine: str, concurrency: in
     from hala.pipelines.translate.flow import TranslateConfig, run_translate
 
     cfg = TranslateConfig(input=str(input_path), output=str(out), format="openorca", tm_path=str(tm),
-                          server=ServerConfig(type=engine, max_concurrency=concurrency, max_batch=max_batch,
+                          server=ServerConfig(type=engine, model="tiny", max_concurrency=concurrency, max_batch=max_batch,
                                               max_batch_tokens=max_batch_tokens))
     t0 = time.perf_counter()
     stats = run_translate(cfg)

@@ -326,6 +326,10 @@ def build_bundle(dataset_dir: str | Path, out_dir: str | Path, repo_id: str, ver
     nums = cards.numbers(dataset_dir, dict(parts.rows_by_source), fingerprint, report)
     if nums["rows_kept"] != n_rows:
         raise UserError(f"report.json counts {nums['rows_kept']} kept rows but the data holds {n_rows}")
+    first_shard = out / next(f for f in sorted(files) if f.startswith(f"{DATA_DIR}/{parts.records_config or ''}"))
+    shard = pq.ParquetFile(first_shard)
+    first_row = next(shard.iter_batches(batch_size=1)).to_pylist()[0]
+    card_kind = "pairs" if kind == "translator_set" else kind
     bundle_fp = dataset_fingerprint(out)
     name = pretty_name or cards.PRETTY_NAMES[kind] + f" ({repo_id.split('/')[-1]})"
     head = cards.header(kind, name, licence, n_rows, header_configs)
@@ -338,6 +342,8 @@ def build_bundle(dataset_dir: str | Path, out_dir: str | Path, repo_id: str, ver
         "origin_table": cards.origin_table(nums["stats"] or {}),
         "provenance": cards.provenance(cards.find_recipe(dataset_dir, recipe)), "fingerprint": fingerprint,
         "bundle_fingerprint": bundle_fp, "gate": validation, "hala_citation": cards.HALA_CITATION,
+        "fields": cards.schema_fields(shard.schema_arrow), "example": cards.example_record(first_row, card_kind),
+        "translated": "translate" in (nums["stages"] or {}) or any(st == "translate" for st, _ in parts.models),
     }
     text = cards.render_card(kind, head, context)
     (out / "README.md").write_text(text, encoding="utf-8")

@@ -15,6 +15,7 @@ from typing import Any
 
 from hala.pipelines.core.assets import asset_dir
 from hala.pipelines.sources import registry as source_registry
+from hala.quality.portable import portable_model, portable_path, portable_recipe
 
 CARDS_DIR = asset_dir("dataset_cards")
 TEMPLATES = {"instructions": "arabic_instructions.md.j2", "pairs": "bilingual_pairs.md.j2",
@@ -112,11 +113,14 @@ def header(kind: str, pretty_name: str, licence: str, n_rows: int, configs: list
 def render_card(kind: str, head: dict, context: dict[str, Any]) -> str:
     """README.md text: `---` YAML `---` then the kind's Jinja template filled with `context`."""
     import jinja2
+    import markupsafe
     import yaml
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(CARDS_DIR)), undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters["num"] = lambda v: "–" if v is None else (f"{v:,}" if isinstance(v, int) else str(v))
+    # text inside an HTML table cell: escaped, line breaks kept (a blank line would end the HTML block)
+    env.filters["cell"] = lambda v: str(markupsafe.escape(v or "")).replace("\n", "<br>")
     body = env.get_template(TEMPLATES[kind]).render(**context)
     meta = yaml.safe_dump(head, sort_keys=False, allow_unicode=True, width=1000)
     return f"---\n{meta}---\n\n{body}"
@@ -166,7 +170,7 @@ def models_used(meta_values: list[str]) -> list[dict]:
             continue
         model = (meta.get("translate") or {}).get("model") if isinstance(meta, dict) else None
         if model:
-            counts[("translate", model)] += 1
+            counts[("translate", portable_model(model))] += 1
     return [{"stage": s, "model": m, "rows": n} for (s, m), n in sorted(counts.items())]
 
 
@@ -176,9 +180,6 @@ def find_recipe(dataset_dir: Path, recipe: str | Path | None) -> Path | None:
     return path if path.is_file() else None
 
 
-# Which recipe settings are thresholds (what decided which rows were kept), by top-level key.
-THRESHOLD_KEYS = ("limit", "max_segment_tokens", "roles", "filters", "dedup", "judge", "test_size", "dev_size",
-                  "reverse", "salt")
 MODEL_ROLE = {"translate": "translate", "corpus": "translate", "teacher_pairs": "teacher", "mine": "judge"}
 
 
@@ -188,20 +189,6 @@ def _recipe_model(flow: str):
 
     entry = FLOWS.get(flow)
     return entry[0] if entry else None
-
-
-def _flatten(prefix: str, value, out: list[dict]) -> None:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
-    elif isinstance(value, list):
-        if all(isinstance(v, (str, int, float, bool)) for v in value) and len(value) <= 4:
-            out.append({"setting": prefix, "value": ", ".join(str(v) for v in value) or "[]"})
-        else:
-            out.append({"setting": prefix, "value": f"{len(value)} items (see the recipe)"})
-    else:
-        out.append({"setting": prefix, "value": "null" if value is None else str(value).lower()
-                    if isinstance(value, bool) else str(value)})
 
 
 def _model_entry(flow: str, data: dict) -> list[dict]:
@@ -215,11 +202,10 @@ def _model_entry(flow: str, data: dict) -> list[dict]:
                     "translation memory can tell which weights answered")
     if model and "@" in model and not Path(model).exists():  # `org/name@revision`
         model, revision = model.rsplit("@", 1)[0], revision or model.rsplit("@", 1)[1]
-    if not model:
-        model, revision = "tiny demo model (built on the spot, no server.model)", revision or "–"
-    elif Path(model).is_dir():
-        revision = revision or "local folder"
-    return [{"role": MODEL_ROLE[flow], "model": model, "revision": revision or "not recorded",
+    name = portable_model(model)  # a Hub id stays plain: its revision has its own column
+    if model == "tiny" or (model and Path(model).is_dir()):
+        revision = "content hash in the name" if "@sha256:" in name else "–"
+    return [{"role": MODEL_ROLE[flow], "model": name, "revision": revision or "not recorded",
              "server": server.get("type", "transformers")}]
 
 
@@ -255,23 +241,25 @@ def _prompt_entries(flow: str, data: dict, base: Path) -> list[dict]:
 
 
 def provenance(recipe_path: Path | None) -> dict | None:
-    """How the data was made, from the run's recipe: the models (with revision when the recipe gives one), the
-    prompts (name, version, text), the thresholds (every filters/dedup/judge/split setting, defaults included), and
-    the recipe text itself. A recipe that does not parse or validate is shown as text with the reason."""
+    """How the data was made, from the run's recipe: the models (named by Hub id and revision or by content hash),
+    the prompts (name, version, text) and the whole recipe with every default filled in — every path in it made
+    portable (hala.quality.portable: a card never carries a path of the machine that built it). A recipe that does
+    not parse or validate is shown with the reason, its paths made portable the same way."""
     import yaml
     from pydantic import ValidationError
 
     if recipe_path is None:
         return None
     text = recipe_path.read_text(encoding="utf-8")
-    result = {"path": recipe_path.name, "text": text, "flow": None, "models": [], "prompts": [], "thresholds": [],
-              "note": ""}
+    base = recipe_path.parent
+    result = {"path": recipe_path.name, "text": "", "flow": None, "models": [], "prompts": [], "note": ""}
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        return {**result, "note": f"the recipe is not valid YAML ({str(e).splitlines()[0]})"}
+        return {**result, "text": _scrub_text(text, base),
+                "note": f"the recipe is not valid YAML ({str(e).splitlines()[0]})"}
     if not isinstance(data, dict):
-        return {**result, "note": "the recipe is not a mapping"}
+        return {**result, "text": _scrub_text(text, base), "note": "the recipe is not a mapping"}
     flow = str(data.get("flow") or "corpus")
     model = _recipe_model(flow)
     if model is not None:
@@ -280,9 +268,52 @@ def provenance(recipe_path: Path | None) -> dict | None:
         except ValidationError as e:
             result["note"] = (f"the recipe does not validate as a {flow} recipe of this version "
                               f"({e.error_count()} errors); settings shown as written")
-    thresholds: list[dict] = []
-    for key in THRESHOLD_KEYS:
-        if key in data:
-            _flatten(key, data[key], thresholds)
-    return {**result, "flow": flow, "models": _model_entry(flow, data),
-            "prompts": _prompt_entries(flow, data, recipe_path.parent), "thresholds": thresholds}
+    shown = yaml.safe_dump(portable_recipe(data, base), sort_keys=False, allow_unicode=True)
+    return {**result, "text": shown, "flow": flow, "models": _model_entry(flow, data),
+            "prompts": _prompt_entries(flow, data, base)}
+
+
+def _scrub_text(text: str, base: Path) -> str:
+    """A recipe that does not parse, its path-looking words made portable one by one."""
+    import re
+
+    return re.sub(r"(?<![\w:/.])(?:~|\.{1,2})?/[^\s'\",}\]]+", lambda m: portable_path(m.group(0), base), text)
+
+
+EXAMPLE_CHARS = 600  # a longer text is cut in the card's example (the data holds it whole)
+
+
+def schema_fields(schema) -> list[dict]:
+    """The published columns and their Arrow types, as `datasets` will read them."""
+    return [{"name": f.name, "type": str(f.type)} for f in schema]
+
+
+def _cut(text: str) -> tuple[str, bool]:
+    text = text or ""
+    return (text[:EXAMPLE_CHARS] + "…", True) if len(text) > EXAMPLE_CHARS else (text, False)
+
+
+def example_record(row: dict, kind: str) -> dict | None:
+    """One record shown English and Arabic side by side: each turn of a conversation (`messages_en[i]` next to
+    `messages[i]`), or a pair's two sides."""
+    turns = []
+    if kind == "instructions":
+        arabic, english = row.get("messages") or [], row.get("messages_en") or []
+        for i, ar in enumerate(arabic):
+            en = english[i] if i < len(english) else {}
+            turns.append((ar.get("role", "?"), en.get("content", ""), ar.get("content", "")))
+    else:
+        src_lang, tgt_lang = row.get("src_lang"), row.get("tgt_lang")
+        en, ar = (row.get("src"), row.get("tgt")) if src_lang == "en" else (row.get("tgt"), row.get("src"))
+        turns.append((f"{src_lang}→{tgt_lang}", en or "", ar or ""))
+    if not turns:
+        return None
+    shown, cut = [], False
+    for role, en, ar in turns:
+        (en, c1), (ar, c2) = _cut(en), _cut(ar)
+        cut = cut or c1 or c2
+        shown.append({"role": role, "en": en, "ar": ar})
+    source = row.get("source") or {}
+    origin = source.get("dataset") if isinstance(source, dict) else None
+    return {"id": row.get("id"), "source": origin or row.get("origin"), "turns": shown, "truncated": cut,
+            "limit": EXAMPLE_CHARS}

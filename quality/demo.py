@@ -16,14 +16,14 @@ import typer
 
 from hala.pipelines.core.assets import asset_dir
 from hala.pipelines.core.errors import UserError
-from hala.pipelines.translate.flow import TINY_MODEL
+from hala.pipelines.translate.flow import TINY_MODEL, TINY_WARNED
 
 SAMPLES = asset_dir("samples")
 DEMO_INPUT = SAMPLES / "demo"
 AUDIT_INPUT = SAMPLES / "audit" / "instructions.jsonl"
 
 TINY_NOTICE = (
-    "No --model given: using a tiny LFM2 built on this machine (tokenizer trained on the spot, seconds of warm-up).\n"
+    "--model tiny (the demo's default): a tiny LFM2 built on this machine (tokenizer trained on the spot, seconds of warm-up).\n"
     "Its Arabic is meaningless — this run proves the plumbing, not translation quality. For real output pass\n"
     "--model PATH_OR_ID (e.g. a local LiquidAI/LFM2-1.2B or the Hala translator) or --server endpoint --endpoint URL."
 )
@@ -40,6 +40,7 @@ def run_demo(out: Path, model: str | None = None, server: str = "transformers", 
             raise UserError("hala demo --server endpoint needs --model (the model the endpoint serves)")
         typer.secho(TINY_NOTICE, fg=typer.colors.YELLOW)
         model = TINY_MODEL
+        TINY_WARNED.append(True)  # the notice above says it: not twice
     typer.echo(f"[1/2] corpus flow on samples/demo → {out / 'corpus'}")
     recipe = CorpusRecipe(input=str(DEMO_INPUT), output=str(out / "corpus"), dataset_name="hala-demo",
                           tm_path=str(out / "tm.sqlite"),
@@ -68,11 +69,13 @@ def run_demo(out: Path, model: str | None = None, server: str = "transformers", 
 
 def run_audit(audit_input: Path, out: Path) -> dict:
     """Filter + dedup the audit sample, check the labelled defects, write the report and run the gate."""
-    from hala.pipelines.dedup.flow import DedupConfig, run_filter_and_dedup
+    from hala.pipelines.dedup.flow import DedupConfig
+    from hala.pipelines.flows.folder import FilterRecipe, run_filter_flow
     from hala.quality.gate import run_gate
     from hala.quality.report import build_report
 
-    stats = run_filter_and_dedup(str(audit_input), str(out), "instructions", dedup=DedupConfig())
+    recipe = FilterRecipe(input=str(audit_input), output=str(out), kind="instructions", dedup=DedupConfig())
+    stats = run_filter_flow(recipe)  # writes OUT/recipe.yaml: `hala run OUT/recipe.yaml` repeats the audit
     labels = [json.loads(line) for line in open(audit_input.parent / "labels.jsonl", encoding="utf-8") if line.strip()]
     rejected = {}
     for f in (out / "rejects").glob("*/*.jsonl"):

@@ -76,29 +76,55 @@ def funnel(stages: dict[str, dict], rejects_by_reason: list[dict]) -> bytes:
     return _png(plt, fig)
 
 
+def legend_text(what: str, total: int | None, plotted: int) -> str:
+    """`kept (150 rows)`, or `rejected (14 rows; 9 measurable)` when some rows have no value: the count is the
+    table's, the plotted share is said."""
+    if total is None or total == plotted:
+        return f"{what} ({plotted:,} rows)"
+    return f"{what} ({total:,} rows; {plotted:,} measurable)"
+
+
 def histogram(values: list[float], title: str, xlabel: str, bins, band: tuple[float, float] | None = None,
-              rejected: list[float] | None = None) -> bytes:
-    """Kept rows in blue; the rejected rows (when given) stacked on top in red, so the defects show where they fall."""
+              rejected: list[float] | None = None, totals: tuple[int, int] | None = None,
+              band_label: str = "gate band") -> bytes:
+    """Kept rows in blue; the rejected rows (when given) stacked on top in red, so the defects show where they fall.
+    `totals` (rows kept, rows rejected, as the report's tables count them) label the legend; the gate's band lines
+    are labelled with their values."""
     plt, fig, ax = _figure()
-    if rejected:
-        ax.hist([values, rejected], bins=bins, stacked=True, color=["#2980b9", PALETTE[0]], edgecolor="white",
-                label=[f"kept ({len(values):,})", f"rejected ({len(rejected):,})"])
-        ax.legend(fontsize=8)
+    kept_total, rejected_total = totals if totals else (None, None)
+    if rejected or rejected_total:
+        ax.hist([values, rejected or []], bins=bins, stacked=True, color=["#2980b9", PALETTE[0]], edgecolor="white",
+                label=[legend_text("kept", kept_total, len(values)), legend_text("rejected", rejected_total,
+                                                                         len(rejected or []))])
     else:
-        ax.hist(values, bins=bins, color="#2980b9", edgecolor="white")
+        ax.hist(values, bins=bins, color="#2980b9", edgecolor="white", label=legend_text("kept", kept_total, len(values)))
     if band:
-        for x in band:
-            ax.axvline(x, color="#c0392b", linestyle="--", linewidth=1)
+        lo, hi = band
+        ax.axvline(lo, color="#c0392b", linestyle="--", linewidth=1, label=f"{band_label}: {lo:g} – {hi:g}")
+        ax.axvline(hi, color="#c0392b", linestyle="--", linewidth=1)
+        for x, side in ((lo, "min"), (hi, "max")):
+            ax.annotate(f"{side} {x:g}", (x, 1), xycoords=("data", "axes fraction"), xytext=(3, -12),
+                        textcoords="offset points", fontsize=8, color="#c0392b")
+    ax.legend(fontsize=8)
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("rows")
     return _png(plt, fig)
 
 
-def bars(labels: list, counts: list[int], title: str, xlabel: str) -> bytes:
+def turns(kept: list[int], rejected: list[int], totals: tuple[int, int] | None = None) -> bytes:
+    """Messages per conversation, kept and rejected rows stacked (a rejected row that is not a conversation — a line
+    that did not parse — has no turns to count: the legend says how many were measurable)."""
     plt, fig, ax = _figure()
-    ax.bar([str(x) for x in labels], counts, color="#16a085")
-    ax.set_title(title)
-    ax.set_xlabel(xlabel)
+    labels = list(range(min(kept + rejected + [1]), max(kept + rejected + [1]) + 1))
+    k = [kept.count(n) for n in labels]
+    r = [rejected.count(n) for n in labels]
+    kept_total, rejected_total = totals if totals else (None, None)
+    ax.bar([str(x) for x in labels], k, color=KEPT_COLOR, label=legend_text("kept", kept_total, len(kept)))
+    ax.bar([str(x) for x in labels], r, bottom=k, color=PALETTE[0],
+           label=legend_text("rejected", rejected_total, len(rejected)))
+    ax.legend(fontsize=8)
+    ax.set_title("Turns per conversation")
+    ax.set_xlabel("messages")
     ax.set_ylabel("rows")
     return _png(plt, fig)

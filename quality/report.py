@@ -14,8 +14,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from hala.quality.sql import query
+from hala.quality.texts import message_sides, record_sides, turns_html
 
 REJECT_SAMPLES_PER_REASON = 3
+KEPT_SAMPLES_PER_SOURCE = 2
 REJECTED_ROWS_SHOWN = 60
 FLAGGED_ROWS_SHOWN = 30
 TOP_SEGMENTS = 20
@@ -174,6 +176,8 @@ def build_report(dataset_dir: str | Path, out_dir: str | Path, lid: bool = True,
                                                       min_chars=SEGMENT_MIN_CHARS, limit=TOP_SEGMENTS)),
             "reject_samples": _rows(con, query("reject_samples", rejects="rejects",
                                                per_reason=REJECT_SAMPLES_PER_REASON)),
+            "kept_samples": _rows(con, query(f"kept_samples_{kind}", records="records",
+                                             per_source=KEPT_SAMPLES_PER_SOURCE)),
             "flagged_kept_rows": _rows(con, query(
                 "flagged_kept_rows", metrics=metrics, length_ratio_min=_sql_number(length_band[0]),
                 length_ratio_max=_sql_number(length_band[1]),
@@ -181,7 +185,7 @@ def build_report(dataset_dir: str | Path, out_dir: str | Path, lid: bool = True,
                 lid_score_min=_sql_number(lid_min), limit=FLAGGED_ROWS_SHOWN)),
             "suite_bands": {c: list(b) for c, b in band.items()},
         }
-        columns = ("length_ratio", "lid_score", "arabic_share")
+        columns = ("length_ratio", "lid_score", "arabic_share", "n_turns")
         values = _values(con, columns)
         rejected_values: dict[str, list[float]] = {c: [] for c in columns}
         report["rejected_measured"], report["rejected_by_reason_measured"] = [], []
@@ -202,24 +206,33 @@ def build_report(dataset_dir: str | Path, out_dir: str | Path, lid: bool = True,
         step(4)
 
         shown_band = length_band if None not in length_band else None
+        totals = (rows_kept, rows_rejected)  # the legends count what the tables count
         images = {
             "funnel": plots.funnel(stages, rejects_by_reason) if stages else None,
             "length_ratio": plots.histogram([min(v, 3.0) for v in values["length_ratio"]],
                                             "Length ratio (target/source characters; clipped at 3)", "ratio",
                                             [i / 20 for i in range(61)], shown_band,
-                                            [min(v, 3.0) for v in rejected_values["length_ratio"]]),
+                                            [min(v, 3.0) for v in rejected_values["length_ratio"]], totals,
+                                            band_label="gate's length-ratio band"),
             "lid_score": plots.histogram(values["lid_score"], "LID score (least Arabic message of each record)",
                                          "fastText probability of the expected language",
-                                         [i / 40 for i in range(41)], rejected=rejected_values["lid_score"])
+                                         [i / 40 for i in range(41)], rejected=rejected_values["lid_score"],
+                                         totals=totals)
             if lid else None,
             "arabic_share": plots.histogram(values["arabic_share"], "Arabic-script share of letters (outside code)",
                                             "share", [i / 40 for i in range(41)],
-                                            rejected=rejected_values["arabic_share"]),
-            "turns": plots.bars([r["n_turns"] for r in report["histograms"]["turns"]],
-                                [r["rows"] for r in report["histograms"]["turns"]], "Turns per conversation",
-                                "messages"),
+                                            rejected=rejected_values["arabic_share"], totals=totals),
+            "turns": plots.turns([int(v) for v in values["n_turns"]], [int(v) for v in rejected_values["n_turns"]],
+                                 totals) if kind == "instructions" else None,
         }
         images = {k: v for k, v in images.items() if v is not None}
+        report["plot_legends"] = {  # what each plot's legend says, in words next to it (and for tests)
+            name: [plots.legend_text("kept", rows_kept, len(values[col])),
+                   plots.legend_text("rejected", rows_rejected, len(rejected_values[col]))]
+            + ([f"gate's length-ratio band: {shown_band[0]:g} – {shown_band[1]:g}"]
+               if name == "length_ratio" and shown_band else [])
+            for name, col in (("length_ratio", "length_ratio"), ("lid_score", "lid_score"),
+                              ("arabic_share", "arabic_share"), ("turns", "n_turns")) if name in images}
         step(5)
 
         out.mkdir(parents=True, exist_ok=True)
@@ -309,8 +322,47 @@ def render_markdown(report: dict) -> str:
     parts += ["\n## Kept rows that stand out\n", _md_table(report["flagged_kept_rows"])]
     parts += ["\n## Top repeated segments\n", _md_table(report["top_repeated_segments"])]
     parts += ["\n## Sample of rejected rows\n",
-              _md_table(report["reject_samples"], ["stage", "reason", "id", "detail"])]
+              _md_table([{**{k: r.get(k) for k in ("stage", "reason", "id", "detail")},
+                          **_sides_text(*record_sides(r.get("record")))} for r in report["reject_samples"]])]
+    parts += ["\n## Kept rows, English and Arabic side by side\n",
+              _md_table([{"source": r["source_dataset"], "id": r["id"], **_sides_text(*_kept_sides(report, r))}
+                         for r in report.get("kept_samples", [])])]
     return "".join(parts)
+
+
+def _kept_sides(report: dict, row: dict):
+    if report["kind"] == "instructions":
+        return message_sides(row.get("english"), row.get("arabic"))
+    return [("en", row.get("english") or "")], [("ar", row.get("arabic") or "")]
+
+
+def _sides_text(english, arabic) -> dict:
+    join = lambda turns: "\n".join(f"{role}: {text}" for role, text in turns) or "–"  # noqa: E731
+    return {"English": join(english), "Arabic": join(arabic)}
+
+
+def _text_row(cells: list[str], english, arabic) -> str:
+    plain = "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in cells)
+    return (f"<tr>{plain}<td class='text' dir='ltr'>{turns_html(english, rtl=False)}</td>"
+            f"<td class='text ar' dir='rtl' lang='ar'>{turns_html(arabic, rtl=True)}</td></tr>")
+
+
+def _text_table(heads: list[str], rows: list[str]) -> str:
+    if not rows:
+        return "<p class='none'>none</p>"
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in heads + ["English", "Arabic"])
+    return f"<table class='texts'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _kept_samples_html(report: dict) -> str:
+    rows = [_text_row([r["source_dataset"], r["id"]], *_kept_sides(report, r)) for r in report.get("kept_samples", [])]
+    return _text_table(["source", "id"], rows)
+
+
+def _reject_samples_html(report: dict) -> str:
+    rows = [_text_row([r["stage"], r["reason"], r["id"], r["detail"]], *record_sides(r.get("record")))
+            for r in report["reject_samples"]]
+    return _text_table(["stage", "reason", "id", "detail"], rows)
 
 
 def _html_table(rows: list[dict], columns: list[str] | None = None) -> str:
@@ -320,14 +372,18 @@ def _html_table(rows: list[dict], columns: list[str] | None = None) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = "".join("<tr>" + "".join(f"<td dir='auto'>{html.escape(_fmt(r.get(c)))}</td>" for c in columns) + "</tr>"
                    for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f"<div class='scroll'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
 
 
 CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}
 h1{font-size:1.5rem} h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}
 table{border-collapse:collapse;margin:.5rem 0;font-size:.85rem} td,th{border:1px solid #ddd;padding:.25rem .5rem;
-vertical-align:top;text-align:start;max-width:520px;overflow-wrap:anywhere;white-space:pre-wrap} th{background:#f4f4f4}
+vertical-align:top;text-align:start;max-width:520px;overflow-wrap:break-word;word-break:normal;hyphens:none}
+th{background:#f4f4f4} td.text{white-space:pre-wrap;min-width:14rem} td.ar,.ar{direction:rtl;text-align:right}
+bdi{unicode-bidi:isolate} td.ar bdi{unicode-bidi:plaintext} .turn{margin:.15rem 0}
+.scroll{overflow-x:auto;max-width:100%} figure{margin:0} figcaption{font-size:.8rem;color:#555} .role{color:#666;font-size:.75rem;margin-inline-end:.3rem}
+summary{cursor:pointer} .full{display:block;margin-top:.3rem}
 img{max-width:100%;border:1px solid #eee;margin:.4rem 0} .none{color:#888} .ok{color:#2e8b57} .bad{color:#c0392b}
 .grid{display:grid;grid-template-columns:1fr 1fr;gap:.5rem}
 """
@@ -336,9 +392,16 @@ img{max-width:100%;border:1px solid #eee;margin:.4rem 0} .none{color:#888} .ok{c
 def render_html(report: dict, images: dict[str, bytes]) -> str:
     from hala.quality.plots import data_uri
 
-    img = lambda name: (f"<img alt='{name}' src='{data_uri(images[name])}'>" if name in images else "")  # noqa: E731
+    legends = report.get("plot_legends") or {}
+
+    def img(name: str) -> str:
+        if name not in images:
+            return ""
+        caption = " · ".join(legends.get(name, []))
+        return (f"<figure><img alt='{name}' src='{data_uri(images[name])}'>"
+                + (f"<figcaption>{html.escape(caption)}</figcaption>" if caption else "") + "</figure>")
+
     headline = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in _headline(report))
-    samples = [{**r, "record": r.get("record")} for r in report["reject_samples"]]
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>hala quality report — {html.escape(report['dataset'])}</title>
 <style>{CSS}</style></head><body>
@@ -358,6 +421,11 @@ def render_html(report: dict, images: dict[str, bytes]) -> str:
 {_html_table(report['rejected_measured'])}
 <h2>Kept rows that stand out</h2>{_html_table(report['flagged_kept_rows'])}
 <h2>Top repeated segments</h2>{_html_table(report['top_repeated_segments'])}
-<h2>Sample of rejected rows</h2>{_html_table(samples, ['stage', 'reason', 'id', 'detail', 'record'])}
+<h2>Kept rows, English and Arabic side by side</h2><p class="none">the first {KEPT_SAMPLES_PER_SOURCE} rows of each
+source, by id</p>
+{_kept_samples_html(report)}
+<h2>Sample of rejected rows</h2><p class="none">up to {REJECT_SAMPLES_PER_REASON} rows per stage and reason, as the
+stage saw them; long texts unfold on click</p>
+{_reject_samples_html(report)}
 </body></html>
 """

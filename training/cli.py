@@ -37,6 +37,20 @@ def _pairs(items: List[str], what: str) -> dict:
     return out
 
 
+def throughput_lines(tp: dict) -> list[str]:
+    """The tokens/s figures and what they mean: batched greedy generation of a fixed number of new tokens, both
+    models on this machine; on CPU the FP8 model dequantizes its weights in every forward, so it is slower — the
+    FP8 speed-up needs a GPU with FP8 kernels (vLLM)."""
+    o, f = tp["original"], tp["fp8"]
+    lines = [f"  tokens/s original {o['tokens_per_s']}  fp8 {f['tokens_per_s']}  ratio {tp['fp8_over_original']} "
+             f"(generated tokens per second: batch {f['batch_size']} × {f['new_tokens']} new tokens, greedy, "
+             f"on {f['device']})"]
+    if str(f["device"]).startswith("cpu"):
+        lines.append("  on CPU the FP8 model is expected to be slower: its float8 weights are dequantized in every "
+                     "forward; the FP8 speed-up needs a GPU with FP8 kernels (vLLM)")
+    return lines
+
+
 def compress(
     input: str = typer.Argument(..., metavar="INPUT", help="a compress recipe YAML, or the model folder / Hub id to "
                                 "quantize"),
@@ -84,8 +98,8 @@ def compress(
         typer.echo("  quality check skipped: no held-out set (--heldout or validation.heldout)")
     tp = report.get("throughput")
     if tp:
-        typer.echo(f"  tokens/s original {tp['original']['tokens_per_s']}  fp8 {tp['fp8']['tokens_per_s']}  "
-                   f"ratio {tp['fp8_over_original']} ({tp['fp8']['device']}, batch {tp['fp8']['batch_size']})")
+        for line in throughput_lines(tp):
+            typer.echo(line)
     typer.echo(f"  report: {report['output_dir']}/compress_report.json")
     if not report["passed"]:
         typer.secho("validation failed: " + "; ".join(report["failures"]), err=True, fg=typer.colors.RED)

@@ -21,7 +21,16 @@ log = logging.getLogger(__name__)
 
 def quantize(model_path: str, output_dir: str, *, scheme: str = "FP8_DYNAMIC", targets=("Linear",),
              ignore=("lm_head",), trust_remote_code: bool = False) -> Path:
-    """llm-compressor oneshot; writes compressed-tensors safetensors + tokenizer to `output_dir`."""
+    """llm-compressor oneshot; writes compressed-tensors safetensors + tokenizer to `output_dir`. llm-compressor's
+    own log (it replaces the screen's log sink when imported) goes to OUTPUT/logs/llmcompressor.log; only its
+    warnings reach the screen (LLM_COMPRESSOR_LOG_* in the environment still win)."""
+    import os
+
+    logs = Path(output_dir) / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("LLM_COMPRESSOR_LOG_LEVEL", "WARNING")
+    os.environ.setdefault("LLM_COMPRESSOR_LOG_FILE", str(logs / "llmcompressor.log"))
+    os.environ.setdefault("LLM_COMPRESSOR_LOG_FILE_LEVEL", "INFO")
     from llmcompressor import oneshot
     from llmcompressor.modifiers.quantization import QuantizationModifier
     from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -25,6 +25,7 @@ from hala.pipelines.bilingual.judge import (
     load_judge_prompt,
 )
 from hala.pipelines.core.executors import ExecutorConfig, make_executor
+from hala.pipelines.core.progress import StageProgress, input_rows
 from hala.pipelines.core.records import PAIR_FIELDS, document_to_record
 from hala.pipelines.core.stages import HalaStage
 from hala.pipelines.core.stats import write_stats
@@ -140,7 +141,7 @@ def judge_pipelines(recipe: MineRecipe, input_dir: Path, out: Path):
     work = out / "work"
     runner = HalaInferenceRunner(
         rollout_fn=judge_rollout,
-        config=inference_config(recipe.server, model),
+        config=inference_config(recipe.server, model, log_folder=str(out / "logs" / "judge" / "server")),
         output_writer=JsonlWriter(str(work / "judged"), output_filename="${rank}_chunk_${chunk_index}.jsonl",
                                   compression=None, adapter=judged_adapter),
         shared_context={"judge": settings},
@@ -148,7 +149,8 @@ def judge_pipelines(recipe: MineRecipe, input_dir: Path, out: Path):
         records_per_chunk=recipe.records_per_chunk,
         retry=retry_policy(recipe.server),
     )
-    ask = make_executor(recipe.executor, [record_reader(str(input_dir)), runner], str(out / "logs" / "judge"))
+    ask = make_executor(recipe.executor, [record_reader(str(input_dir)), StageProgress("judge", input_rows(str(input_dir))),
+                                          runner], str(out / "logs" / "judge"))
     decide = make_executor(recipe.executor, [RecordJsonlReader(str(work / "judged"), compression=None),
                                              JudgeOutcomeStage(str(out), settings.model, prompt.version),
                                              record_writer("pairs", str(out / "data"))],
@@ -172,7 +174,7 @@ def run_mine(recipe: MineRecipe) -> dict:
     (out / "data").mkdir(exist_ok=True)
     work = out / "work"
     prefiltered = work / "prefiltered"
-    steps = [reader,
+    steps = [reader, StageProgress("prefilter", input_rows(recipe.input, recipe.limit)),
              ParallelRowStage(str(out), recipe.src_lang, recipe.tgt_lang, recipe.origin),
              *(build_filter_steps("pairs", str(out), recipe.filters) if recipe.filters else []),
              record_writer("pairs", str(prefiltered / "data"))]

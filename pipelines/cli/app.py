@@ -82,9 +82,12 @@ def _verbose_from_argv(argv: list[str]) -> bool:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.WARNING)
-    get_app()
     verbose = _verbose_from_argv(sys.argv[1:])
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
+    if not verbose:  # a library that sets its own logger to INFO (great-expectations) stays off the screen too
+        for handler in logging.getLogger().handlers:
+            handler.setLevel(logging.WARNING)
+    get_app()
     try:
         app()
     except UserError as e:

@@ -45,16 +45,39 @@ def internals_ok(package: str) -> bool:
 
 
 # ------------------------------------------------------------------------------------------------ datatrove logging
-# Warnings that are progress, not problems: datatrove polls a starting model server once a second and warns each time.
-_EXPECTED_WARNINGS = ("server to become ready",)
+# Warnings that are progress or by design, not problems: datatrove polls a starting model server once a second and
+# warns each time (hala says on screen that the server is starting), warns for each failed start attempt (hala names
+# the server's log), and warns when a writer's file name has no ${rank} (hala's single-task writers, e.g. the
+# translator set's `${split}.parquet`).
+_EXPECTED_WARNINGS = ("server to become ready", "Server start attempt", "does not include ${rank}")
+# datatrove's own tqdm bars (no total, no label: `Initializing pq...`, bare `0/1`, `Reading dup files`, `Document
+# progress`): hala draws one bar per stage instead (hala.pipelines.core.progress). Module paths, datatrove 0.10.1.
+_DATATROVE_TQDM_MODULES = ("datatrove.pipeline.readers.base", "datatrove.pipeline.dedup.exact_dedup",
+                           "datatrove.pipeline.dedup.minhash", "datatrove.pipeline.dedup.sentence_dedup",
+                           "datatrove.pipeline.readers.huggingface")
 
 
 def _screen_filter(record) -> bool:
-    if record["exception"] is not None:
-        return False  # a task's traceback stays in its log; the CLI prints one line (`hala -v` shows it)
-    if record["level"].no < 30:
-        return record["name"].startswith("hala")
+    """What reaches the terminal: warnings and errors without a traceback (a failed task's traceback is in its task
+    log; the CLI prints one line and `hala -v` shows everything)."""
+    if record["level"].no < 30 or record["exception"] is not None:
+        return False
     return record["level"].no > 30 or not any(w in record["message"] for w in _EXPECTED_WARNINGS)
+
+
+def _silence_datatrove_bars() -> None:
+    import functools
+    import importlib
+
+    from tqdm import tqdm
+
+    for name in _DATATROVE_TQDM_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:  # pragma: no cover - an optional datatrove extra
+            continue
+        if getattr(module, "tqdm", None) is tqdm:
+            module.tqdm = functools.partial(tqdm, disable=True)
 
 
 def quiet_datatrove() -> None:
@@ -92,6 +115,7 @@ def quiet_datatrove() -> None:
     dt_logging.setup_default_logger = setup_default_logger
     dt_logging._hala_quiet = True
     setup_default_logger()
+    _silence_datatrove_bars()
 
 
 # ------------------------------------------------------------------------------------------- datatrove statistics

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hala.pipelines.core.errors import RunFailed
+from hala.pipelines.core.errors import RunFailed, UserError
 
 
 class ExecutorConfig(BaseModel):
@@ -66,10 +66,14 @@ def run_executor(executor, stage: str) -> bool:
     task is complete. A failed task is one line pointing at its log (RunFailed, exit 1); the same command resumes."""
     try:
         executor.run()
+    except UserError:
+        raise  # a bad input found inside a task: one line, exit 2 (re-running the same command cannot help)
     except Exception as e:
         first = (str(e).strip().splitlines() or [""])[0]
+        advice = ("fix the model server (its log says why), then run the same command again: finished work is kept"
+                  if "model server's log" in first else "run the same command again to resume")
         raise RunFailed(f"{stage}: a task failed ({type(e).__name__}: {first}); the task logs are in "
-                        f"{executor.logging_dir.path}/logs/ — run the same command again to resume") from e
+                        f"{executor.logging_dir.path}/logs/ — {advice}") from e
     return not executor.get_incomplete_ranks(skip_completed=True)
 
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hala.pipelines.core.config import write_recipe
 from hala.pipelines.core.executors import ExecutorConfig, make_executor
+from hala.pipelines.core.progress import StageProgress, input_rows
 from hala.pipelines.core.run_folder import bound_run, recipe_fingerprint
 from hala.pipelines.core.stats import atomic_write_json, write_stats
 from hala.pipelines.dedup.keys import DedupKeyName, dedup_key
@@ -159,7 +160,8 @@ def _run_dedup(input_dir: str, out: Path, config: DedupConfig, tasks: int, worke
         mark.append(KeeperRecorder(str(work / "keepers" / "near"), "near"))
     local(mark, logs / "dedup_6_mark", tasks, workers).run()
 
-    final = [*reader(str(out)), DedupStage(str(out), str(work)), record_writer(kind, str(out / "data"))]
+    final = [*reader(str(out)), StageProgress("dedup", input_rows(input_dir)), DedupStage(str(out), str(work)),
+             record_writer(kind, str(out / "data"))]
     local(final, logs / "dedup_7_final", tasks, workers).run()
     return write_stats(out, kind=kind)
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from hala.pipelines.core.config import write_recipe
 from hala.pipelines.core.executors import ExecutorConfig, make_executor
+from hala.pipelines.core.progress import StageProgress, input_rows
 from hala.pipelines.core.run_folder import bound_run, recipe_fingerprint
 from hala.pipelines.core.stats import write_stats
 from hala.pipelines.filters import FilterConfig, Kind, build_filter_steps
@@ -45,6 +46,7 @@ def run_filter(input_path: str, output_dir: str, kind: Kind | None = None, confi
 def _run_filter(reader, steps: list, out: Path, kind: str, tasks: int, workers: int, data_dir: str | None) -> dict:
     data_dir = data_dir or str(out / "data")
     Path(data_dir).mkdir(parents=True, exist_ok=True)  # exists even when every row is rejected
-    pipeline = [reader, ReadStage(str(out)), *steps, record_writer(kind, data_dir)]
+    progress = StageProgress("filter", input_rows(input_path, limit))
+    pipeline = [reader, progress, ReadStage(str(out)), *steps, record_writer(kind, data_dir)]
     make_executor(ExecutorConfig(tasks=tasks, workers=workers), pipeline, out / "logs" / "filter").run()
     return write_stats(out, kind=kind)

@@ -43,7 +43,7 @@ class SourceFileReader(ListedFiles, BaseDiskReader):
                  limit: int = -1):
         p = Path(path)
         folder = self.list_input(p, INPUT_SUFFIXES)
-        super().__init__(folder, limit=limit, recursive=True, doc_progress=True)
+        super().__init__(folder, limit=limit, recursive=True, doc_progress=False)
         self.dataset = dataset or p.stem
         self.per_file = not p.is_file()  # a folder of files: each file is its own source ("folder/file")
         self.config = config

@@ -110,7 +110,54 @@ class RetryingRequests:
         return await super().__aexit__(exc_type, exc_val, exc_tb)
 
 
-class TransformersServer(RetryingRequests, CustomServer):
+
+
+def screen(line: str, *, transient: bool = False) -> None:
+    """A line for the person at the terminal (stderr, outside the task logs' filter): on a terminal a transient line
+    is rewritten in place; elsewhere (CI, a file) only final lines are written."""
+    tty = sys.stderr.isatty()
+    if transient and not tty:
+        return
+    sys.stderr.write(("\r\033[K" if tty else "") + line + ("" if transient else "\n"))
+    sys.stderr.flush()
+
+
+class AnnouncedStart:
+    """Mixin for the servers hala starts: while the model loads (minutes for a real model) the screen says so with
+    the time taken so far, then how long the start took; a start that fails names the server's own log."""
+
+    STATUS_EVERY_S = 1.0
+
+    def _log_hint(self) -> str:
+        path = self._get_log_file_path()  # type: ignore[attr-defined]
+        return f"the model server's log: {path}" if path else "run with `hala -v` to see the model server's output"
+
+    async def _wait_until_ready(self, max_attempts: int = 300, delay_sec: float = 5.0) -> None:
+        from datatrove.pipeline.inference.types import ServerError
+
+        model = os.path.basename(str(self.config.model_name_or_path).rstrip("/"))  # type: ignore[attr-defined]
+        what = f"{type(self).__name__.removeprefix('Hala')} for {model}"
+        t0 = time.monotonic()
+        screen(f"starting the model server ({what})…")
+
+        async def status() -> None:
+            while True:
+                await asyncio.sleep(self.STATUS_EVERY_S)
+                screen(f"starting the model server ({what}): {time.monotonic() - t0:.0f} s", transient=True)
+
+        ticker = asyncio.create_task(status())
+        try:
+            await super()._wait_until_ready(max_attempts, delay_sec)  # type: ignore[misc]
+        except ServerError as e:
+            screen(f"the model server ({what}) did not start after {time.monotonic() - t0:.0f} s: {e}; "
+                   f"{self._log_hint()}")
+            raise ServerError(f"{e}; {self._log_hint()}") from e
+        finally:
+            ticker.cancel()
+        screen(f"model server ready ({what}) after {time.monotonic() - t0:.0f} s")
+
+
+class TransformersServer(AnnouncedStart, RetryingRequests, CustomServer):
     """`transformers serve` as a datatrove server: started, health-checked and torn down by the runner."""
 
     def __init__(self, config: InferenceConfig, rank: int):
@@ -261,14 +308,15 @@ def check_endpoint(server: ServerConfig, model: str, timeout_s: float = 10.0) ->
         raise UserError(f"endpoint {root} does not serve model {model!r} (it serves: {', '.join(map(str, served))})")
 
 
-class HalaSGLangServer(RetryingRequests, SGLangServer):
-    """datatrove's SGLang server with hala's request path (retries; failures that fail the task)."""
+class HalaSGLangServer(AnnouncedStart, RetryingRequests, SGLangServer):
+    """datatrove's SGLang server with hala's request path (retries; failures that fail the task), its start
+    announced like every server hala starts."""
 
     def get_base_url(self) -> str:
         return loopback_url(self._port)
 
 
-class HalaVLLMServer(RetryingRequests, VLLMServer):
+class HalaVLLMServer(AnnouncedStart, RetryingRequests, VLLMServer):
     """datatrove's vLLM server without the `--trust-remote-code` it always adds (datatrove 0.10.1): a model's own
     code runs only when the recipe sets `server.trust_remote_code` (then passed as a model flag). The command is
     otherwise datatrove's own: same flags, same environment."""
@@ -325,9 +373,25 @@ class HalaInferenceRunner(InferenceRunner):
             return HalaSGLangServer(self.config, rank)
         raise ValueError(f"server type {self.config.server_type!r} has no hala request path")
 
+    def run(self, data=None, rank: int = 0, world_size: int = 1):
+        """datatrove's run; a model server that never started fails the task with a message naming its log (the
+        retries' own messages are lost in datatrove's final `Failed to start … after N retries`)."""
+        from datatrove.pipeline.inference.distributed.utils import get_node_rank
+        from datatrove.pipeline.inference.types import ServerError
 
-def inference_config(server: ServerConfig, model: str, generation: dict | None = None) -> InferenceConfig:
-    """Translate our `ServerConfig` into datatrove's `InferenceConfig` (keys never logged: read from env here)."""
+        try:
+            return super().run(data, rank, world_size)
+        except ServerError as e:
+            folder = self.config.server_log_folder
+            if not folder or "log" in str(e):
+                raise
+            raise ServerError(f"{e}; the model server's log: {folder}/server_rank_{rank:05d}_node_{get_node_rank()}.log") from e
+
+
+def inference_config(server: ServerConfig, model: str, generation: dict | None = None,
+                     log_folder: str | None = None) -> InferenceConfig:
+    """Translate our `ServerConfig` into datatrove's `InferenceConfig` (keys never logged: read from env here);
+    `log_folder` receives the model server's own output, one file per rank (named when the server fails)."""
     kwargs = dict(server.model_kwargs)
     server_type = server.type
     if server.type in ("transformers", "batched"):
@@ -360,6 +424,7 @@ def inference_config(server: ServerConfig, model: str, generation: dict | None =
         # a server we start may take minutes to load; an existing endpoint is up or it is not (check_endpoint)
         server_ready_max_attempts=int(server.startup_timeout_s) if server.type != "endpoint" else 30,
         server_ready_delay_sec=1.0,
+        server_log_folder=log_folder,
     )
     return config
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hala.pipelines.core.config import write_recipe
 from hala.pipelines.core.executors import ExecutorConfig, make_executor, run_executor, submitted
+from hala.pipelines.core.progress import StageProgress, input_rows
 from hala.pipelines.core.records import instruction_schema, instruction_writer_adapter, messages_text, stage_meta
 from hala.pipelines.core.run_folder import bound_run, recipe_fingerprint
 from hala.pipelines.core.stages import HalaStage
@@ -145,7 +146,7 @@ NO_MODEL = ("no model: name one with --model PATH_OR_HUB_ID (recipe key `server.
             "tiny demo model (meaningless output)")
 
 
-_warned: list[bool] = []
+TINY_WARNED: list[bool] = []  # the tiny model's notice is shown once per process
 
 
 _RESOLVED: dict[str, tuple[str, bool, str]] = {}
@@ -186,9 +187,9 @@ def _resolve_model(server: ServerConfig) -> tuple[str, bool]:
     if server.model == TINY_MODEL:
         from hala.pipelines.serving.tiny_model import cached_tiny_model
 
-        if not _warned:  # once per run, however many stages resolve the model
+        if not TINY_WARNED:  # once per run, however many stages resolve the model
             print(f"warning: {TINY_WARNING}", file=sys.stderr)
-            _warned.append(True)
+            TINY_WARNED.append(True)
         return str(cached_tiny_model()), True
     from hala.pipelines.core.hub import locate
 
@@ -208,7 +209,7 @@ def translate_pipelines(cfg: TranslateConfig, later_steps: list[PipelineStep] | 
     write_recipe(out, cfg)  # the first thing written: every check above has passed
     runner = HalaInferenceRunner(
         rollout_fn=translate_rollout,
-        config=inference_config(cfg.server, model),
+        config=inference_config(cfg.server, model, log_folder=str(out / "logs" / "translate" / "server")),
         output_writer=JsonlWriter(str(work / "translated"), output_filename="${rank}_chunk_${chunk_index}.jsonl",
                                   compression=None),
         shared_context=translator_context(model, cfg.prompt, cfg.tm_path or str(DEFAULT_TM), cfg.max_segment_tokens,
@@ -218,7 +219,9 @@ def translate_pipelines(cfg: TranslateConfig, later_steps: list[PipelineStep] | 
         replay_cache=False,  # the translation memory already keeps every translated segment
         retry=retry_policy(cfg.server),
     )
-    first = make_executor(cfg.executor, [reader, NormalizeStage(str(out), cfg.format), runner], str(out / "logs" / "translate"))
+    progress = StageProgress("translate", input_rows(cfg.input, cfg.limit))
+    first = make_executor(cfg.executor, [reader, progress, NormalizeStage(str(out), cfg.format), runner],
+                          str(out / "logs" / "translate"))
     writer = ParquetWriter(data_dir or str(out / "data"), output_filename="${rank}.parquet",
                            adapter=instruction_writer_adapter, schema=instruction_schema())
     second = make_executor(

@@ -144,9 +144,11 @@ def test_card_provenance_from_the_flows_recipe_yaml(tmp_path):
     assert "| teacher | `Qwen/Qwen2.5-72B-Instruct` | 5f1e2d3 | vllm |" in body
     teacher = BUILTIN_PROMPTS["teacher"]
     assert f"Translation prompt `teacher` (version `{teacher.version}`)" in body and teacher.system in body
-    assert "| `filters.quality.length_ratio.chars_min` | `0.42` |" in body  # as written
-    assert "| `filters.quality.length_ratio.chars_max` | `2.5` |" in body  # the default the run used
-    assert "| `roles` | `user, assistant` |" in body
+    recipe = body.split("<details><summary>The full recipe", 1)[1].split("</details>", 1)[0]
+    assert "      chars_min: 0.42\n" in recipe  # as written
+    assert "      chars_max: 2.5\n" in recipe  # the default the run used
+    assert "roles:\n- user\n- assistant\n" in recipe
+    assert "| `filters." not in body  # the recipe is one collapsible section, not a table of settings
 
     (ds / "recipe.yaml").write_text("flow: mine\ninput: samples/opus/ar_en.jsonl\noutput: out/m\n"
                                     "server:\n  model: Qwen/Qwen2.5-3B-Instruct@main\njudge:\n  max_tokens: 8\n",
@@ -155,7 +157,7 @@ def test_card_provenance_from_the_flows_recipe_yaml(tmp_path):
     judge = load_judge_prompt("judge_v1")
     assert "| judge | `Qwen/Qwen2.5-3B-Instruct` | main | transformers |" in body
     assert f"Judge prompt `judge_v1` (version `{judge.version}`)" in body and judge.user.splitlines()[0] in body
-    assert "| `judge.max_tokens` | `8` |" in body and "| `dedup.near` | `false` |" in body
+    assert "  max_tokens: 8\n" in body and "  near: false\n" in body
 
     (ds / "recipe.yaml").write_text("flow: corpus\nserver: [not, a, mapping\n", encoding="utf-8")
     body = _bundle(ds, tmp_path / "c").card
@@ -174,3 +176,80 @@ def test_card_names_dropped_suite_expectations_and_unversioned_endpoints(tmp_pat
     assert "leaves out 1 expectation(s) of the bundled suite for this kind: " \
            "expect_column_values_to_be_between[lid_score]" in body
     assert "| `served-model` | none given: an endpoint model without server.model_revision" in body
+
+
+def test_dry_run_card_carries_no_local_path(tmp_path, tiny_model_dir):
+    """A real run (input under the temp folder, a local model folder, the translation memory under the temp folder)
+    published with `hala publish --dry-run`: the card names inputs and models portably, never by a local path, and
+    shows the field schema and one English/Arabic example."""
+    import re
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from tests.helpers import REPO
+
+    src = tmp_path / "input" / "alpaca.jsonl"
+    src.parent.mkdir()
+    src.write_text("".join((REPO / "samples/demo/alpaca.jsonl").read_text().splitlines(True)[:8]), encoding="utf-8")
+    ds = tmp_path / "run"
+
+    def hala(*args):
+        r = subprocess.run([sys.executable, "-m", "hala.pipelines.cli.app", *args], capture_output=True, text=True,
+                           cwd=REPO, timeout=600)
+        assert r.returncode == 0, r.stderr
+        return r
+
+    hala("translate", str(src), str(ds), "--model", str(tiny_model_dir), "--tm", str(tmp_path / "tm.sqlite"))
+    write_validation(ds)
+    hala("publish", str(ds), "--repo", "org/x", "--version", "0.1.0", "--dry-run", str(tmp_path / "bundle"))
+    card = (tmp_path / "bundle" / "README.md").read_text(encoding="utf-8")
+    for local in (str(tmp_path), tempfile.gettempdir() + "/", str(Path.home()), str(REPO)):
+        assert local not in card, local
+    assert not re.findall(r"(?<![\w:/.])/(?:[\w.-]+/)+[\w.-]*", card)  # no absolute path of any kind
+    assert "input: local:alpaca.jsonl" in card and "tm_path: local:tm.sqlite" in card
+    assert re.search(r"tiny-lfm2@sha256:[0-9a-f]{12}", card)  # the model by a content hash
+    assert "## Fields" in card and "| `messages_en` | `list<element: struct<role: string, content: string>>` |" in card
+    assert '<td dir="rtl" lang="ar">' in card and "machine-translated" in card
+    assert "**Why the licence is `unknown`:** `alpaca` (not in the registry)" in card and "check the terms" in card
+
+
+def test_audit_only_card_claims_no_translation(tmp_path):
+    ds = write_instructions(tmp_path / "ds")
+    stats = json.loads((ds / "stats.json").read_text())
+    stats["stages"].pop("translate", None)
+    stats.pop("translation", None)
+    (ds / "stats.json").write_text(json.dumps(stats))
+    import pyarrow.parquet as pq
+
+    for f in (ds / "data").glob("*.parquet"):
+        t = pq.read_table(f)
+        pq.write_table(t.set_column(t.column_names.index("meta"), "meta", [["{}"] * t.num_rows]), f)
+    write_validation(ds)
+    body = _bundle(ds, tmp_path / "out").card.split("\n---\n", 1)[1]
+    assert "did\n**not** translate" in body and "machine-translated" not in body and "Machine translation" not in body
+
+
+def test_portable_names(tmp_path):
+    """Every kind of recorded value a card may meet, and the name it gets."""
+    from pathlib import Path
+
+    from hala.quality.portable import portable_model, portable_path, portable_recipe
+    from tests.helpers import REPO
+
+    base = tmp_path / "out"
+    (base / "work").mkdir(parents=True)
+    assert portable_path(str(base / "work"), base) == "work"
+    assert portable_path(str(REPO / "samples" / "demo"), base) == "hala:samples/demo"
+    assert portable_path(str(Path.home() / "data" / "x.jsonl"), base) == "local:x.jsonl"
+    assert portable_path("Helsinki-NLP/opus-100", base) == "Helsinki-NLP/opus-100"
+    lid = tmp_path / "lid.bin"
+    lid.write_bytes(b"weights")
+    assert portable_model(str(lid)).startswith("lid.bin@sha256:")
+    assert portable_model("Qwen/Qwen2.5-3B-Instruct", "main") == "Qwen/Qwen2.5-3B-Instruct@main"
+    assert portable_model("tiny").startswith("tiny (")
+    shown = portable_recipe({"input": str(tmp_path / "in.jsonl"), "server": {"model": str(lid)},
+                             "filters": {"lid": {"model": None}}, "prompt": "lfm2"}, base)
+    assert shown == {"input": "local:in.jsonl", "server": {"model": portable_model(str(lid))},
+                     "filters": {"lid": {"model": None}}, "prompt": "lfm2"}

@@ -4,6 +4,7 @@ bundled sample through datatrove and the CPU server, then the audit with report 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -35,7 +36,7 @@ def _source_lines() -> int:
 def test_demo_exits_0_with_a_summary(demo_run):
     r, _ = demo_run
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    assert "Arabic is meaningless" in r.stdout  # the tiny model is announced as such
+    assert "Arabic is meaningless" in r.stdout and "--model tiny" in r.stdout  # the tiny model, announced as such
     assert "quality gate (arabic_instructions): PASSED" in r.stdout
     assert "Traceback" not in r.stderr
 
@@ -71,3 +72,27 @@ def test_audit_catches_every_labelled_defect_and_reports(demo_run):
     assert "data:image/png;base64," in html or "<svg" in html
     verdict = json.loads((out / "audit" / "validation.json").read_text())
     assert verdict["success"] is True
+
+
+def test_demo_screen_is_quiet_with_one_bar_per_stage(demo_run):
+    """Library logs and datatrove's unlabelled bars stay in the task logs; each long stage has one labelled bar with
+    a total (tqdm's `n/total [elapsed<ETA]`), and the model server's start is announced with its duration."""
+    r, out = demo_run
+    screen = r.stderr.replace("\r", "\n")
+    for noise in ("INFO:great_expectations", "Initializing pq", "Reading dup files", "Document progress",
+                  "${rank}", "| INFO", "Traceback"):
+        assert noise not in screen, noise
+    assert re.search(r"^translate: 100%\|.*\| 199/199 \[", screen, re.M)
+    assert re.search(r"^filter: 100%\|.*\| 164/164 \[", screen, re.M)
+    assert re.search(r"model server ready \(TransformersServer for tiny-lfm2-v1-\w+\) after \d+ s", screen)
+    assert not re.search(r"^\s*\d+%\|.*\| \d+/\d+ \[", screen, re.M)  # no bar without a label
+    assert screen.count("--model tiny") <= 1  # the tiny model is announced once
+
+
+def test_demo_audit_folder_has_a_rerunnable_recipe(demo_run):
+    import yaml
+
+    _, out = demo_run
+    recipe = yaml.safe_load((out / "audit" / "recipe.yaml").read_text(encoding="utf-8"))
+    assert recipe["flow"] == "filter" and recipe["dedup"]["exact"] is True
+    assert yaml.safe_load((out / "corpus" / "recipe.yaml").read_text(encoding="utf-8"))["server"]["model"] == "tiny"

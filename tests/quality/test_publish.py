@@ -350,7 +350,7 @@ def test_translator_set_publishes_pairs_and_chat_with_their_splits(tmp_path):
     assert f"{stats['rows_added']['reverse']:,} (reverse)" in body  # the AR→EN rows, accounted for
     assert "no source text" in body.lower() and gate.fingerprint in body
     # the set's own OUT/recipe.yaml (written by build-translator-set) gives the card its split settings
-    assert "flow `translator_set`" in body and "| `test_size` | `0.2` |" in body and "| `reverse` | `true` |" in body
+    assert "flow `translator_set`" in body and "\ntest_size: 0.2\n" in body and "\nreverse: true\n" in body
 
     # publishing one half of the set is refused with a pointer to the whole
     with pytest.raises(UserError, match="one half of the translator set"):

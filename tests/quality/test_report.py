@@ -232,3 +232,103 @@ def test_report_on_a_translator_set_reads_its_pairs(tmp_path):
     assert data["by_source_and_stage_matches_stages"] is False  # reverse rows are made between dedup and split
     assert data["fingerprint"] == dataset_fingerprint(ts)
     assert "rows added (not by a filter)" in (tmp_path / "rep" / "report.md").read_text(encoding="utf-8")
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# Run in the page by chromium: every table cell whose text is one word must sit on one line (no "qualit y"), and
+# the layout facts the test reads are written into the DOM that --dump-dom prints.
+LAYOUT_PROBE = """<script>
+addEventListener('load', () => {
+  const broken = [];
+  for (const cell of document.querySelectorAll('th, td')) {
+    const text = cell.textContent.trim();
+    // one word of letters, digits and underscores (hashes are long tokens that may wrap; "a-b/c" breaks at - or /)
+    if (!/^[\\p{L}\\p{N}_]{1,40}$/u.test(text) || cell.querySelector('img')) continue;
+    const range = document.createRange();
+    range.selectNodeContents(cell);
+    const tops = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+    if (tops.size > 1) broken.push(text);
+  }
+  const out = document.createElement('pre');
+  out.id = 'layout-probe';
+  out.textContent = JSON.stringify({broken});
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+def _dump_dom(page: Path, tmp_path: Path) -> str:
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.read_text(encoding="utf-8").replace("</body>", LAYOUT_PROBE + "</body>"), encoding="utf-8")
+    r = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1000,3000",
+                        "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()], capture_output=True, text=True,
+                       timeout=180)
+    assert r.returncode == 0 and "layout-probe" in r.stdout, r.stderr[-2000:]
+    return r.stdout
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (CI installs Debian's chromium package)")
+def test_report_reads_like_a_review_document_in_a_real_browser(audit_out, tmp_path):
+    """`hala report` through the CLI, the page rendered by headless chromium: rejected rows are text (no JSON blob,
+    no literal \\n), Arabic sits in right-to-left cells isolated from the English, long texts unfold, each source has
+    an English/Arabic sample of kept rows, no one-word cell is broken mid-word, and the plot legends count the rows
+    the tables count."""
+    from html.parser import HTMLParser
+
+    out = tmp_path / "rep"
+    r = subprocess.run([sys.executable, "-m", "hala.pipelines.cli.app", "report", str(audit_out), str(out)],
+                       capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert r.returncode == 0, r.stderr
+    dom = _dump_dom(out / "report.html", tmp_path)
+    data = json.loads((out / "report.json").read_text(encoding="utf-8"))
+
+    class Sections(HTMLParser):
+        """Text per h2 section; the Arabic cells' text; how deep we are inside an RTL cell."""
+
+        def __init__(self):
+            super().__init__()
+            self.section, self.text, self.rtl_depth, self.arabic_cells, self.isolated = "", {}, 0, [], 0
+
+        def handle_starttag(self, tag, attrs):
+            a = dict(attrs)
+            if tag == "h2":
+                self.section = "…"
+            if tag == "td" and a.get("dir") == "rtl":
+                self.rtl_depth = 1
+                self.arabic_cells.append("")
+            elif self.rtl_depth and tag == "td":
+                self.rtl_depth = 0
+            if self.rtl_depth and tag == "bdi":
+                self.isolated += 1
+
+        def handle_endtag(self, tag):
+            if tag == "td":
+                self.rtl_depth = 0
+
+        def handle_data(self, d):
+            if self.section == "…":
+                self.section = d.strip()
+                return
+            self.text[self.section] = self.text.get(self.section, "") + d
+            if self.rtl_depth:
+                self.arabic_cells[-1] += d
+
+    p = Sections()
+    p.feed(dom)
+    rejected = p.text["Sample of rejected rows"]
+    assert '{"id"' not in rejected and '"messages"' not in rejected and "\\n" not in rejected
+    for sample in data["reject_samples"]:
+        assert sample["id"] in rejected and sample["reason"] in rejected
+    assert "ما عاصمة أستراليا؟" in rejected  # the Arabic of a rejected duplicate, as text
+    assert p.arabic_cells and p.isolated >= len(p.arabic_cells)  # every Arabic cell's text bidi-isolated
+    assert "<details>" in dom and "<summary>" in dom  # long texts fold, the whole text one click away
+    kept = p.text["Kept rows, English and Arabic side by side"]
+    for source in {s["source_dataset"] for s in data["by_source"]}:
+        assert source in kept
+    assert "Give three tips for staying healthy." in kept and "قدّم ثلاث نصائح للحفاظ على الصحة." in kept
+    probe = json.loads(re.search(r'<pre id="layout-probe">(.*?)</pre>', dom, re.S).group(1))
+    assert probe["broken"] == [], probe  # e.g. "quality" split as "qualit y"
+    legends = p.text["Distributions"]
+    assert f"kept ({data['rows_kept']:,} rows" in legends and f"rejected ({data['rows_rejected']:,} rows" in legends
+    assert "gate's length-ratio band: 0.5 – 2" in legends
+    assert data["plot_legends"]["turns"][0] == f"kept ({data['rows_kept']:,} rows)"

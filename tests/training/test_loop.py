@@ -140,6 +140,10 @@ def test_compress_fp8_on_disk_and_generates(loop):
     assert tp["original"]["generated_tokens"] == tp["fp8"]["generated_tokens"] == 4 * 8
     assert tp["original"]["tokens_per_s"] > 0 and tp["fp8"]["tokens_per_s"] > 0
     assert "BLEU" in loop["compress_out"] and "tokens/s" in loop["compress_out"]
+    assert "generated tokens per second: batch 4 × 8 new tokens" in loop["compress_out"]
+    assert "on CPU the FP8 model is expected to be slower" in loop["compress_out"]
+    assert "| INFO -" not in loop["compress_out"]  # llm-compressor's log goes to its file, not the screen
+    assert (loop["fp8"] / "logs" / "llmcompressor.log").stat().st_size > 0
 
     tok = AutoTokenizer.from_pretrained(loop["fp8"])
     model = AutoModelForCausalLM.from_pretrained(loop["fp8"])
@@ -318,15 +322,17 @@ def test_threshold_check():
     assert drop_failures(val, max_bleu_drop=2.0, max_chrf_drop=0.5) == []
 
 
-def test_lighteval_missing_is_a_clear_skip(tmp_path, monkeypatch):
+def test_lighteval_tasks_without_lighteval_are_a_user_error(tmp_path, monkeypatch):
+    """Asked-for leaderboard tasks without lighteval stop before any work (a silent skip looked like a result)."""
     import importlib.util
 
+    from hala.pipelines.core.errors import UserError
     from hala.training.arabic_tasks import run_lighteval
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "lighteval" else real(name, *a))
-    r = run_lighteval({"m": "x"}, ["arabic_mmlu"], tmp_path)
-    assert r["status"] == "skipped" and "lighteval is not installed" in r["reason"]
+    with pytest.raises(UserError, match=r"pip install 'hala\[eval\]'"):
+        run_lighteval({"m": "x"}, ["arabic_mmlu"], tmp_path)
     assert run_lighteval({"m": "x"}, [], tmp_path)["status"] == "skipped"
 
 
@@ -461,3 +467,27 @@ def test_training_block_is_sft_config_passed_through(tmp_path):
     data["training"]["lr_scheduler_type"] = "no-such-schedule"
     with pytest.raises(UserError, match="^training: "):
         sft_config(validate(SFTRecipe, data, "r.yaml"))
+
+
+def test_tiny_eval_recipe_holds_out_pairs_the_models_never_saw(tmp_path):
+    """The tiny eval recipe scores on pairs that neither the tiny model's warm-up nor the tiny translator SFT
+    trained on, so base/SFT/merged do not all score BLEU 100 (they did on their own training pairs)."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    from hala.training.data import load_pairs
+    from tests.helpers import REPO
+
+    recipe = REPO / "training/recipes/tiny/eval/config.yaml"
+    heldout = yaml.safe_load(recipe.read_text())["heldout"]["path"]
+    sft = yaml.safe_load((REPO / "training/recipes/tiny/translator/config.yaml").read_text())["dataset"]["path"]
+    trained = {src for src, _ in load_pairs(str(REPO / sft), split="train")}
+    held = load_pairs(str(REPO / heldout))
+    assert len(held) >= 10 and not {src for src, _ in held} & trained
+    r = subprocess.run([sys.executable, "-m", "hala.pipelines.cli.app", "eval", str(recipe), str(tmp_path / "ev"),
+                        "--model", "base=tiny"], capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert r.returncode == 0, r.stderr
+    scores = json.loads((tmp_path / "ev" / "eval_results.json").read_text())["translation"]["base"]
+    assert scores["rows"] == len(held) and scores["bleu"] < 50

@@ -5,6 +5,7 @@ every command that writes a dataset."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -172,3 +173,47 @@ def test_filter_and_dedup_write_a_rerunnable_recipe(tmp_path):
         rerun = hala("run", str(out / "recipe.yaml"))
         assert rerun.returncode == 0, rerun.stderr
         assert json.loads((out / "stats.json").read_text())["stages"] == first["stages"]
+    r = hala("build-translator-set", str(mined), str(tmp_path / "set"), "--test-size", "0.2", "--dev-size", "0.2")
+    assert r.returncode == 0, r.stderr
+    splits = json.loads((tmp_path / "set" / "stats.json").read_text())["splits"]
+    assert f"{tmp_path / 'set' / 'pairs'}/<split>.parquet" in r.stdout and f"{tmp_path / 'set' / 'chat'}" in r.stdout
+    for split, s in splits.items():  # the summary names both folders with each split's rows
+        assert re.search(rf"{split}\s+pairs/{split}\.parquet\s+{s['rows']} rows\s+chat/{split}\.parquet\s+"
+                         rf"{s['chat_rows']} rows", r.stdout), r.stdout
+
+
+# 5. a model server that does not start names its log; one that starts says how long it took
+def test_server_start_is_announced_and_a_failed_start_names_its_log(tmp_path):
+    bad = tmp_path / "not-a-model"
+    bad.mkdir()
+    (bad / "config.json").write_text('{"model_type": "nonsense"}')
+    out = tmp_path / "out"
+    r = hala("translate", str(rows(tmp_path / "a.jsonl")), str(out), "--model", str(bad))
+    err = one_line_error(r, code=1)
+    assert "starting the model server (TransformersServer for not-a-model)" in r.stderr
+    log = re.search(r"the model server's log: (\S+\.log)", err).group(1)
+    assert "Unrecognized" in Path(log).read_text() or "Error" in Path(log).read_text()
+    assert "fix the model server" in err and "run the same command again to resume" not in err
+    assert "Traceback" not in r.stderr
+
+
+def test_tiny_run_announces_the_server_start_and_draws_one_bar(tmp_path):
+    r = hala("translate", str(rows(tmp_path / "a.jsonl", 3)), str(tmp_path / "out"), "--model", "tiny",
+             "--tm", str(tmp_path / "tm.sqlite"))  # an empty memory: the model server is needed
+    assert r.returncode == 0, r.stderr
+    screen = r.stderr.replace("\r", "\n")
+    assert re.search(r"model server ready \(TransformersServer for tiny-lfm2-v1-\w+\) after \d+ s", screen)
+    assert re.search(r"^translate: 100%\|.*\| 3/3 \[\d\d:\d\d<\d\d:\d\d", screen, re.M)  # total and ETA
+    assert "Document progress" not in screen and "Traceback" not in screen
+
+
+def test_shared_help_lists_are_the_recipe_types():
+    """options.py keeps `hala --help` light (no datatrove import): its lists must stay those of the recipe models."""
+    from typing import get_args
+
+    from hala.pipelines.cli.options import FORMATS, SERVER_TYPES
+    from hala.pipelines.serving.servers import ServerType
+    from hala.pipelines.sources.adapters import InputFormat
+
+    assert SERVER_TYPES.split(" | ") == list(get_args(ServerType))
+    assert FORMATS.split(" | ") == list(get_args(InputFormat))

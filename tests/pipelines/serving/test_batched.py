@@ -98,7 +98,7 @@ def test_translate_flow_on_the_batched_server(tmp_path: Path):
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps(r) + "\n" for r in rows))
     cfg = TranslateConfig(input=str(src), output=str(tmp_path / "out"), format="openorca",
-                          tm_path=str(tmp_path / "tm.sqlite"), server=ServerConfig(type="batched", max_batch=8))
+                          tm_path=str(tmp_path / "tm.sqlite"), server=ServerConfig(type="batched", model="tiny", max_batch=8))
     stats = run_translate(cfg)
     tr = stats["stages"]["translate"]
     assert tr["read"] == 6 and tr["kept"] + tr["rejected"] == 6
