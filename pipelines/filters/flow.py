@@ -40,13 +40,13 @@ def run_filter(input_path: str, output_dir: str, kind: Kind | None = None, confi
     with bound_run(output_dir, filter_fingerprint(input_path, kind, config, tasks, limit), overwrite) as out:
         if recipe is not None:
             write_recipe(out, recipe)
-        return _run_filter(reader, steps, out, kind, tasks, workers, data_dir)
+        progress = StageProgress("filter", input_rows(input_path, limit))
+        return _run_filter([reader, progress], steps, out, kind, tasks, workers, data_dir)
 
 
-def _run_filter(reader, steps: list, out: Path, kind: str, tasks: int, workers: int, data_dir: str | None) -> dict:
+def _run_filter(read: list, steps: list, out: Path, kind: str, tasks: int, workers: int, data_dir: str | None) -> dict:
     data_dir = data_dir or str(out / "data")
     Path(data_dir).mkdir(parents=True, exist_ok=True)  # exists even when every row is rejected
-    progress = StageProgress("filter", input_rows(input_path, limit))
-    pipeline = [reader, progress, ReadStage(str(out)), *steps, record_writer(kind, data_dir)]
+    pipeline = [*read, ReadStage(str(out)), *steps, record_writer(kind, data_dir)]
     make_executor(ExecutorConfig(tasks=tasks, workers=workers), pipeline, out / "logs" / "filter").run()
     return write_stats(out, kind=kind)
