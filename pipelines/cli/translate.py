@@ -9,8 +9,11 @@ import typer
 
 from hala.pipelines.core.errors import UserError
 from hala.pipelines.core.stats import stage_lines
+from hala.pipelines.sources.spec import FORMAT_HELP
 
-FORMAT_HELP = "input format: auto, alpaca, sharegpt, openorca, messages"
+COLUMNS_HELP = ("column mapping for any other dataset: user=COL,assistant=COL[,system=COL] (user=a+b joins two), or "
+                "turns=COL,role=FIELD,content=FIELD,roles.NAME=user|assistant|system,…")
+
 
 
 def _summary(stats: dict, out: Path) -> str:
@@ -27,6 +30,7 @@ def translate(
     input: str = typer.Argument(..., help="file or folder of jsonl/parquet, or a Hub dataset id"),
     output: str = typer.Argument(..., help="output folder (receives data/*.parquet, rejects/, stats.json)"),
     format: str = typer.Option("auto", "--format", help=FORMAT_HELP),
+    columns: Optional[str] = typer.Option(None, "--columns", help=COLUMNS_HELP),
     model: Optional[str] = typer.Option(None, "--model", help="model path or Hub id (default: the tiny demo model)"),
     server: str = typer.Option("transformers", "--server", help="transformers | batched | endpoint | vllm | sglang"),
     endpoint: Optional[str] = typer.Option(None, "--endpoint", help="OpenAI-compatible base URL (--server endpoint)"),
@@ -45,11 +49,13 @@ def translate(
     from pydantic import ValidationError
 
     from hala.pipelines.core.config import format_validation_error
+    from hala.pipelines.sources.columns import parse_columns
     from hala.pipelines.translate.flow import TranslateConfig, run_translate
 
     try:
         cfg = TranslateConfig(
             input=input, output=output, format=format, split=split, limit=limit, prompt=prompt, tm_path=tm,
+            columns=parse_columns(columns) if columns else None,
             config=config, dataset_name=dataset_name,
             server={"type": server, "model": model, "endpoint": endpoint, "device": device,
                     "max_concurrency": concurrency},

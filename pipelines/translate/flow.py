@@ -17,19 +17,22 @@ from datatrove.data import Document
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.readers import JsonlReader
 from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hala.pipelines.core.config import write_recipe
 from hala.pipelines.core.executors import ExecutorConfig, make_executor, run_executor, submitted
 from hala.pipelines.core.records import instruction_schema, instruction_writer_adapter, messages_text, stage_meta
 from hala.pipelines.core.stages import HalaStage
 from hala.pipelines.core.stats import write_stats
-from hala.pipelines.io.sources import source_reader
+from hala.pipelines.io.sources import ChainedSources
 from hala.pipelines.serving.servers import HalaInferenceRunner, ServerConfig, check_endpoint, inference_config
+from hala.pipelines.sources.columns import ColumnMapping
 from hala.pipelines.sources.normalize import NormalizeStage
+from hala.pipelines.sources.spec import FORMAT_HELP, SourceSpec, check_format
 from hala.pipelines.translate.memory import TranslationMemory
 from hala.pipelines.translate.prompts import load_prompt
 from hala.pipelines.translate.rollout import SegmentTranslator, TranslationSettings, translate_rollout
+from hala.pipelines.translate.source_lang import SourceLangConfig, SourceLangStage
 
 DEFAULT_TM = Path.home() / ".cache" / "hala" / "tm.sqlite"
 
@@ -42,7 +45,10 @@ class TranslateConfig(BaseModel):
     flow: Literal["translate"] = "translate"
     input: str = Field(..., description="file or folder of jsonl/parquet, or a Hub dataset id")
     output: str = Field(..., description="output folder: data/*.parquet, rejects/, stats.json")
-    format: str = Field("auto", pattern="^(auto|alpaca|sharegpt|openorca|messages)$")
+    format: str = Field("auto", description=FORMAT_HELP)
+    columns: ColumnMapping | None = Field(None, description="column mapping for any other dataset: single-turn "
+                                          "(system/user/assistant) or a turn list (turns/role/content/roles); with a "
+                                          "preset in `format`, its keys override the preset's")
     dataset_name: str | None = Field(None, description="source dataset name recorded on every row")
     config: str | None = Field(None, description="Hub dataset config")
     split: str = Field("train", description="split to read and to record")
@@ -53,6 +59,18 @@ class TranslateConfig(BaseModel):
     tm_path: str | None = Field(None, description=f"translation memory (default {DEFAULT_TM})")
     records_per_chunk: int = Field(200, ge=1, description="rows per resumable checkpoint chunk")
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    source_lang: SourceLangConfig | None = Field(default_factory=SourceLangConfig,
+                                                 description="the English-source check before translation (null: off)")
+
+    @field_validator("format")
+    @classmethod
+    def _format(cls, v: str) -> str:
+        return check_format(v)
+
+    def source_specs(self) -> list[SourceSpec]:
+        """The sources this run reads (one for `hala translate`; a corpus recipe may list several)."""
+        return [SourceSpec(input=self.input, name=self.dataset_name, config=self.config, split=self.split,
+                           format=self.format, limit=self.limit, columns=self.columns)]
 
 
 class TranslateOutcomeStage(HalaStage):
@@ -139,6 +157,25 @@ def resolve_model(server: ServerConfig) -> tuple[str, bool]:
     return str(cached_tiny_model()), True
 
 
+def source_steps(specs: list[SourceSpec], out: str):
+    """The reader and the `normalize` stage for the run's sources, each checked against its first rows first.
+    Several sources are read one after the other (each sharded across the tasks), each with its own format."""
+    from hala.pipelines.core.errors import UserError
+
+    names = [s.dataset() for s in specs]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise UserError(f"sources: {dup[0]!r} named twice (give each source its own `name`)")
+    for spec in specs:
+        spec.check_first_rows()
+    if len(specs) == 1:
+        spec = specs[0]
+        return spec.reader(), NormalizeStage(out, spec.resolved_format(), spec.columns)
+    per_source = {s.dataset(): (s.resolved_format(), s.columns.model_dump(exclude_unset=True) if s.columns else None)
+                  for s in specs}
+    return ChainedSources([s.reader(named=True) for s in specs]), NormalizeStage(out, per_source=per_source)
+
+
 def translate_pipelines(cfg: TranslateConfig, later_steps: list[PipelineStep] | None = None,
                         data_dir: str | None = None):
     """The two executors of the translate stage (not yet run), once the model, prompt and input have been checked;
@@ -147,7 +184,7 @@ def translate_pipelines(cfg: TranslateConfig, later_steps: list[PipelineStep] | 
     work = out / "work"
     model, _ = resolve_model(cfg.server)
     load_prompt(cfg.prompt)  # a bad prompt file fails here with one line, not inside a task
-    reader = source_reader(cfg.input, cfg.dataset_name, cfg.config, cfg.split, cfg.limit)
+    reader, normalize = source_steps(cfg.source_specs(), str(out))
     write_recipe(out, cfg)
     runner = HalaInferenceRunner(
         rollout_fn=translate_rollout,
@@ -159,7 +196,8 @@ def translate_pipelines(cfg: TranslateConfig, later_steps: list[PipelineStep] | 
         records_per_chunk=cfg.records_per_chunk,
         replay_cache=False,  # the translation memory already keeps every translated segment
     )
-    first = make_executor(cfg.executor, [reader, NormalizeStage(str(out), cfg.format), runner], str(out / "logs" / "translate"))
+    checks = [SourceLangStage(str(out), cfg.source_lang)] if cfg.source_lang else []
+    first = make_executor(cfg.executor, [reader, normalize, *checks, runner], str(out / "logs" / "translate"))
     writer = ParquetWriter(data_dir or str(out / "data"), output_filename="${rank}.parquet",
                            adapter=instruction_writer_adapter, schema=instruction_schema())
     second = make_executor(
