@@ -67,6 +67,18 @@ def _stage_order(stages: dict, rejects_by_reason: list[dict]) -> list[str]:
     return order + sorted({r["stage"] for r in rejects_by_reason} - set(order))
 
 
+def _stats_source_stage(stats: dict | None) -> list[dict] | None:
+    """The per-source, per-stage counts hala's stages counted themselves (stats.json `by_source`; reasons there):
+    exact even for rows that never became a record (a `normalize` reject has no `source` in its record)."""
+    by_source = (stats or {}).get("by_source")
+    if not isinstance(by_source, dict) or not by_source:
+        return None
+    rows = [{"source_dataset": src, "stage": stage, "read": c["read"], "kept": c["kept"], "rejected": c["rejected"]}
+            for stage, per in by_source.items() for src, c in per.items()]
+    order = {stage: i for i, stage in enumerate(by_source)}
+    return sorted(rows, key=lambda r: (r["source_dataset"], order[r["stage"]]))
+
+
 def _source_stage_matches(rows: list[dict], stages: dict) -> bool | None:
     """Whether the per-source table adds up to stats.json's per-stage counts (None without stats). It does not when
     a stage changes the unit counted (teacher pairs: instruction rows in, one pair per message out)."""
@@ -145,8 +157,10 @@ def build_report(dataset_dir: str | Path, out_dir: str | Path, lid: bool = True,
         summary["lid"] = _lid_summary(con, lid_min) if lid else None
         summary["masked_spans"] = _rows(con, query("masked_spans_summary", metrics=metrics))[0]
         order = _stage_order(stages, rejects_by_reason)
-        by_source_stage = _rows(con, query("rows_by_source_and_stage", metrics=metrics, rejects="rejects",
-                                           stages=sql_list(order))) if order else []
+        by_source_stage = _stats_source_stage(ds.stats) if from_stats else None
+        if by_source_stage is None:
+            by_source_stage = _rows(con, query("rows_by_source_and_stage", metrics=metrics, rejects="rejects",
+                                               stages=sql_list(order))) if order else []
         report = {
             "dataset": str(dataset_dir),
             "kind": kind,

@@ -59,6 +59,7 @@ def run_corpus(recipe: CorpusRecipe) -> dict:
         return submitted(out, finalize)  # Slurm: dedup and stats once the jobs are done and the recipe is re-run
     logs = [out / "logs" / "translate", out / "logs" / "finalize"]
     if recipe.dedup:
+        (staged / "data").mkdir(parents=True, exist_ok=True)  # no shard is written when every row was rejected
         run_dedup(str(staged), str(out), recipe.dedup, tasks=1, workers=1)
         logs += sorted(p for p in (out / "logs").glob("dedup*") if p.is_dir())
     return write_stats(out, logs)
