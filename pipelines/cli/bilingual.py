@@ -66,7 +66,7 @@ def teacher_pairs(
     revision: Optional[str] = typer.Option(None, "--revision", help="teacher revision recorded in `origin`"),
     server: str = typer.Option("transformers", "--server", help=SERVER_HELP),
     endpoint: Optional[str] = typer.Option(None, "--endpoint", help="OpenAI-compatible base URL"),
-    prompt: str = typer.Option("lfm2", "--prompt", help="lfm2 | teacher | path to a YAML prompt file"),
+    prompt: str = typer.Option("lfm2", "--prompt", help="lfm2 | teacher | plain | path to a YAML prompt file"),
     device: str = typer.Option("cpu", "--device", help="transformers server device"),
     concurrency: int = typer.Option(32, "--concurrency", help="requests in flight"),
     tm: Optional[str] = typer.Option(None, "--tm", help="translation memory file"),

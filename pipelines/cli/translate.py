@@ -34,7 +34,7 @@ def translate(
     model: Optional[str] = typer.Option(None, "--model", help="model path or Hub id (default: the tiny demo model)"),
     server: str = typer.Option("transformers", "--server", help="transformers | batched | endpoint | vllm | sglang"),
     endpoint: Optional[str] = typer.Option(None, "--endpoint", help="OpenAI-compatible base URL (--server endpoint)"),
-    prompt: str = typer.Option("lfm2", "--prompt", help="lfm2 | teacher | path to a YAML prompt file"),
+    prompt: str = typer.Option("lfm2", "--prompt", help="lfm2 | teacher | plain | path to a YAML prompt file"),
     device: str = typer.Option("cpu", "--device", help="transformers server device"),
     concurrency: int = typer.Option(32, "--concurrency", help="requests in flight"),
     tasks: int = typer.Option(1, "--tasks", help="datatrove tasks"),

@@ -54,7 +54,7 @@ class TranslateConfig(BaseModel):
     split: str = Field("train", description="split to read and to record")
     limit: int = Field(-1, description="the first N rows of the input in total, however many tasks (-1: all)")
     server: ServerConfig = Field(default_factory=ServerConfig)
-    prompt: str = Field("lfm2", description="built-in prompt (lfm2, teacher) or a YAML prompt file")
+    prompt: str = Field("lfm2", description="built-in prompt (lfm2, teacher, plain) or a YAML prompt file")
     max_segment_tokens: int = Field(384, ge=16, description="longer content is split at sentence ends")
     tm_path: str | None = Field(None, description=f"translation memory (default {DEFAULT_TM})")
     records_per_chunk: int = Field(200, ge=1, description="rows per resumable checkpoint chunk")

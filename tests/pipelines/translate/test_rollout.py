@@ -90,3 +90,25 @@ def test_identical_segments_share_one_call_and_tm_persists(tmp_path):
     tm.close()
     result, server, _ = rollout(tmp_path, msgs, echo_ar)  # same TM file: a re-run
     assert len(server.requests) == 0 and result["origins"]["tm_hits"] == 2
+
+
+def test_plain_prompt_is_the_papers_form_for_a_translation_teacher(tmp_path):
+    """`prompt: plain`: one user turn, "Translate from English to Arabic: {text}", no system prompt; its own version
+    in the translation memory (a row translated with lfm2 is not reused)."""
+    from hala.pipelines.translate.prompts import load_prompt
+
+    plain = load_prompt("plain")
+    assert plain.messages("Hello [[1]].") == [{"role": "user", "content": "Translate from English to Arabic: Hello [[1]]."}]
+    assert plain.version != BUILTIN_PROMPTS["lfm2"].version and plain.version.startswith("plain@")
+    tm = TranslationMemory(tmp_path / "tm.sqlite")
+    translator = SegmentTranslator(TranslationSettings(model="m", prompt=plain), tm)
+    asked = []
+
+    async def server(payload):
+        asked.append(payload["messages"])
+        return InferenceResult(text="مرحبا [[1]].", finish_reason="stop", usage={})
+
+    doc = Document(text="", id="x", metadata={"messages": [{"role": "user", "content": "Hello `x`."}]})
+    result = asyncio.run(translate_rollout(doc, server, translator=translator))
+    assert result["messages"][0]["content"] == "مرحبا `x`."
+    assert asked == [[{"role": "user", "content": "Translate from English to Arabic: Hello [[1]]."}]]
