@@ -182,9 +182,9 @@ def translate_pipelines(cfg: TranslateConfig, later_steps: list[PipelineStep] | 
     `cfg` (the whole recipe of the flow that calls this) is recorded as OUT/recipe.yaml."""
     out = Path(cfg.output)
     work = out / "work"
+    reader, normalize = source_steps(cfg.source_specs(), str(out))  # a wrong column: one line, before anything
     model, _ = resolve_model(cfg.server)
     load_prompt(cfg.prompt)  # a bad prompt file fails here with one line, not inside a task
-    reader, normalize = source_steps(cfg.source_specs(), str(out))
     write_recipe(out, cfg)
     runner = HalaInferenceRunner(
         rollout_fn=translate_rollout,
