@@ -17,17 +17,21 @@ __all__ = ["AdapterError", "resolve_mapping", "to_messages"]
 
 def resolve_mapping(fmt: str = "auto", columns: ColumnMapping | dict | None = None) -> ColumnMapping | None:
     """The mapping a source is read with: a named preset, with `columns` keys overriding it (e.g. SCP-116K's
-    `assistant: o1_solution`), or `columns` alone with `auto`; None means `auto` (each row recognised)."""
-    if isinstance(columns, dict):
-        columns = ColumnMapping.model_validate(columns) if fmt == "auto" else columns
-    if fmt == "auto":
-        return columns
-    base = BY_NAME[fmt].columns
-    if not columns:
-        return base
+    `assistant: o1_solution`), or `columns` alone with `auto`; None means `auto` (each row recognised).
+    A mapping that does not validate is a ValueError of one line naming the key."""
+    from pydantic import ValidationError
+
     if isinstance(columns, ColumnMapping):
         columns = columns.model_dump(exclude_unset=True)
-    return ColumnMapping.model_validate({**base.model_dump(exclude_unset=True), **columns})
+    if fmt == "auto" and columns is None:
+        return None
+    base = {} if fmt == "auto" else BY_NAME[fmt].columns.model_dump(exclude_unset=True)
+    try:
+        return ColumnMapping.model_validate({**base, **(columns or {})})
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise ValueError(f"{where + ': ' if where else ''}{err['msg'].removeprefix('Value error, ')}") from None
 
 
 def to_messages(row: Any, fmt: str = "auto", columns: ColumnMapping | None = None) -> tuple[str, list[Message]]:

@@ -8,13 +8,26 @@ against the first rows before any work starts, so a wrong column is one line (ex
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from hala.pipelines.sources.columns import ColumnMapping
 from hala.pipelines.sources.presets import FORMATS
 
 FORMAT_HELP = f"input format: {', '.join(FORMATS)} (auto: a known Hub id's preset, else recognised per row)"
+
+
+COLUMNS_HELP = ("column mapping (hala.pipelines.sources.columns.ColumnMapping): single-turn system/user/assistant "
+                "columns, or a turn list turns/role/content/roles; with a preset in `format`, its keys override the "
+                "preset's (e.g. assistant: o1_solution)")
+
+
+def check_columns(fmt: str, columns: dict | None) -> None:
+    """A mapping that is whole once merged with the preset (a ValueError of one line otherwise)."""
+    from hala.pipelines.sources.adapters import resolve_mapping
+
+    if columns is not None:
+        resolve_mapping(fmt, columns)
 
 
 def check_format(value: str) -> str:
@@ -35,12 +48,17 @@ class SourceSpec(BaseModel):
     split: str = Field("train", description="split to read and to record")
     format: str = Field("auto", description=FORMAT_HELP)
     limit: int = Field(-1, description="the first N rows of this source (-1: all)")
-    columns: ColumnMapping | None = Field(None, description="column mapping (overrides the preset's keys)")
+    columns: dict[str, Any] | None = Field(None, description=COLUMNS_HELP)
 
     @field_validator("format")
     @classmethod
     def _format(cls, v: str) -> str:
         return check_format(v)
+
+    @model_validator(mode="after")
+    def _columns(self):
+        check_columns(self.resolved_format(), self.columns)
+        return self
 
     def dataset(self) -> str:
         if self.name:
@@ -49,8 +67,9 @@ class SourceSpec(BaseModel):
         return (p.stem if p.is_file() else p.name) if p.exists() else self.input
 
     def resolved_format(self) -> str:
-        """The preset rows are read with: the named one; with `auto` and no mapping, a registered source's."""
-        if self.format != "auto" or self.columns is not None:
+        """The preset rows are read with: the named one; with `auto`, a registered source's (its keys overridden by
+        `columns`, if any); else `auto` (each row recognised, or `columns` alone)."""
+        if self.format != "auto":
             return self.format
         from hala.pipelines.sources.registry import preset_for
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Literal
+from typing import Any, Callable, Iterator, Literal
 
 from datatrove.data import Document
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.readers import JsonlReader
 from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hala.pipelines.core.config import write_recipe
 from hala.pipelines.core.executors import ExecutorConfig, make_executor, run_executor, submitted
@@ -26,9 +26,8 @@ from hala.pipelines.core.stages import HalaStage
 from hala.pipelines.core.stats import write_stats
 from hala.pipelines.io.sources import ChainedSources
 from hala.pipelines.serving.servers import HalaInferenceRunner, ServerConfig, check_endpoint, inference_config
-from hala.pipelines.sources.columns import ColumnMapping
 from hala.pipelines.sources.normalize import NormalizeStage
-from hala.pipelines.sources.spec import FORMAT_HELP, SourceSpec, check_format
+from hala.pipelines.sources.spec import COLUMNS_HELP, FORMAT_HELP, SourceSpec, check_columns, check_format
 from hala.pipelines.translate.memory import TranslationMemory
 from hala.pipelines.translate.prompts import load_prompt
 from hala.pipelines.translate.rollout import SegmentTranslator, TranslationSettings, translate_rollout
@@ -46,9 +45,7 @@ class TranslateConfig(BaseModel):
     input: str = Field(..., description="file or folder of jsonl/parquet, or a Hub dataset id")
     output: str = Field(..., description="output folder: data/*.parquet, rejects/, stats.json")
     format: str = Field("auto", description=FORMAT_HELP)
-    columns: ColumnMapping | None = Field(None, description="column mapping for any other dataset: single-turn "
-                                          "(system/user/assistant) or a turn list (turns/role/content/roles); with a "
-                                          "preset in `format`, its keys override the preset's")
+    columns: dict[str, Any] | None = Field(None, description=COLUMNS_HELP)
     dataset_name: str | None = Field(None, description="source dataset name recorded on every row")
     config: str | None = Field(None, description="Hub dataset config")
     split: str = Field("train", description="split to read and to record")
@@ -66,6 +63,12 @@ class TranslateConfig(BaseModel):
     @classmethod
     def _format(cls, v: str) -> str:
         return check_format(v)
+
+    @model_validator(mode="after")
+    def _columns(self):
+        if self.columns is not None and self.input is not None:
+            check_columns(self.source_specs()[0].resolved_format(), self.columns)
+        return self
 
     def source_specs(self) -> list[SourceSpec]:
         """The sources this run reads (one for `hala translate`; a corpus recipe may list several)."""
@@ -171,8 +174,7 @@ def source_steps(specs: list[SourceSpec], out: str):
     if len(specs) == 1:
         spec = specs[0]
         return spec.reader(), NormalizeStage(out, spec.resolved_format(), spec.columns)
-    per_source = {s.dataset(): (s.resolved_format(), s.columns.model_dump(exclude_unset=True) if s.columns else None)
-                  for s in specs}
+    per_source = {s.dataset(): (s.resolved_format(), s.columns) for s in specs}
     return ChainedSources([s.reader(named=True) for s in specs]), NormalizeStage(out, per_source=per_source)
 
 

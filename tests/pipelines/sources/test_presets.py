@@ -141,3 +141,20 @@ def test_wrong_mapping_is_one_line_exit_2_naming_the_column(tmp_path):
     r = _translate(src, str(tmp_path / "c"), "--format", "nope", tmp_path=tmp_path)
     assert r.returncode == 2 and all(name in r.stderr for name in FORMATS)
     assert not (tmp_path / "a" / "logs").exists()  # nothing started
+
+
+def test_a_known_hub_id_picks_its_preset():
+    for hub_id, preset in SOURCES.values():
+        assert SourceSpec(input=hub_id).resolved_format() == preset
+        assert SourceSpec(input=hub_id).dataset() == hub_id  # the name recorded (and the bundle's config)
+    assert SourceSpec(input="someone/other").resolved_format() == "auto"
+    # a registered id with only an override: the registry's preset, its answer column replaced
+    spec = SourceSpec(input="EricLu/SCP-116K", columns={"assistant": "o1_solution"})
+    assert spec.resolved_format() == "scp116k"
+    assert resolve_mapping(spec.resolved_format(), spec.columns).assistant == "o1_solution"
+    with pytest.raises(ValueError, match="needs both `user` and `assistant`"):
+        SourceSpec(input="someone/other", columns={"assistant": "answer"})  # nothing to complete it
+    with pytest.raises(ValueError, match="asistant: Extra inputs"):
+        SourceSpec(input="EricLu/SCP-116K", columns={"asistant": "o1_solution"})
+    assert SourceSpec(input="EricLu/SCP-116K", format="scp116k",
+                      columns={"assistant": "o1_solution"}).resolved_format() == "scp116k"
