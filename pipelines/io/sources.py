@@ -234,16 +234,16 @@ class FirstRowsReader(BaseReader):
 
 
 def source_reader(input_path: str, dataset: str | None = None, config: str | None = None, split: str = "train",
-                  limit: int = -1, per_file: bool | None = None) -> BaseReader:
+                  limit: int = -1, per_file: bool | None = None, revision: str | None = None) -> BaseReader:
     """A local file/folder if it exists, else a Hub dataset id: paths and ids are interchangeable. `limit` is the
     first N rows of the input in total (FirstRowsReader; -1: every row, sharded across tasks). Checked before any
     task starts: a folder holds input files, parquet files are readable, a Hub id can be opened."""
-    reader = _source_reader(input_path, dataset, config, split, per_file)
+    reader = _source_reader(input_path, dataset, config, split, per_file, revision)
     return reader if limit < 0 else FirstRowsReader(reader, limit)
 
 
 def _source_reader(input_path: str, dataset: str | None, config: str | None, split: str,
-                   per_file: bool | None = None) -> BaseReader:
+                   per_file: bool | None = None, revision: str | None = None) -> BaseReader:
     from hala.pipelines.core.errors import UserError
 
     if os.path.exists(input_path):
@@ -259,4 +259,4 @@ def _source_reader(input_path: str, dataset: str | None, config: str | None, spl
     from hala.pipelines.core.hub import locate
 
     locate(input_path, "dataset", what="input")
-    return HubDatasetReader(input_path, config=config, split=split, name=dataset)
+    return HubDatasetReader(input_path, config=config, split=split, revision=revision, name=dataset)

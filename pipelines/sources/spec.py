@@ -46,6 +46,8 @@ class SourceSpec(BaseModel):
                              "config); default: the Hub id, or the file's name")
     config: str | None = Field(None, description="Hub dataset config")
     split: str = Field("train", description="split to read and to record")
+    revision: str | None = Field(None, description="Hub revision (commit, tag or branch) to read, recorded on every "
+                                 "row and on the card")
     format: str = Field("auto", description=FORMAT_HELP)
     limit: int = Field(-1, description="the first N rows of this source (-1: all)")
     columns: dict[str, Any] | None = Field(None, description=COLUMNS_HELP)
@@ -80,7 +82,7 @@ class SourceSpec(BaseModel):
         from hala.pipelines.io.sources import source_reader
 
         return source_reader(self.input, self.dataset() if (named or self.name) else None, self.config, self.split,
-                             self.limit, per_file=False if named else None)
+                             self.limit, per_file=False if named else None, revision=self.revision)
 
     def check_first_rows(self, n: int = 5) -> None:
         """A named preset or a column mapping must find its columns in the first rows: else one `UserError`."""
