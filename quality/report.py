@@ -175,6 +175,7 @@ def build_report(dataset_dir: str | Path, out_dir: str | Path, lid: bool = True,
             "stages": stages,
             "by_source": _rows(con, query("rows_by_source", metrics=metrics)),
             "by_source_and_stage": by_source_stage,
+            "by_source_and_stage_from": "stats.json" if from_stats and (ds.stats or {}).get("by_source") else "rejects",
             "by_source_and_stage_matches_stages": _source_stage_matches(by_source_stage, stages) if from_stats
             else None,
             "rejects_by_reason": rejects_by_reason,
@@ -298,6 +299,8 @@ def _headline(report: dict) -> list[tuple[str, str]]:
 
 
 def _source_stage_note(report: dict) -> str:
+    if report.get("by_source_and_stage_from") == "stats.json":
+        return "what each stage counted per source dataset as it ran (stats.json `by_source`, reasons there)"
     note = ("rejected rows by the source their record names; kept = the final data of that source plus what later "
             "stages rejected")
     if report.get("by_source_and_stage_matches_stages") is False:
