@@ -19,7 +19,9 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from hala.pipelines.core import datasets
 from hala.pipelines.core.errors import UserError
+from hala.pipelines.core.records import record_kind
 from hala.pipelines.sources import registry as source_registry
 from hala.quality import card as cards
 from hala.quality.fingerprint import DATA_DIR, dataset_fingerprint, file_sha256
@@ -39,7 +41,7 @@ class Bundle:
 
 
 def record_files(dataset_dir: Path) -> list[Path]:
-    files = sorted((dataset_dir / DATA_DIR).rglob("*.parquet")) if (dataset_dir / DATA_DIR).is_dir() else []
+    files = datasets.record_files(dataset_dir, (".parquet",)) if (dataset_dir / DATA_DIR).is_dir() else []
     if not files:
         raise UserError(f"{dataset_dir}: no parquet files under {DATA_DIR}/ — publish takes a dataset folder written "
                         "by hala")
@@ -47,15 +49,9 @@ def record_files(dataset_dir: Path) -> list[Path]:
 
 
 def detect_kind(dataset_dir: Path, schema) -> str:
-    stats = dataset_dir / "stats.json"
-    kind = json.loads(stats.read_text()).get("kind") if stats.is_file() else None
-    if kind in ("instructions", "pairs"):
+    kind = datasets.recorded_kind(dataset_dir) or record_kind(schema.names)
+    if kind:
         return kind
-    names = set(schema.names)
-    if "messages" in names:
-        return "instructions"
-    if {"src", "tgt"} <= names:
-        return "pairs"
     raise UserError(f"{dataset_dir}: records are neither instructions (messages) nor pairs (src, tgt)")
 
 

@@ -21,7 +21,6 @@ TEMPLATES = {"instructions": "arabic_instructions.md.j2", "pairs": "bilingual_pa
              "translator_set": "translator_set.md.j2"}
 PRETTY_NAMES = {"instructions": "Hala Arabic instructions", "pairs": "Hala EN-AR pairs",
                 "translator_set": "Hala EN-AR translator training set"}
-HALA_ARXIV = "2509.14008"
 HALA_CITATION = """@misc{hammoud2025hala,
   title={Hala Technical Report: Building Arabic-Centric Instruction & Translation Models at Scale},
   author={Hasan Abed Al Kader Hammoud and Mohammad Zbeeb and Bernard Ghanem},
@@ -121,16 +120,6 @@ def render_card(kind: str, head: dict, context: dict[str, Any]) -> str:
     body = env.get_template(TEMPLATES[kind]).render(**context)
     meta = yaml.safe_dump(head, sort_keys=False, allow_unicode=True, width=1000)
     return f"---\n{meta}---\n\n{body}"
-
-
-def read_card_header(text: str) -> dict:
-    """The YAML header of a card (what the Hub parses)."""
-    import yaml
-
-    if not text.startswith("---\n"):
-        raise ValueError("card has no YAML header")
-    end = text.index("\n---\n", 4)
-    return yaml.safe_load(text[4:end]) or {}
 
 
 def source_rows(rows_by_source: dict[str, int], revisions: dict[str, list[str]], configs: dict[str, str]) -> list[dict]:

@@ -9,12 +9,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-DATA_DIR = "data"
-DATA_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".json")
-# What hala writes next to (or, in a bare folder, among) the data: never part of the content.
-NOT_DATA = ("validation.json", "report.json", "stats.json")
-# Folders hala writes next to the data in a folder without `data/` (the report's reader skips the same ones).
-NOT_DATA_DIRS = frozenset({"rejects", "logs", "work", "report"})
+from hala.pipelines.core.datasets import DATA_DIR, record_files
+
 # `hala build-translator-set` writes pairs/<split>.parquet and chat/<split>.parquet (chat rows derived from pairs).
 TRANSLATOR_SET_DIRS = ("pairs", "chat")
 
@@ -23,15 +19,7 @@ def data_files(dataset_dir: str | Path) -> list[Path]:
     """The files whose content is the dataset: everything under `data/` (or, in a folder without `data/` such as a
     translator set, every record file outside rejects/, logs/, work/ and report/; or the file itself). The gate's
     validation.json, the report's report.json and stats.json never count."""
-    root = Path(dataset_dir)
-    if root.is_file():
-        return [root]
-    base, skip = (root / DATA_DIR, frozenset()) if (root / DATA_DIR).is_dir() else (root, NOT_DATA_DIRS)
-    return sorted(
-        p for p in base.rglob("*")
-        if p.is_file() and p.name.endswith(DATA_SUFFIXES) and not p.name.startswith(".") and not p.name.endswith(NOT_DATA)
-        and not skip.intersection(p.relative_to(base).parts[:-1])
-    )
+    return record_files(dataset_dir)
 
 
 def translator_set(dataset_dir: str | Path) -> dict[str, dict[str, Path]] | None:

@@ -168,9 +168,9 @@ def gated_records(dataset_dir: str | Path):
     A translator set (pairs/ and chat/ per split) is gated on its pairs: the chat rows are derived from them one by
     one, and publish checks that they still are (hala.quality.bundle), so gating the chat rows too would judge the same
     text twice under a suite written for another record shape."""
-    from hala.quality.metrics import locate
+    from hala.quality.metrics import find_dataset
 
-    ds = locate(dataset_dir)
+    ds = find_dataset(dataset_dir)
     layout = translator_set(dataset_dir)
     if layout is None:
         return ds, None

@@ -21,7 +21,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from hala.pipelines.core.datasets import record_files, rejects_files
 from hala.pipelines.core.errors import UserError
+from hala.pipelines.core.records import record_kind
 from hala.quality.sql import query, sql_list, sql_string
 
 Kind = Literal["instructions", "pairs"]
@@ -48,24 +50,14 @@ class Dataset:
     rejects_files: list[Path] = field(default_factory=list)
     stats: dict | None = None
 
-    @property
-    def is_hala_output(self) -> bool:
-        return self.stats is not None
 
-
-def locate(dataset_dir: str | Path) -> Dataset:
+def find_dataset(dataset_dir: str | Path) -> Dataset:
     """Find the record files of DATASET (its `data/` when hala wrote it); a bad path is a `UserError`."""
     p = Path(dataset_dir)
     if not p.exists():
         raise UserError(f"{dataset_dir}: no such file or folder")
-    if p.is_file():
-        root, files = p.parent, [p]
-    else:
-        root = p
-        base = p / "data" if (p / "data").is_dir() else p
-        skip = {"rejects", "logs", "work", "report"} if base == p else set()
-        files = sorted(q for q in base.rglob("*") if q.is_file() and q.suffix in (".parquet", ".jsonl")
-                       and not (set(q.relative_to(base).parts[:-1]) & skip))
+    root = p.parent if p.is_file() else p
+    files = record_files(p)
     suffixes = {f.suffix for f in files}
     if len(suffixes) > 1:
         raise UserError(f"{dataset_dir}: mixes .parquet and .jsonl files; give one kind")
@@ -78,7 +70,7 @@ def locate(dataset_dir: str | Path) -> Dataset:
             raise UserError(f"{stats_file}: not valid JSON ({e})") from None
     if not files and stats is None:
         raise UserError(f"{dataset_dir}: no .parquet or .jsonl records inside")
-    rejects = sorted((root / "rejects").glob("*/*.jsonl")) if p.is_dir() else []
+    rejects = rejects_files(p)
     fmt = "jsonl" if ".jsonl" in suffixes else "parquet"
     return Dataset(root=p, data_files=files, fmt=fmt, rejects_files=rejects, stats=stats)
 
@@ -111,10 +103,8 @@ def detect_kind(ds: Dataset, columns: dict[str, str] | None = None) -> Kind:
         return kind
     if columns is None:
         raise UserError(f"{ds.root}: cannot tell the dataset kind without records")
-    if "messages" in columns:
-        return "instructions"
-    if "src" in columns and "tgt" in columns:
-        return "pairs"
+    if kind := record_kind(columns):
+        return kind
     raise UserError(f"{ds.root}: records have neither `messages` nor `src`/`tgt` (columns: {', '.join(columns)})")
 
 
@@ -199,27 +189,35 @@ def lid_columns(con, kind: Kind, model: str | None = None, progress=None):
     probability, summed over Arabic labels for Arabic). Rows with no judgeable text get NULL."""
     import polars as pl
 
-    from hala.pipelines.filters.arabic import strip_diacritics
-    from hala.pipelines.filters.lid import ARABIC_LABELS, PathFastTextLID, base_code, count_letters, default_lid_model
+    from hala.pipelines.filters.lid import (
+        ARABIC_LABELS,
+        PathFastTextLID,
+        accepted_codes,
+        base_code,
+        count_letters,
+        default_lid_model,
+        expected_score,
+        lid_ready,
+        top_label,
+    )
     from hala.pipelines.filters.views import may_have_spans
     from hala.pipelines.translate.masking import strip_protected
 
     rows, texts, langs = _lid_texts(con, kind)
     judged_rows, judged, expected = [], [], []
     for r, t, lang in zip(rows, texts, langs):
-        t = strip_diacritics(strip_protected(t) if may_have_spans(t) else t)
+        t = lid_ready(strip_protected(t) if may_have_spans(t) else t)
         if count_letters(t, LID_MIN_LETTERS) >= LID_MIN_LETTERS:
             judged_rows.append(r)
             judged.append(t)
-            expected.append(base_code(lang))
+            expected.append(lang)
     lid = PathFastTextLID(model or default_lid_model(), k=3)
     arabic = {base_code(x) for x in ARABIC_LABELS}
     labels, scores = [], []
     for start in range(0, len(judged), LID_BATCH):
         for s, lang in zip(lid.predict_many(judged[start:start + LID_BATCH]), expected[start:start + LID_BATCH]):
-            accepted = arabic if lang in arabic else {lang}
-            labels.append(max(s.items(), key=lambda kv: kv[1])[0] if s else None)
-            scores.append(sum(v for k, v in s.items() if k in accepted))
+            labels.append(top_label(s)[0])
+            scores.append(expected_score(s, accepted_codes(lang, arabic)))
         if progress is not None:
             progress(min(start + LID_BATCH, len(judged)), len(judged))
     frame = pl.DataFrame({"_row": judged_rows, "lid_label": labels, "lid_score": scores},
@@ -311,21 +309,12 @@ def open_dataset(dataset_dir: str | Path, kind: Kind | None = None, lid: bool = 
     """A DuckDB connection holding tables `records`, `rejects` and `metrics` for DATASET; returns (con, ds, kind)."""
     import duckdb
 
-    ds = locate(dataset_dir)
+    ds = find_dataset(dataset_dir)
     con = duckdb.connect()
     kind = load_records(con, ds, kind)
     load_rejects(con, ds)
     build_metrics(con, kind, lid=lid, lid_model=lid_model, progress=progress)
     return con, ds, kind
-
-
-def metrics_table(dataset_dir: str | Path, kind: Kind | None = None, lid: bool = True, lid_model: str | None = None):
-    """One row of metrics per record of DATASET, as a Polars frame (see the module docstring for the columns)."""
-    con, _, _ = open_dataset(dataset_dir, kind, lid, lid_model)
-    try:
-        return con.sql("SELECT * EXCLUDE (_row, content_key) FROM metrics ORDER BY _row").pl()
-    finally:
-        con.close()
 
 
 _REJECTED_STRUCT = {

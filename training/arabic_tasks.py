@@ -18,14 +18,6 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-PAPER_BENCHMARKS = {  # benchmark in the paper's table → lighteval task prefix
-    "ArabicMMLU": "arabic_mmlu",
-    "AlGhafa": "alghafa",
-    "EXAMS": "arabic_exams",
-    "MadinahQA": "madinah_qa",
-    "AraTrust": "aratrust",
-    "ArbMMLU-HT": "arabic_mmlu_ht",
-}
 
 
 def task_names(custom_tasks: str | Path) -> list[str]:

@@ -79,7 +79,3 @@ def _renders_like(tokenizer, old: str, new: str) -> bool:
     return True
 
 
-def assistant_mask(tokenizer, messages: list[dict]) -> tuple[list[int], list[int]]:
-    """(input_ids, assistant_masks) as the chat template's generation markers define them."""
-    out = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
-    return list(out["input_ids"]), list(out["assistant_masks"])

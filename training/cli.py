@@ -19,19 +19,9 @@ train_app = typer.Typer(help="Fine-tune models (TRL SFTTrainer, assistant-only l
 
 def _build(model, data: dict, source: str, overrides: dict):
     """Validate recipe data with dotted-key overrides applied (None values are left out)."""
-    from hala.pipelines.core.config import validate
+    from hala.pipelines.core.config import apply_overrides, validate
 
-    for dotted, value in overrides.items():
-        if value is None:
-            continue
-        node = data
-        *parents, leaf = dotted.split(".")
-        for p in parents:
-            if not isinstance(node.get(p), dict):
-                node[p] = {}
-            node = node[p]
-        node[leaf] = value
-    return validate(model, data, source)
+    return validate(model, apply_overrides(data, overrides), source)
 
 
 def _pairs(items: List[str], what: str) -> dict:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from hala.pipelines.core.datasets import is_sidecar
 from hala.pipelines.core.errors import UserError
 
 _EXTS = (".parquet", ".jsonl", ".json")
@@ -25,9 +26,7 @@ def _files_in(folder: Path, split: str, sub: str | None) -> list[Path]:
     for ext in _EXTS:
         if (folder / f"{split}{ext}").is_file():
             return [folder / f"{split}{ext}"]
-    from hala.quality.fingerprint import NOT_DATA
-
-    files = sorted(p for p in folder.iterdir() if p.suffix in _EXTS and p.is_file() and not p.name.endswith(NOT_DATA))
+    files = sorted(p for p in folder.iterdir() if p.suffix in _EXTS and p.is_file() and not is_sidecar(p))
     if not files:
         raise UserError(f"{folder}: no .parquet or .jsonl files")
     splits = sorted({p.stem for p in files} & _SPLIT_NAMES)

@@ -1,4 +1,4 @@
-"""Training reads published or gated data only (DESIGN: "training/ reads published (or local, gated) datasets").
+"""Training reads published or gated data only: a model is never trained on rows no gate has vouched for.
 
 A Hub dataset passed the gate before it was published. A local one must carry a passing `validation.json` from
 `hala gate` whose fingerprint is the data's fingerprint now — the binding publish uses

@@ -6,10 +6,9 @@ One model per command; `extra="forbid"` everywhere so a misspelled key is named 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hala.pipelines.serving.servers import ServerConfig
 
@@ -54,33 +53,17 @@ class DatasetSpec(_Strict):
                                 "validation.json (`hala gate`); logged as a warning. Hub datasets need no gate")
 
 
-class TrainingBlock(_Strict):
-    """The SFTConfig fields a recipe sets; anything else goes under `extra_args` (passed through unchanged)."""
+def sft_config_fields() -> set[str]:
+    """The keys `trl.SFTConfig` takes (its dataclass fields): the only keys a recipe's `training:` block may hold."""
+    import dataclasses
 
-    learning_rate: float = Field(2e-5, gt=0)
-    num_train_epochs: float = Field(1.0, gt=0)
-    max_steps: int = Field(-1, description="-1: run num_train_epochs")
-    per_device_train_batch_size: int = Field(8, ge=1)
-    gradient_accumulation_steps: int = Field(1, ge=1)
-    max_length: int = Field(2048, ge=16)
-    lr_scheduler_type: str = "cosine"
-    warmup_steps: float = Field(0, ge=0, description="steps (>=1) or a fraction of the run (<1)")
-    weight_decay: float = 0.0
-    gradient_checkpointing: bool = False
-    packing: bool = False
-    bf16: bool = True
-    use_cpu: bool = False
-    seed: int = 42
-    logging_steps: int = 10
-    save_strategy: str = "no"
-    report_to: str | list[str] = "none"
-    extra_args: dict[str, Any] = Field(default_factory=dict, description="other SFTConfig/TrainingArguments keys")
+    from trl import SFTConfig
 
-    @model_validator(mode="after")
-    def _cpu_no_bf16(self) -> "TrainingBlock":
-        if self.use_cpu and self.bf16:
-            raise ValueError("use_cpu: true needs bf16: false (TRL trains in float32 on CPU)")
-        return self
+    return {f.name for f in dataclasses.fields(SFTConfig) if f.init}
+
+
+# Set by hala, not by a recipe: where the model goes is the recipe's `output_dir`, and the loss is assistant-only.
+HALA_SET_SFT_KEYS = frozenset({"output_dir", "assistant_only_loss"})
 
 
 class SFTRecipe(_Strict):
@@ -93,9 +76,27 @@ class SFTRecipe(_Strict):
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
     chat_template: str | None = Field(None, description="a Jinja file replacing the model's template (optional)")
     dataset: DatasetSpec
-    training: TrainingBlock = Field(default_factory=TrainingBlock)
+    training: dict[str, Any] = Field(default_factory=dict, description="trl.SFTConfig fields, passed through as "
+                                     "they are (alignment-handbook style); TRL's own defaults fill the rest")
     output_dir: str
     notes: str = Field("", description="free text: where the hyper-parameters come from")
+
+    @field_validator("training")
+    @classmethod
+    def _training_keys_are_sft_config_fields(cls, training: dict[str, Any]) -> dict[str, Any]:
+        import difflib
+
+        fields = sft_config_fields()
+        for key in training:
+            if key in HALA_SET_SFT_KEYS:
+                raise ValueError(f"{key}: set by hala (the recipe's output_dir; assistant-only loss), not here")
+            if key not in fields:
+                near = difflib.get_close_matches(key, fields, n=3)
+                raise ValueError(f"{key}: not a trl.SFTConfig field"
+                                 + (f" (did you mean {', '.join(near)}?)" if near else ""))
+        if training.get("use_cpu") and training.get("bf16", False):
+            raise ValueError("use_cpu: true needs bf16: false (TRL trains in float32 on CPU)")
+        return training
 
 
 class CompressValidation(_Strict):
@@ -157,13 +158,6 @@ class EvalRecipe(_Strict):
                                        "run only if lighteval is installed")
     lighteval_custom_tasks: str | None = Field(None, description="lighteval's community_tasks/arabic_evals.py")
     lighteval_fewshot: int = Field(0, ge=0)
-
-
-def load_recipe(path: str | Path, model: type[BaseModel]):
-    """Read and validate a recipe file; errors name the bad key (UserError, exit 2)."""
-    from hala.pipelines.core.config import load_yaml, validate
-
-    return validate(model, load_yaml(path), str(path))
 
 
 TINY = "tiny"  # model spec meaning the cached tiny LFM2 demo translator (hala.pipelines.serving.tiny_model)

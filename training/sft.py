@@ -40,10 +40,13 @@ def sft_config(recipe: SFTRecipe):
     """TRL's SFTConfig from the recipe's `training:` block (assistant_only_loss always on)."""
     from trl import SFTConfig
 
-    t = recipe.training
-    kwargs = t.model_dump(exclude={"extra_args"})
-    kwargs.update(t.extra_args)
-    return SFTConfig(output_dir=recipe.output_dir, assistant_only_loss=True, **kwargs)
+    from hala.pipelines.core.errors import UserError
+
+    try:
+        return SFTConfig(output_dir=recipe.output_dir, assistant_only_loss=True, **recipe.training)
+    except (TypeError, ValueError) as e:  # TRL/transformers' own check of a value, as one line
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise UserError(f"training: {first}") from None
 
 
 class Built(NamedTuple):
@@ -75,7 +78,7 @@ def build_trainer(recipe: SFTRecipe) -> Built:
 
     tok, how = load_tokenizer(recipe)
     dtype = "auto" if recipe.dtype == "auto" else getattr(torch, recipe.dtype)
-    if recipe.training.use_cpu and dtype == "auto":
+    if recipe.training.get("use_cpu") and dtype == "auto":
         dtype = torch.float32
     model = AutoModelForCausalLM.from_pretrained(absolute_model_path(recipe.model_name_or_path), revision=recipe.model_revision,
                                                  dtype=dtype, trust_remote_code=recipe.trust_remote_code)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from hala.pipelines.core.datasets import record_files
+
 
 def has_rows(folder: Path) -> bool:
-    """Whether a folder holds any parquet/jsonl file (a stage that rejected everything writes none)."""
-    return folder.is_dir() and any(p.suffix in (".parquet", ".jsonl") for p in folder.rglob("*") if p.is_file())
+    """Whether a file or dataset folder holds any record file (a stage that rejected everything writes none)."""
+    return bool(record_files(folder))
 
 
 def merge_rejects(src_out: Path, dst_out: Path) -> None:

@@ -9,7 +9,6 @@ prompt_version, raw}`.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,11 +17,11 @@ from datatrove.data import Document
 from datatrove.pipeline.inference.types import InferenceError, ServerError
 
 from hala.pipelines.core.stages import HalaStage
+from hala.pipelines.translate.prompts import prompt_version
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 BUILTIN_JUDGE_PROMPTS = {"judge_v1": RESOURCES / "judge_v1.txt"}
 DEFAULT_JUDGE_PROMPT = "judge_v1"
-VERDICTS = ("ACCEPT", "REJECT")
 UNPARSEABLE = "UNPARSEABLE"
 
 # invisible characters a tokenizer may leave around a word; treated as whitespace
@@ -49,8 +48,7 @@ class JudgePrompt:
 
     @property
     def version(self) -> str:
-        digest = hashlib.sha1(f"{self.system}\x1f{self.user}".encode("utf-8")).hexdigest()[:8]
-        return f"{self.name}@{digest}"
+        return prompt_version(self.name, self.system, self.user)
 
     def messages(self, src: str, tgt: str) -> list[dict]:
         values = {"src": src, "tgt": tgt}

@@ -77,7 +77,7 @@ class ParallelRowStage(HalaStage):
     `unknown_format` when neither side is found, `non_string_content` for a non-text side. Empty sides pass on to the
     quality stage (`empty_content`)."""
 
-    stage = "normalize"
+    stage = "parallel_rows"
 
     def __init__(self, output_dir: str | None, src_lang: str, tgt_lang: str, origin: str):
         super().__init__(output_dir)
@@ -95,8 +95,8 @@ class ParallelRowStage(HalaStage):
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         meta = doc.metadata
-        if "read_error" in meta:
-            return self.reject(doc, meta["read_error"], meta.get("read_detail", ""))
+        if unreadable := self.read_error(doc):
+            return unreadable
         sides = self._sides(meta.get("raw"))
         if sides is None:
             keys = sorted(meta["raw"]) if isinstance(meta.get("raw"), dict) else type(meta.get("raw")).__name__

@@ -87,7 +87,7 @@ def chat_messages(src: str, tgt: str, tgt_lang: str) -> list[dict]:
 class PairCheck(HalaStage):
     """Rows that are not usable pairs leave here: `empty_content` for a missing/empty side or language."""
 
-    stage = "normalize"
+    stage = "pair_check"
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         m = doc.metadata
@@ -200,13 +200,6 @@ def _split_counts(out: Path) -> tuple[dict, dict]:
     return splits, dict(origins)
 
 
-def _has_pairs(path: Path) -> bool:
-    """Whether an input holds any row file (a flow that kept nothing writes an empty data/ folder)."""
-    if path.is_file():
-        return True
-    return has_rows(path / "data" if (path / "data").is_dir() else path)
-
-
 def _exact_dedup_config():
     """datatrove's exact dedup on the normalized src + tgt (hala.pipelines.dedup.flow, key `conversation`); no MinHash: two
     different translations of one source are both worth keeping."""
@@ -238,7 +231,7 @@ def build_translator_set(recipe: TranslatorSetRecipe) -> dict:
     for stale in (build, merged, deduped, logs / "translator_set", logs / "translator_set_merge",
                   logs / "translator_set_split", out / "rejects"):
         shutil.rmtree(stale, ignore_errors=True)
-    filled = [p for p in recipe.inputs if _has_pairs(Path(p))]  # a run that kept nothing has no files
+    filled = [p for p in recipe.inputs if has_rows(Path(p))]  # a run that kept nothing has no files
     stage_logs: list[Path] = []
     if filled:
         make_executor(None, [*(record_reader(p) for p in filled), PairCheck(str(out)),

@@ -14,22 +14,13 @@ CONFIG_HELP = "YAML file with the settings block (same keys as the recipe's `{}:
 
 def _load_block(path: Optional[str], model, block: str, overrides: dict):
     """The settings model from a YAML file (whole file, or its `block:` key) with command-line overrides applied."""
-    from hala.pipelines.core.config import load_yaml, validate
+    from hala.pipelines.core.config import apply_overrides, load_yaml, validate
 
     data: dict = {}
     if path:
         data = load_yaml(path)
         data = data.get(block, data) if isinstance(data.get(block), dict) else data
-    for dotted, value in overrides.items():
-        if value is None:
-            continue
-        node = data
-        *parents, leaf = dotted.split(".")
-        for p in parents:
-            if node.get(p) is None:
-                node[p] = {}
-            node = node[p]
-        node[leaf] = value
+    apply_overrides(data, overrides)
     return validate(model, data, path or "options")
 
 

@@ -1,17 +1,47 @@
-"""Terminal logging for the CLI: progress and warnings on screen, datatrove's full per-task logs on disk.
+"""Every use of a dependency's private internals, in one place, each kept only where it measurably pays
+(figures: benchmarks/internals_speed.py) and each guarded: `INTERNALS_VERSIONS` names the releases they were
+written against, and tests/pipelines/core/test_compat.py fails loudly the moment an installed release differs or an
+attribute used here is gone. Elsewhere hala uses the public APIs.
 
-datatrove prints each task's pipeline and stats tables to stderr at INFO; in a terminal that buries the summary the
-CLI prints. `quiet_datatrove()` keeps warnings, errors and the reader's progress bar on screen and leaves every
-line in the task logs (`OUT/logs/<stage>/logs/task_*.log`), which datatrove writes as before.
+- datatrove logging (`quiet_datatrove`): datatrove's task logger prints each task's pipeline and stats tables to
+  stderr at INFO; the patch keeps warnings, errors and the reader's progress on screen and every line in the task
+  logs (`OUT/logs/<stage>/logs/task_*.log`). No public switch exists.
+- datatrove filter/reader/writer statistics (`BatchedStatsFilter`, `BatchedDocStats`, `RecordParquetWriter`):
+  `BaseFilter.run` and `DiskWriter.write` update several statistics per document, a few microseconds each (as much
+  as some checks cost); these do the same bookkeeping once per batch, building `MetricStats` directly (its private
+  `_running_variance`), with the same files, rows and counts.
+- fastText (`fasttext_model`): datatrove's `FastTextLID` only loads models from its asset cache; a local model file
+  is opened with fastText's `_FastText` class, as `fasttext.load_model` does without its stderr warning.
+- datatrove inference servers (in hala.pipelines.serving.servers, which call `init_inference_server` here):
+  `CustomServer.__init__` requires a script path, hala's servers run modules, so they call `InferenceServer.__init__`
+  directly; `VLLMServer._start_vllm_task` is overridden to drop the `--trust-remote-code` datatrove 0.10.1 always adds;
+  `InferenceRunner._init_server` is overridden to add hala's server types.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections import Counter
+from importlib.metadata import version
 
-SCREEN_LEVEL = "WARNING"
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.filters.base_filter import BaseFilter, get_filter_result
+from datatrove.pipeline.writers import ParquetWriter
+from datatrove.utils.batching import batched
+from datatrove.utils.stats import MetricStats
+from datatrove.utils.typeshelper import StatHints
+
+# The releases the internals below were written against (pyproject pins them).
+INTERNALS_VERSIONS = {"datatrove": "0.10.1"}
 
 
+def internals_ok(package: str) -> bool:
+    """Whether the installed `package` is the release hala's use of its internals was written for."""
+    return version(package) == INTERNALS_VERSIONS[package]
+
+
+# ------------------------------------------------------------------------------------------------ datatrove logging
 # Warnings that are progress, not problems: datatrove polls a starting model server once a second and warns each time.
 _EXPECTED_WARNINGS = ("server to become ready",)
 
@@ -54,3 +84,165 @@ def quiet_datatrove() -> None:
     dt_logging.setup_default_logger = setup_default_logger
     dt_logging._hala_quiet = True
     setup_default_logger()
+
+
+# ------------------------------------------------------------------------------------------- datatrove statistics
+def values_stats(values: list[int]) -> MetricStats:
+    """The MetricStats of one `stat_update(label, value=v)` per value, built at once (same total, count, min and
+    max; mean and variance as datatrove merges them)."""
+    n, total = len(values), sum(values)
+    mean = total / n
+    return MetricStats(total=total, n=n, mean=mean, min=min(values), max=max(values),
+                       _running_variance=sum((v - mean) ** 2 for v in values))
+
+
+class BatchedStatsFilter(BaseFilter):
+    """Mixin for a `BaseFilter` subclass: same results and statistics as `BaseFilter.run`, batch-wise bookkeeping."""
+
+    def _add_count(self, label: str, k: int) -> None:
+        """Same as `k` calls of `stat_update(label)` (k observations of 1)."""
+        if k:
+            self.stats[label] = self.stats[label] + MetricStats(total=k, n=k, mean=1.0, min=1, max=1)
+
+    def _add_values(self, label: str, values: list[int]) -> None:
+        """Same total, count, min and max as one `stat_update(label, value=v)` per value; mean/variance merged."""
+        if values:
+            self.stats[label] = self.stats[label] + values_stats(values)
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        with self.exclusion_writer if self.exclusion_writer else contextlib.nullcontext() as writer:
+            for batch in batched(data, self.batch_size):
+                if self.batch_size > 1:
+                    self.stat_update("batches")
+                with self.track_time("batch" if self.batch_size > 1 else None):
+                    results = self.filter_batch(batch)
+                kept: list[Document] = []
+                rejected: list[tuple[Document, str | None]] = []
+                for doc, res in zip(batch, results):
+                    if res is True:
+                        kept.append(doc)
+                        continue
+                    keep, reason = get_filter_result(res)
+                    if keep:
+                        kept.append(doc)
+                    else:
+                        rejected.append((doc, reason))
+                self._add_count(StatHints.total, len(batch))
+                self._add_count(StatHints.forwarded, len(kept))
+                self._add_count(StatHints.dropped, len(rejected))
+                for reason, k in Counter(reason for _, reason in rejected if reason).items():
+                    self._add_count(f"dropped_{reason}", k)
+                self._add_values("doc_len", [len(doc.text) for doc in kept])
+                tokens = [t for doc in kept if (t := doc.metadata.get("token_count", None))]
+                self._add_values("doc_len_tokens", tokens)
+                if writer is not None:
+                    for doc, reason in rejected:
+                        if reason:
+                            doc.metadata["filter_reason"] = reason
+                        writer.write(doc, rank)
+                yield from kept
+
+
+class BatchedDocStats:
+    """Mixin for a datatrove reader or writer: `doc_len` is collected per document and added to the stats in
+    chunks (same total, count, min and max as datatrove's per-document update; mean and variance merged).
+    `flush_doc_stats()` must run before the stats are read: the reader's `run` and the writer's `close` call it."""
+
+    _DOC_STATS_CHUNK = 4096
+
+    def update_doc_stats(self, document: Document) -> None:
+        pending = self.__dict__.setdefault("_pending_doc_lens", [])
+        pending.append(len(document.text))
+        if token_count := document.metadata.get("token_count", None):
+            self.stat_update("doc_len_tokens", value=token_count, unit="doc")
+        if len(pending) >= self._DOC_STATS_CHUNK:
+            self.flush_doc_stats()
+
+    def flush_doc_stats(self) -> None:
+        pending = self.__dict__.get("_pending_doc_lens")
+        if not pending:
+            return
+        self.stats["doc_len"] = self.stats["doc_len"] + values_stats(pending)
+        pending.clear()
+
+
+# ------------------------------------------------------------------------------------------------- datatrove writer
+class RecordParquetWriter(BatchedDocStats, ParquetWriter):
+    """datatrove's ParquetWriter with its per-document bookkeeping cut (the stock writer's per-row cost is measured
+    against this one in benchmarks/filter_throughput.py). For an output name that depends on the rank only (`${rank}.parquet`), the
+    name and its stats label are worked out once per rank instead of twice per document (each a Template
+    substitution over a copy of the metadata), the open file and pyarrow writer are looked up directly, and the
+    `total`, per-file and `doc_len` counts are added in chunks. Same files, same rows, same counts.
+
+    `write` re-does `DiskWriter.write` + `ParquetWriter._write` of datatrove 0.10.1 (pinned in pyproject) using its
+    internals `_get_output_filename`, `_get_filename_with_file_id`, `file_id_counter`, `_on_file_switch`,
+    `_get_output_file_with_retry`, `output_mg`, `_writers`, `_batches` and `_write_batch`; under any other datatrove
+    version, or for names with other placeholders, it is datatrove's own `write`."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._rank_only = internals_ok("datatrove") and set(self.output_filename.get_identifiers()) <= {"rank"}
+        self._names: dict = {}
+        self._pending_counts: dict[str, int] = {}
+
+    def write(self, document: Document, rank: int = 0, **kwargs):
+        if kwargs or not self._rank_only:
+            return super().write(document, rank, **kwargs)
+        names = self._names.get(rank)
+        if names is None:
+            names = self._names[rank] = (self._get_output_filename(document, rank),
+                                         self._get_output_filename(document, "XXXXX"))
+        original_name, stat_name = names
+        output_filename = original_name
+        if self.max_file_size > 0:  # DiskWriter.write: switch files past max_file_size
+            output_filename = self._get_filename_with_file_id(original_name)
+            if self._output_file(output_filename).tell() >= self.max_file_size:
+                self.file_id_counter[original_name] += 1
+                new_output_filename = self._get_filename_with_file_id(original_name)
+                self._on_file_switch(original_name, output_filename, new_output_filename)
+                output_filename = new_output_filename
+        row = self.adapter(document)
+        if output_filename in self._writers:  # ParquetWriter._write once the file's pyarrow writer exists
+            rows = self._batches[output_filename]
+            rows.append(row)
+            if len(rows) == self.batch_size:
+                self._write_batch(output_filename)
+        else:
+            self._write(row, self._output_file(output_filename), original_name)
+        counts = self._pending_counts
+        counts[stat_name] = counts.get(stat_name, 0) + 1
+        self.update_doc_stats(document)
+
+    def _output_file(self, filename: str):
+        fh = self.output_mg.get_open_files().get(filename)
+        return fh if fh is not None else self._get_output_file_with_retry(filename)
+
+    def flush_doc_stats(self) -> None:
+        super().flush_doc_stats()
+        for label, k in self._pending_counts.items():
+            # same as k calls of stat_update(label) and of stat_update("total")
+            for name in (label, StatHints.total):
+                self.stats[name] = self.stats[name] + MetricStats(total=k, n=k, mean=1.0, min=1, max=1)
+        self._pending_counts.clear()
+
+    def close(self):
+        self.flush_doc_stats()
+        super().close()
+
+
+
+# ---------------------------------------------------------------------------------------------------------- fastText
+def fasttext_model(path: str):
+    """A fastText model file opened in place (what `fasttext.load_model` does, minus its deprecation print)."""
+    from fasttext.FastText import _FastText
+
+    return _FastText(path)
+
+
+# ---------------------------------------------------------------------------------------- datatrove inference servers
+def init_inference_server(server, config, rank: int) -> None:
+    """`InferenceServer.__init__` for a subclass of a datatrove server whose own constructor wants what hala's
+    servers do not have (CustomServer: a script path)."""
+    from datatrove.pipeline.inference.servers import InferenceServer
+
+    InferenceServer.__init__(server, config, rank)

@@ -19,7 +19,8 @@ def format_validation_error(source: str, err: ValidationError) -> str:
     for e in err.errors():
         where = ".".join(str(p) for p in e["loc"]) or "(top level)"
         got = f" (got {e['input']!r})" if e["type"] != "missing" and not isinstance(e.get("input"), dict) else ""
-        lines.append(f"{source}: {where}: {e['msg']}{got}")
+        msg = e["msg"].removeprefix("Value error, ")
+        lines.append(f"{source}: {where}: {msg}{got}")
     return "\n".join(lines)
 
 
@@ -52,6 +53,22 @@ def write_recipe(out: str | Path, recipe: BaseModel) -> Path:
                    encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Set dotted keys (`training.max_steps`) in recipe data, creating blocks as needed; None means "not given".
+    How every command lets a flag override its recipe key."""
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        node = data
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[leaf] = value
+    return data
 
 
 def validate(model: type[M], data: dict[str, Any], source: str) -> M:

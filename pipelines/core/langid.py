@@ -63,9 +63,9 @@ class PathFastTextLID(FastTextLID):
     def model(self):
         if self._model is None:
             if os.path.isfile(self.model_path):
-                from fasttext.FastText import _FastText
+                from hala.pipelines.core.compat import fasttext_model
 
-                self._model = _FastText(self.model_path)
+                self._model = fasttext_model(self.model_path)
             else:
                 self.MODEL_URL = self.model_path
                 self.MODEL_SUBFOLDER = "hala"

@@ -1,4 +1,4 @@
-"""The data contracts of DESIGN.md, in one small module every stage imports.
+"""The data contracts (instruction record, bilingual pair, reject row), in one small module every stage imports.
 
 A record travels through datatrove as a `Document`: `doc.id` is the record id, `doc.text` is the text the
 stage judges (the message contents joined by blank lines), and `doc.metadata` holds the record's fields.
@@ -10,11 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 from functools import lru_cache
-from typing import Any, Iterable, Literal, TypedDict
+from typing import Any, Collection, Iterable, TypedDict
 
 from datatrove.data import Document
 
-Role = Literal["system", "user", "assistant"]
 ROLES: tuple[str, ...] = ("system", "user", "assistant")
 
 # Fields of an instruction record (besides `id`), in the order they are written.
@@ -22,7 +21,6 @@ INSTRUCTION_FIELDS: tuple[str, ...] = ("source", "messages", "messages_en", "lan
 # Fields of a bilingual pair (besides `id`).
 PAIR_FIELDS: tuple[str, ...] = ("src_lang", "tgt_lang", "src", "tgt", "origin", "judge", "meta")
 # Columns of every rejects row.
-REJECT_FIELDS: tuple[str, ...] = ("id", "stage", "reason", "detail", "record")
 
 
 class Message(TypedDict):
@@ -130,8 +128,10 @@ _TEXT_FIELDS = ("src", "tgt")
 _MESSAGE_LISTS = ("messages", "messages_en")
 
 
-def record_kind(record: dict) -> str | None:
-    """`instructions` (has `messages`), `pairs` (has `src` and `tgt`, or OPUS's own `translation`) or None."""
+def record_kind(record: Collection[str]) -> str | None:
+    """`instructions` (has `messages`), `pairs` (has `src` and `tgt`, or OPUS's own `translation`) or None: for a
+    record, its keys or a table's column names alike (the one rule every reader, the report and publish decide the
+    kind by)."""
     if "messages" in record:
         return "instructions"
     if ("src" in record and "tgt" in record) or "translation" in record:

@@ -21,6 +21,8 @@ from datatrove.pipeline.writers.jsonl import JsonlWriter
 from hala.pipelines.core.records import document_to_record
 
 REJECT_DETAIL_KEY = "reject_detail"
+# Set by a reader on a row it could not read (hala.pipelines.io): the first stage turns it into a reject.
+READ_ERROR, READ_DETAIL = "read_error", "read_detail"
 # per-source counters of a stage: `by_source/<dataset>/kept`, `by_source/<dataset>/dropped_<reason>`
 BY_SOURCE = "by_source/"
 
@@ -130,3 +132,11 @@ class HalaStage(BaseFilter, ABC):
         """Mark `doc` as rejected; the return value is what `filter` hands back to datatrove."""
         doc.metadata[REJECT_DETAIL_KEY] = detail
         return False, reason
+
+    @classmethod
+    def read_error(cls, doc: Document) -> tuple[bool, str] | None:
+        """The reject of a row its reader could not read (with the reader's reason and detail), else None."""
+        meta = doc.metadata
+        if READ_ERROR in meta:
+            return cls.reject(doc, meta[READ_ERROR], meta.get(READ_DETAIL, ""))
+        return None

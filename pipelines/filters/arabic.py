@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from hala.pipelines.core.text import ASCII_DIGITS
+
 # Harakat, tanween, shadda, sukun, dagger alef, Quranic marks; and tatweel (kashida).
 DIACRITICS_RE = re.compile(r"[\u0610-\u061A\u064B-\u065F\u0670\u06D6-\u06DC\u06DF-\u06E8\u06EA-\u06ED\u0640]")
 # Alef with hamza above/below, madda, wasla → bare alef; alef maksura → yeh; teh marbuta → heh.
@@ -15,7 +17,6 @@ _UNIFY = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "�
 # Anything that is not a letter or digit (Arabic punctuation included) becomes a space when matching.
 _NON_WORD_RE = re.compile(r"[\W_]+", re.UNICODE)
 
-ASCII_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
 ARABIC_LETTER_RE = re.compile(r"[\u0621-\u063A\u0641-\u064A\u066E-\u066F\u0671-\u06D3\u06D5\u06EE-\u06EF\u06FA-\u06FF]")
 LATIN_LETTER_RE = re.compile(r"[A-Za-z\u00C0-\u024F]")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datatrove.data import Document
 from pydantic import BaseModel, ConfigDict, Field
 
-from hala.pipelines.core.batching import BatchedStatsFilter
+from hala.pipelines.core.compat import BatchedStatsFilter
 from hala.pipelines.core.langid import PathFastTextLID, base_code, count_letters, default_lid_model
 from hala.pipelines.core.records import stage_meta
 from hala.pipelines.core.stages import HalaStage
@@ -25,6 +25,27 @@ __all__ = ["ARABIC_LABELS", "LATIN_SCRIPT_LANGS", "LidConfig", "LidStage", "Path
 ARABIC_LABELS = ["ar", "arb", "arz", "ary", "acm", "apc", "ajp", "ars", "aeb", "arq", "acq", "ayp", "afb", "ayl", "shu"]
 LATIN_SCRIPT_LANGS = {"en", "fr", "de", "es", "it", "pt", "nl", "sv", "da", "no", "fi", "pl", "cs", "ro", "tr", "id",
                       "ms", "vi", "sw", "hu", "ca", "hr", "sk", "sl", "et", "lv", "lt"}
+
+
+def lid_ready(text: str) -> str:
+    """A text as fastText judges it here: tashkeel and tatweel stripped (a fully vocalized text is not Persian).
+    Protected spans are already out (views' `stripped`, or `strip_protected`)."""
+    return text if text.isascii() else strip_diacritics(text)  # an ASCII text has nothing to strip
+
+
+def accepted_codes(lang: str, arabic: set[str]) -> set[str]:
+    """The codes that count as `lang`: every Arabic label (MSA and dialects) for Arabic, else its own code."""
+    code = base_code(lang)
+    return arabic if code in arabic else {code}
+
+
+def expected_score(scores: dict[str, float], accepted: set[str]) -> float:
+    """The probability of the expected language: summed over its labels among fastText's top k."""
+    return sum(v for k, v in scores.items() if k in accepted)
+
+
+def top_label(scores: dict[str, float]) -> tuple[str | None, float]:
+    return max(scores.items(), key=lambda kv: kv[1]) if scores else (None, 0.0)
 
 
 class LidConfig(BaseModel):
@@ -68,8 +89,7 @@ class LidStage(BatchedStatsFilter, HalaStage):
     def _accepted(self, lang: str) -> set[str]:
         accepted = self._accepted_sets.get(lang)
         if accepted is None:
-            code = base_code(lang)
-            accepted = self._accepted_sets[lang] = self.arabic if code in self.arabic else {code}
+            accepted = self._accepted_sets[lang] = accepted_codes(lang, self.arabic)
         return accepted
 
     def _checks(self, doc: Document) -> list[tuple[str, str, str]]:
@@ -102,8 +122,7 @@ class LidStage(BatchedStatsFilter, HalaStage):
         for doc in batch:
             plan = []
             for name, text, lang in self._checks(doc):
-                if not text.isascii():  # tashkeel and tatweel are not ASCII: an ASCII text has none to strip
-                    text = strip_diacritics(text)
+                text = lid_ready(text)
                 letters = count_letters(text, short_letters)
                 if letters < min_letters:
                     continue
@@ -129,10 +148,11 @@ class LidStage(BatchedStatsFilter, HalaStage):
                 continue
             accepted = self._accepted(lang)
             s = scores[found]
-            p = sum(v for k, v in s.items() if k in accepted)
+            p = expected_score(s, accepted)
             lowest = p if lowest is None else min(lowest, p)
             if p < threshold:
-                top, top_p = max(s.items(), key=lambda kv: kv[1]) if s else ("?", 0.0)
+                top, top_p = top_label(s)
+                top = top or "?"
                 return self._fail(doc, name, lang, f"{name}: detected {top} {top_p:.2f}, {lang} {p:.2f} "
                                                    f"< {threshold}")
         if lowest is not None:

@@ -16,9 +16,10 @@ from typing import Callable
 from datatrove.data import Document
 from pydantic import BaseModel, ConfigDict, Field
 
-from hala.pipelines.core.batching import BatchedStatsFilter
+from hala.pipelines.core.compat import BatchedStatsFilter
 from hala.pipelines.core.records import messages_text, stage_meta
 from hala.pipelines.core.stages import HalaStage
+from hala.pipelines.core.text import duplicate_fraction
 from hala.pipelines.filters.arabic import arabic_share, to_ascii_digits
 from hala.pipelines.filters.lid import base_code
 from hala.pipelines.filters.views import RecordView, TextView, record_view
@@ -140,11 +141,6 @@ def latin_run(text: str, min_words: int) -> str | None:
         if len(re.findall(r"[A-Za-z][A-Za-z'’\-]*", run)) >= min_words:
             return run
     return None
-
-
-def duplicate_fraction(words: list[str], n: int) -> float:
-    grams = list(zip(*(words[i:] for i in range(n))))
-    return 1 - len(set(grams)) / len(grams) if grams else 0.0
 
 
 def _short(text: str, n: int = 60) -> str:

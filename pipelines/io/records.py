@@ -18,17 +18,15 @@ one-line `UserError` on such a row instead. A file that is not readable at all (
 from __future__ import annotations
 
 import json
-from importlib.metadata import version
 from pathlib import Path
 
 import orjson
 from datatrove.data import Document
 from datatrove.pipeline.readers import JsonlReader, ParquetReader
 from datatrove.pipeline.writers import ParquetWriter
-from datatrove.utils.stats import MetricStats
-from datatrove.utils.typeshelper import StatHints
 
-from hala.pipelines.core.batching import BatchedDocStats, BatchedStatsFilter
+from hala.pipelines.core.compat import BatchedDocStats, BatchedStatsFilter, RecordParquetWriter
+from hala.pipelines.core.datasets import data_folder, record_files, recorded_kind
 from hala.pipelines.core.errors import UserError
 from hala.pipelines.core.records import (
     has_record_types,
@@ -42,13 +40,8 @@ from hala.pipelines.core.records import (
     record_to_document,
     stable_id,
 )
-from hala.pipelines.core.stages import HalaStage
-
-READ_ERROR, READ_DETAIL = "read_error", "read_detail"  # the keys hala.pipelines.io.sources uses for the same purpose
-# A JSONL line longer than this is `too_large` before it is parsed (a record's texts are limited separately, in
-# characters, by hala.pipelines.core.records.MAX_RECORD_CHARS; JSON escapes may take 6 bytes per Arabic character).
-MAX_LINE_BYTES = 8_000_000
-RECORD_SUFFIXES = (".parquet", ".jsonl")
+from hala.pipelines.core.stages import READ_DETAIL, READ_ERROR, HalaStage
+from hala.pipelines.io.lines import parse_line
 
 
 def _meta_object(meta):
@@ -122,18 +115,9 @@ class RecordJsonlReader(_RecordRows, BatchedDocStats, JsonlReader):
                 yield document
 
     def _line_document(self, line: bytes, filepath: str, li: int) -> Document:
-        if len(line) > MAX_LINE_BYTES:
-            return self._bad_row(line[:200].decode("utf-8", "replace") + "…", "too_large",
-                                 f"line of {len(line)} bytes (limit {MAX_LINE_BYTES})", filepath, li)
-        try:
-            row = orjson.loads(line)
-        except orjson.JSONDecodeError as e:
-            try:
-                text = line.decode("utf-8")
-            except UnicodeDecodeError as u:
-                return self._bad_row(line.decode("utf-8", "replace").rstrip("\n"), "bad_utf8", str(u), filepath, li)
-            detail = "blank line" if not text.strip() else str(e)
-            return self._bad_row(text.rstrip("\n"), "malformed_json", detail, filepath, li)
+        row, reason, detail = parse_line(line)
+        if reason:
+            return self._bad_row(row, reason, detail, filepath, li)
         return self._document(row, filepath, li)
 
 
@@ -178,83 +162,13 @@ class ReadStage(BatchedStatsFilter, HalaStage):
         super().__init__(output_dir, batch_size=512)
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        meta = doc.metadata
-        if READ_ERROR in meta:
-            return self.reject(doc, meta[READ_ERROR], meta.get(READ_DETAIL, ""))
-        return True
+        return self.read_error(doc) or True
 
     def filter_batch(self, batch: list[Document]) -> list[bool | tuple[bool, str]]:
         return [self.filter(doc) for doc in batch]
 
 
 # ------------------------------------------------------------------------------------------------------- writing
-# RecordParquetWriter.write relies on DiskWriter/ParquetWriter internals of this exact release (pyproject pins it).
-_WRITER_INTERNALS_OK = version("datatrove") == "0.10.1"
-
-
-class RecordParquetWriter(BatchedDocStats, ParquetWriter):
-    """datatrove's ParquetWriter with its per-document bookkeeping cut (measured on 4,000 pairs: 26 → 15 µs per row;
-    the stock writer was about 15% of `hala filter`'s CPU). For an output name that depends on the rank only (`${rank}.parquet`), the
-    name and its stats label are worked out once per rank instead of twice per document (each a Template
-    substitution over a copy of the metadata), the open file and pyarrow writer are looked up directly, and the
-    `total`, per-file and `doc_len` counts are added in chunks. Same files, same rows, same counts.
-
-    `write` re-does `DiskWriter.write` + `ParquetWriter._write` of datatrove 0.10.1 (pinned in pyproject) using its
-    internals `_get_output_filename`, `_get_filename_with_file_id`, `file_id_counter`, `_on_file_switch`,
-    `_get_output_file_with_retry`, `output_mg`, `_writers`, `_batches` and `_write_batch`; under any other datatrove
-    version, or for names with other placeholders, it is datatrove's own `write`."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._rank_only = _WRITER_INTERNALS_OK and set(self.output_filename.get_identifiers()) <= {"rank"}
-        self._names: dict = {}
-        self._pending_counts: dict[str, int] = {}
-
-    def write(self, document: Document, rank: int = 0, **kwargs):
-        if kwargs or not self._rank_only:
-            return super().write(document, rank, **kwargs)
-        names = self._names.get(rank)
-        if names is None:
-            names = self._names[rank] = (self._get_output_filename(document, rank),
-                                         self._get_output_filename(document, "XXXXX"))
-        original_name, stat_name = names
-        output_filename = original_name
-        if self.max_file_size > 0:  # DiskWriter.write: switch files past max_file_size
-            output_filename = self._get_filename_with_file_id(original_name)
-            if self._output_file(output_filename).tell() >= self.max_file_size:
-                self.file_id_counter[original_name] += 1
-                new_output_filename = self._get_filename_with_file_id(original_name)
-                self._on_file_switch(original_name, output_filename, new_output_filename)
-                output_filename = new_output_filename
-        row = self.adapter(document)
-        if output_filename in self._writers:  # ParquetWriter._write once the file's pyarrow writer exists
-            rows = self._batches[output_filename]
-            rows.append(row)
-            if len(rows) == self.batch_size:
-                self._write_batch(output_filename)
-        else:
-            self._write(row, self._output_file(output_filename), original_name)
-        counts = self._pending_counts
-        counts[stat_name] = counts.get(stat_name, 0) + 1
-        self.update_doc_stats(document)
-
-    def _output_file(self, filename: str):
-        fh = self.output_mg.get_open_files().get(filename)
-        return fh if fh is not None else self._get_output_file_with_retry(filename)
-
-    def flush_doc_stats(self) -> None:
-        super().flush_doc_stats()
-        for label, k in self._pending_counts.items():
-            # same as k calls of stat_update(label) and of stat_update("total")
-            for name in (label, StatHints.total):
-                self.stats[name] = self.stats[name] + MetricStats(total=k, n=k, mean=1.0, min=1, max=1)
-        self._pending_counts.clear()
-
-    def close(self):
-        self.flush_doc_stats()
-        super().close()
-
-
 def record_writer(kind: str, data_dir: str) -> ParquetWriter:
     """Records of `kind` as `DATA_DIR/<rank>.parquet` shards, with the record schema (explicit: no inference)."""
     if kind == "pairs":
@@ -270,11 +184,7 @@ def input_files(input_path: str) -> tuple[Path, list[Path]]:
     p = Path(input_path)
     if not p.exists():
         raise UserError(f"{input_path}: no such file or folder")
-    if p.is_file():
-        return p.parent, [p]
-    folder = p / "data" if (p / "data").is_dir() else p
-    files = sorted(q for q in folder.rglob("*") if q.is_file() and q.suffix in RECORD_SUFFIXES)
-    return folder, files
+    return data_folder(p), record_files(p)
 
 
 def _parquet_file(path: Path):
@@ -337,12 +247,8 @@ def first_record_keys(input_path: str, scan: int = 1000) -> tuple[str | None, li
 def detect_kind(input_path: str, expected: str | None = None) -> str:
     """`instructions` (records with messages) or `pairs` (src/tgt); a mismatch with `expected` is a user error.
     An input with no readable record at all is taken to be `expected` (its rows all leave as `read` rejects)."""
-    p = Path(input_path)
-    stats = p / "stats.json"
-    kind = None
-    if stats.is_file():
-        kind = json.loads(stats.read_text()).get("kind")
-    if kind not in ("instructions", "pairs"):
+    kind = recorded_kind(input_path)
+    if kind is None:
         kind, keys = first_record_keys(input_path)
         if kind is None and keys is not None:
             raise UserError(f"{input_path}: records have neither `messages` nor `src`/`tgt` (keys: "

@@ -16,8 +16,9 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.readers.base import BaseDiskReader, BaseReader
 
 from hala.pipelines.core.records import make_source, stable_id
+from hala.pipelines.core.stages import READ_DETAIL, READ_ERROR
+from hala.pipelines.io.lines import parse_line, too_large
 
-MAX_LINE_BYTES = 1_000_000
 INPUT_SUFFIXES = (".jsonl", ".json", ".parquet")
 
 
@@ -25,8 +26,8 @@ def _raw_document(dataset: str, config: str, split: str, file: str, row: int, ra
                   detail: str = "") -> Document:
     meta = {"raw": raw, "source": make_source(dataset, config, split), "row": row, "file": file}
     if error:
-        meta["read_error"] = error
-        meta["read_detail"] = detail
+        meta[READ_ERROR] = error
+        meta[READ_DETAIL] = detail
     return Document(text="", id=stable_id(dataset, config, split, file, row), metadata=meta)
 
 
@@ -66,32 +67,12 @@ class SourceFileReader(BaseDiskReader):
                             f"a JSON array file that does not parse: {e}")
             return
         for row, item in enumerate(rows):
-            size = len(orjson.dumps(item))
-            if size > MAX_LINE_BYTES:
-                yield self._doc(filepath, row, orjson.dumps(item)[:200].decode("utf-8", "replace") + "…",
-                                "too_large", f"row of {size} bytes (limit {MAX_LINE_BYTES})")
-            else:
-                yield self._doc(filepath, row, item)
+            yield self._doc(filepath, row, *(too_large(item) or (item,)))
 
     def _read_jsonl(self, filepath: str) -> Iterator[Document]:
         with self.data_folder.open(filepath, "rb") as f:
             for row, line in enumerate(f):
-                if len(line) > MAX_LINE_BYTES:
-                    yield self._doc(filepath, row, line[:200].decode("utf-8", "replace") + "…", "too_large",
-                                    f"line of {len(line)} bytes (limit {MAX_LINE_BYTES})")
-                    continue
-                if not line.strip():
-                    yield self._doc(filepath, row, "", "malformed_json", "blank line")
-                    continue
-                try:
-                    text = line.decode("utf-8")
-                except UnicodeDecodeError as e:
-                    yield self._doc(filepath, row, line.decode("utf-8", "replace"), "bad_utf8", str(e))
-                    continue
-                try:
-                    yield self._doc(filepath, row, orjson.loads(text))
-                except orjson.JSONDecodeError as e:
-                    yield self._doc(filepath, row, text.rstrip("\n"), "malformed_json", str(e))
+                yield self._doc(filepath, row, *parse_line(line))
 
     def _read_parquet(self, filepath: str) -> Iterator[Document]:
         import pyarrow.parquet as pq
@@ -199,7 +180,7 @@ def first_rows(reader: BaseReader, n: int = 5) -> list[dict]:
     try:
         for doc in docs:
             raw = doc.metadata.get("raw")
-            if "read_error" not in doc.metadata and isinstance(raw, dict):
+            if READ_ERROR not in doc.metadata and isinstance(raw, dict):
                 rows.append(raw)
                 if len(rows) >= n:
                     break

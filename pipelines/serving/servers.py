@@ -21,6 +21,8 @@ from datatrove.pipeline.inference.run_inference import InferenceConfig, Inferenc
 from datatrove.pipeline.inference.servers import CustomServer, EndpointServer, InferenceServer, VLLMServer
 from pydantic import BaseModel, ConfigDict, Field
 
+from hala.pipelines.core.compat import init_inference_server
+
 ServerType = Literal["transformers", "batched", "endpoint", "vllm", "sglang"]
 
 
@@ -55,7 +57,7 @@ class TransformersServer(CustomServer):
     """`transformers serve` as a datatrove server: started, health-checked and torn down by the runner."""
 
     def __init__(self, config: InferenceConfig, rank: int):
-        InferenceServer.__init__(self, config, rank)  # CustomServer's __init__ wants a script; we run a module
+        init_inference_server(self, config, rank)  # CustomServer's __init__ wants a script; we run a module
 
     def get_base_url(self) -> str:
         return loopback_url(self._port)
@@ -102,8 +104,7 @@ class BatchedServer(TransformersServer):
 
 def server_env(device: str, threads: int) -> dict:
     """The server's environment. On CPU, `OMP_NUM_THREADS` bounds torch's threads: `transformers serve` runs
-    `generate` on its own thread, and with a second OpenMP pool spinning beside it a tiny model ran 13x slower
-    (7.7 vs 83 requests/s, 2 cores)."""
+    `generate` on its own thread, and a second OpenMP pool spinning beside it starves the model's own threads."""
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
     if device == "cpu" and threads > 0:
         env["OMP_NUM_THREADS"] = str(threads)
@@ -153,7 +154,7 @@ class HalaEndpointServer(EndpointServer):
     without it)."""
 
     def __init__(self, config: InferenceConfig, rank: int):
-        InferenceServer.__init__(self, config, rank)
+        init_inference_server(self, config, rank)
         if not config.endpoint_url:
             raise ValueError("endpoint_url must be set for an endpoint server")
         self.endpoint_url = endpoint_root(config.endpoint_url)
@@ -296,9 +297,8 @@ def inference_config(server: ServerConfig, model: str, generation: dict | None =
 
 def concurrency_for(server: ServerConfig) -> int:
     """Requests in flight, sized to the server: a batching server needs several batches' worth — one running, the
-    rest waiting — or its batches run half empty and it cannot group prompts of similar length (measured on 2 cores,
-    tiny model, mixed lengths: 4 batches in flight 526 requests/s, 2 batches 407); others get what the recipe
-    says."""
+    rest waiting — or its batches run half empty and it cannot group prompts of similar length (figures:
+    benchmarks/translate_throughput.py); others get what the recipe says."""
     if server.type == "batched":
         return max(server.max_concurrency, 4 * server.max_batch)
     return server.max_concurrency

@@ -1,4 +1,5 @@
-"""Map a raw source row onto the instruction record's messages: by a named preset, `auto`, or a column mapping.
+"""Map a raw source row onto the instruction record's messages (hala.pipelines.core.records): by a named preset,
+`auto`, or a column mapping.
 
 A row that fits no format, or carries bad content, raises `AdapterError` with a reason code (`unknown_format`,
 `bad_role`, `empty_content`, `non_string_content`, `too_large`): it is rejected, never dropped.

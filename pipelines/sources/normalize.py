@@ -27,8 +27,8 @@ class NormalizeStage(HalaStage):
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         meta = doc.metadata
-        if "read_error" in meta:
-            return self.reject(doc, meta["read_error"], meta.get("read_detail", ""))
+        if unreadable := self.read_error(doc):
+            return unreadable
         fmt, mapping = self.per_source.get(meta["source"]["dataset"], (self.fmt, self.mapping))
         try:
             fmt, messages = to_messages(meta["raw"], fmt, mapping)

@@ -13,8 +13,9 @@ import json
 import re
 from dataclasses import dataclass
 
+from hala.pipelines.core.text import ASCII_DIGITS
+
 PLACEHOLDER_RE = re.compile(r"\[\[([0-9٠-٩۰-۹]+)\]\]")
-_ARABIC_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,7 @@ def mask(text: str) -> Masked:
 def placeholder_counts(text: str) -> dict[int, int]:
     counts: dict[int, int] = {}
     for m in PLACEHOLDER_RE.finditer(text):
-        n = int(m.group(1).translate(_ARABIC_DIGITS))
+        n = int(m.group(1).translate(ASCII_DIGITS))
         counts[n] = counts.get(n, 0) + 1
     return counts
 
@@ -204,4 +205,4 @@ def check_placeholders(text: str, expected: set[int]) -> None:
 def unmask(text: str, spans: list[str]) -> str:
     """Put the protected strings back; raise `PlaceholderError` if any placeholder is lost or duplicated."""
     check_placeholders(text, set(range(1, len(spans) + 1)))
-    return PLACEHOLDER_RE.sub(lambda m: spans[int(m.group(1).translate(_ARABIC_DIGITS)) - 1], text)
+    return PLACEHOLDER_RE.sub(lambda m: spans[int(m.group(1).translate(ASCII_DIGITS)) - 1], text)

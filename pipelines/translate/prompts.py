@@ -30,6 +30,13 @@ TEACHER_SYSTEM = (
 PLAIN_INSTRUCTION = "Translate from English to Arabic: {text}"
 
 
+def prompt_version(name: str, system: str | None, user: str) -> str:
+    """`name@hash` of a prompt's text: what the TM and the card record, so an edited prompt never reuses old
+    translations or verdicts under the same name."""
+    digest = hashlib.sha1(f"{system}\x1f{user}".encode("utf-8")).hexdigest()[:8]
+    return f"{name}@{digest}"
+
+
 @dataclass(frozen=True)
 class TranslationPrompt:
     name: str
@@ -38,8 +45,7 @@ class TranslationPrompt:
 
     @property
     def version(self) -> str:
-        digest = hashlib.sha1(f"{self.system}\x1f{self.user}".encode()).hexdigest()[:8]
-        return f"{self.name}@{digest}"
+        return prompt_version(self.name, self.system, self.user)
 
     def messages(self, text: str) -> list[dict]:
         msgs = [{"role": "system", "content": self.system}] if self.system else []

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datatrove.data import Document
 from datatrove.pipeline.inference.types import InferenceError, ServerError
 
+from hala.pipelines.core.text import duplicate_fraction
 from hala.pipelines.translate.masking import PlaceholderError, check_placeholders, mask, placeholder_counts, unmask
 from hala.pipelines.translate.memory import TranslationMemory
 from hala.pipelines.translate.prompts import TranslationPrompt
@@ -34,10 +35,7 @@ class Rejected(Exception):
 def repetition_share(text: str, n: int = 3) -> float:
     """Share of word n-grams that repeat an earlier one: 0 for ordinary prose, near 1 for a model stuck in a loop."""
     words = text.split()
-    if len(words) < 4 * n:
-        return 0.0
-    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
-    return 1 - len(set(grams)) / len(grams)
+    return duplicate_fraction(words, n) if len(words) >= 4 * n else 0.0
 
 
 def count_tokens_heuristic(text: str) -> int:

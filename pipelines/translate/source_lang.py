@@ -13,7 +13,7 @@ from __future__ import annotations
 from datatrove.data import Document
 from pydantic import BaseModel, ConfigDict, Field
 
-from hala.pipelines.core.batching import BatchedStatsFilter
+from hala.pipelines.core.compat import BatchedStatsFilter
 from hala.pipelines.core.langid import PathFastTextLID, base_code, count_letters, default_lid_model
 from hala.pipelines.core.records import stage_meta
 from hala.pipelines.core.stages import HalaStage

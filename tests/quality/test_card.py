@@ -8,7 +8,8 @@ import pytest
 
 from hala.pipelines.sources import registry as sources
 from hala.quality.bundle import build_bundle
-from hala.quality.card import read_card_header, size_category
+from hala.quality.card import size_category
+from tests.helpers.cards import read_card_header
 from tests.helpers.publish_data import PAIR_SOURCES, REJECTS, SOURCES, write_instructions, write_pairs, write_validation
 
 

@@ -18,9 +18,9 @@ from hala.pipelines.core.records import instruction_schema
 from hala.pipelines.translate.masking import protected_strings
 from hala.quality.fingerprint import dataset_fingerprint
 from hala.quality.gate import run_gate
-from hala.quality.metrics import metrics_table
 from hala.quality.suites import load_suite, suite_names
 from tests.helpers import REPO
+from tests.helpers.cards import metrics_table
 
 AUDIT = REPO / "samples" / "audit" / "instructions.jsonl"
 

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from hala.quality.metrics import build_metrics, lid_columns, load_records, locate
+from hala.quality.metrics import build_metrics, find_dataset, lid_columns, load_records
 from hala.quality.sql import query
 
 # -- the reference: the first implementation, frozen (sql/macros.sql, sql/metrics_*.sql, quality/metrics.py) ----------
@@ -313,8 +313,8 @@ PAIR_SCHEMA = pa.schema([("id", pa.string()), ("src_lang", pa.string()), ("tgt_l
 
 def both_tables(path, lid: bool) -> tuple[list[dict], list[dict]]:
     old, new = duckdb.connect(), duckdb.connect()
-    kind = load_records(old, locate(path))
-    assert load_records(new, locate(path)) == kind
+    kind = load_records(old, find_dataset(path))
+    assert load_records(new, find_dataset(path)) == kind
     old_metrics(old, kind, lid)
     build_metrics(new, kind, lid=lid)
     read = "SELECT * FROM metrics ORDER BY _row"

@@ -313,8 +313,8 @@ def test_translator_set_publishes_pairs_and_chat_with_their_splits(tmp_path):
     import datasets
 
     from hala.pipelines.core.errors import UserError
-    from hala.quality.card import read_card_header
     from hala.quality.gate import run_gate
+    from tests.helpers.cards import read_card_header
 
     ts = write_translator_set(tmp_path)
     stats = json.loads((ts / "stats.json").read_text())

@@ -20,9 +20,9 @@ import pytest
 
 from hala.pipelines.core.errors import UserError
 from hala.quality.fingerprint import dataset_fingerprint
-from hala.quality.metrics import metrics_table
 from hala.quality.report import build_report
 from tests.helpers import REPO
+from tests.helpers.cards import metrics_table
 
 AUDIT = REPO / "samples" / "audit" / "instructions.jsonl"
 
@@ -226,7 +226,7 @@ def test_report_on_a_translator_set_reads_its_pairs(tmp_path):
     data = build_report(ts, tmp_path / "rep", lid=False, show_progress=False)
     pairs = [r for f in sorted((ts / "pairs").glob("*.parquet")) for r in pq.read_table(f).to_pylist()]
     assert data["kind"] == "pairs" and data["rows_kept"] == len(pairs) == stats["total"]
-    assert data["rows_read"] == stats["stages"]["normalize"]["read"] and data["rows_rejected"] == 1
+    assert data["rows_read"] == stats["stages"]["pair_check"]["read"] and data["rows_rejected"] == 1
     assert data["rows_added"] == {"reverse": stats["rows_added"]["reverse"]} and data["accounting_ok"]
     assert {r["source_dataset"]: r["rows"] for r in data["by_source"]} == dict(Counter(r["origin"] for r in pairs))
     # reverse rows are made between dedup and split, yet the stages' own per-source counters (stats.json

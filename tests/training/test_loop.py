@@ -247,7 +247,8 @@ def test_chatml_without_markers_is_patched(caplog):
     from transformers import AutoTokenizer
 
     from hala.pipelines.serving.tiny_model import cached_tiny_model
-    from hala.training.chat_template import assistant_mask, ensure_generation_markers
+    from hala.training.chat_template import ensure_generation_markers
+    from tests.helpers.cards import assistant_mask
 
     tok = AutoTokenizer.from_pretrained(cached_tiny_model())
     plain = tok.chat_template.replace("{% generation %}", "").replace("{% endgeneration %}", "")
@@ -293,7 +294,7 @@ def test_bad_recipe_key_is_one_line_error(tmp_path):
     from hala.pipelines.core.errors import UserError
     from hala.training.recipes import SFTRecipe
 
-    with pytest.raises(UserError, match="training.learning_rat: Extra inputs are not permitted"):
+    with pytest.raises(UserError, match=r"training: learning_rat: not a trl.SFTConfig field \(did you mean learning_rate\?\)"):
         validate(SFTRecipe, load_yaml(bad), str(bad))
 
 
@@ -408,7 +409,8 @@ def test_real_lfm2_template_gets_trls_training_variant():
     from trl.chat_template_utils import lfm2_chat_template
 
     from hala.pipelines.serving.tiny_model import cached_tiny_model
-    from hala.training.chat_template import assistant_mask, ensure_generation_markers
+    from hala.training.chat_template import ensure_generation_markers
+    from tests.helpers.cards import assistant_mask
 
     tok = AutoTokenizer.from_pretrained(cached_tiny_model())
     tok.chat_template = lfm2_chat_template
@@ -437,3 +439,25 @@ def test_folder_reader_never_mixes_splits_or_reads_hala_files(tmp_path):
         (tmp_path / "shards" / name).write_text('{"success": true}', encoding="utf-8")
     assert local_files(str(tmp_path / "shards"), "train") == [tmp_path / "shards" / "00000.jsonl"]
     assert load_pairs(str(tmp_path / "shards"), split="train") == [("Hello", "مرحبا")] * 2
+
+
+def test_training_block_is_sft_config_passed_through(tmp_path):
+    """Any trl.SFTConfig field is a recipe key as it is (no re-declared copy); hala's own keys stay hala's."""
+    from hala.pipelines.core.config import validate
+    from hala.pipelines.core.errors import UserError
+    from hala.training.recipes import SFTRecipe
+    from hala.training.sft import sft_config
+
+    data = yaml.safe_load((RECIPES / "tiny" / "translator" / "config.yaml").read_text())
+    data["training"].update({"neftune_noise_alpha": 5.0, "eval_strategy": "no", "dataset_num_proc": 1})
+    data["output_dir"] = str(tmp_path / "out")
+    cfg = sft_config(validate(SFTRecipe, data, "r.yaml"))
+    assert (cfg.neftune_noise_alpha, cfg.dataset_num_proc, cfg.assistant_only_loss) == (5.0, 1, True)
+    assert cfg.output_dir == str(tmp_path / "out") and cfg.learning_rate == data["training"]["learning_rate"]
+    data["training"]["output_dir"] = "elsewhere"
+    with pytest.raises(UserError, match="training: output_dir: set by hala"):
+        validate(SFTRecipe, data, "r.yaml")
+    del data["training"]["output_dir"]
+    data["training"]["lr_scheduler_type"] = "no-such-schedule"
+    with pytest.raises(UserError, match="^training: "):
+        sft_config(validate(SFTRecipe, data, "r.yaml"))

@@ -115,7 +115,7 @@ def test_mining_prefilters_then_judges_strictly(tmp_path, fake_judge):
                         server={"type": "endpoint", "endpoint": f"http://127.0.0.1:{fake_judge.server_port}",
                                 "model": "fake-judge", "max_concurrency": 4})
     stats = run_mine(recipe)
-    kept = assert_stage_chain(stats, ["normalize", "lid", "quality", "dedup", "judge"], 20)
+    kept = assert_stage_chain(stats, ["parallel_rows", "lid", "quality", "dedup", "judge"], 20)
     st = stats["stages"]
     # the bundled sample's first 20 rows: 3 wrong-language/swapped, 1 empty + 1 truncated, 1 exact duplicate
     assert st["lid"]["reasons"] == {"lid_tgt_mismatch": 1, "lid_src_mismatch": 2}
@@ -167,12 +167,12 @@ def test_mining_reads_parquet_rows_and_rejects_malformed_ones(tmp_path):
                       '{"en": "Flat rows work too: this one is kept.", "ar": "الصفوف المسطحة تعمل أيضًا: هذا الصف محفوظ."}\n'
                       '{broken json\n')
     stats = run_mine(MineRecipe(input=str(folder), output=str(tmp_path / "a"), judge=None, dataset_name="opus-local"))
-    assert assert_stage_chain(stats, ["normalize", "lid", "quality", "dedup"], 2) == 2
+    assert assert_stage_chain(stats, ["parallel_rows", "lid", "quality", "dedup"], 2) == 2
     rows = read_parquet(tmp_path / "a" / "data")
     assert {r["src"][:10] for r in rows} == {"My brother", "The studen"} and all(r["judge"] is None for r in rows)
     assert {json.loads(r["meta"])["source"] for r in rows} == {"opus-local/train-00000"}  # a folder: per file
     stats = run_mine(MineRecipe(input=str(broken), output=str(tmp_path / "b"), judge=None, filters=None, dedup=None))
-    assert stats["stages"]["normalize"] == {"read": 4, "kept": 1, "rejected": 3, "reasons": {
+    assert stats["stages"]["parallel_rows"] == {"read": 4, "kept": 1, "rejected": 3, "reasons": {
         "unknown_format": 1, "non_string_content": 1, "malformed_json": 1}}
     assert len(read_parquet(tmp_path / "b" / "data")) == 1
 
@@ -205,7 +205,7 @@ def test_translator_set_splits_by_source_and_reverses(tmp_path):
     stats = build_translator_set(TranslatorSetRecipe(inputs=[str(a), str(b)], output=str(out), reverse=True,
                                                      test_size=0.2, dev_size=0.15))
     st = stats["stages"]
-    assert st["normalize"] == {"read": 74, "kept": 73, "rejected": 1, "reasons": {"empty_content": 1}}
+    assert st["pair_check"] == {"read": 74, "kept": 73, "rejected": 1, "reasons": {"empty_content": 1}}
     assert st["dedup"] == {"read": 73, "kept": 71, "rejected": 2, "reasons": {"exact_duplicate": 2}}
     # datatrove's exact dedup (hala.pipelines.dedup.flow) keeps the first copy read: the teacher's, not the later input's
     dups = {r["id"]: r["detail"] for r in read_rejects(out) if r["stage"] == "dedup"}
@@ -301,7 +301,7 @@ def test_three_recipes_end_to_end_with_the_tiny_model(tmp_path, monkeypatch):
     assert {json.loads(p["meta"])["role"] for p in pairs} == {"user", "assistant"}
 
     stats, _ = run_recipe(str(_recipe(tmp_path, "opus_mining_demo.yaml", output=str(mined_out))))
-    kept = assert_stage_chain(stats, ["normalize", "lid", "quality", "dedup", "judge"], 20)
+    kept = assert_stage_chain(stats, ["parallel_rows", "lid", "quality", "dedup", "judge"], 20)
     judge = stats["stages"]["judge"]
     assert judge["read"] == 14 and kept == len(read_parquet(mined_out / "data"))
     assert set(judge["reasons"]) <= {"judge_reject", "judge_unparseable"}
@@ -313,7 +313,7 @@ def test_three_recipes_end_to_end_with_the_tiny_model(tmp_path, monkeypatch):
 
     stats, _ = run_recipe(str(_recipe(tmp_path, "translator_set_demo.yaml", output=str(set_out),
                                       inputs=[str(teacher_out), str(mined_out)])))
-    st = assert_stage_chain(stats, ["normalize", "dedup"], len(pairs) + kept)
+    st = assert_stage_chain(stats, ["pair_check", "dedup"], len(pairs) + kept)
     split = stats["stages"]["split"]
     assert split["read"] == 2 * st and stats["total"] == split["kept"] == 2 * st - split["rejected"]  # reverse: true
     assert sum(n for by in stats["origins"].values() for n in by.values()) == stats["total"]
@@ -365,7 +365,7 @@ def test_first_rows_reader_is_a_global_limit_across_tasks(tmp_path):
 def test_mining_limit_counts_rows_in_total_with_several_tasks(tmp_path):
     stats = run_mine(MineRecipe(input=str(OPUS), output=str(tmp_path / "m"), limit=7, judge=None, filters=None,
                                 dedup=None, executor={"tasks": 3, "workers": 1}))
-    assert stats["stages"]["normalize"]["read"] == 7
+    assert stats["stages"]["parallel_rows"]["read"] == 7
     assert yaml.safe_load((tmp_path / "m" / "recipe.yaml").read_text())["limit"] == 7  # for the card and `hala run`
     first = [json.loads(line) for line in OPUS.read_text(encoding="utf-8").splitlines()[:7]]
     kept = {r["src"] for r in read_parquet(tmp_path / "m" / "data")}

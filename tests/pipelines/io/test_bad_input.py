@@ -18,7 +18,7 @@ from hala.pipelines.core.errors import UserError
 from hala.pipelines.core.records import MAX_RECORD_CHARS, instruction_schema, pair_schema
 from hala.pipelines.dedup.flow import DedupConfig, run_dedup, run_filter_and_dedup
 from hala.pipelines.filters.flow import run_filter
-from hala.pipelines.io.records import MAX_LINE_BYTES
+from hala.pipelines.io.lines import MAX_LINE_BYTES
 from tests.helpers import REPO
 
 
