@@ -337,6 +337,7 @@ def build_bundle(dataset_dir: str | Path, out_dir: str | Path, repo_id: str, ver
         "pretty_name": name, "repo_id": repo_id, "version": version, "kind": kind, "configs": configs,
         "sources": source_table, "licence": licence, "licence_order": list(source_registry.LICENCE_ORDER),
         "numbers": nums, "stages": cards.stage_rows(nums["stages"]), "rejects": nums["rejects_by_reason"],
+        "source_stages": cards.source_stage_rows(nums["stats"]),
         "models": [{"stage": st, "model": m, "rows": n} for (st, m), n in sorted(parts.models.items())],
         "translation": (nums["stats"] or {}).get("translation") or {},
         "origin_table": cards.origin_table(nums["stats"] or {}),

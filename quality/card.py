@@ -146,6 +146,17 @@ def stage_rows(stages: dict) -> list[dict]:
     return out
 
 
+def source_stage_rows(stats: dict | None) -> list[dict]:
+    """Per source, per stage read/kept/rejected with reasons (stats.json `by_source`, what the stages counted)."""
+    out = []
+    by_source = (stats or {}).get("by_source") or {}
+    for source in sorted({src for per in by_source.values() for src in per}):
+        for stage, per in by_source.items():
+            if source in per:
+                out.append({"source": source, **stage_rows({stage: per[source]})[0]})
+    return out
+
+
 def origin_table(stats: dict) -> dict:
     """Rows per origin and split of a translator set (stats.json `splits` and `origins`), and its empty splits."""
     splits = list(stats.get("splits") or {})

@@ -29,7 +29,7 @@ from hala.quality.sql import query, sql_list, sql_string
 Kind = Literal["instructions", "pairs"]
 REJECT_COLUMNS = "{'id': 'VARCHAR', 'stage': 'VARCHAR', 'reason': 'VARCHAR', 'detail': 'VARCHAR', 'record': 'VARCHAR'}"
 # hala.pipelines.filters.views: every protected-span pattern needs one of these characters (or "://")
-_SPAN_MARKERS = ("`", "~", "$", "\\", "<", "{", "[", "://")
+_SPAN_MARKERS = ("`", "~", "$", "\\", "<", "{", "[", "&", "%", "://")
 
 
 def _may_have_spans_sql(text_expr: str) -> str:

@@ -69,6 +69,18 @@ def _stage_order(stages: dict, rejects_by_reason: list[dict]) -> list[str]:
     return order + sorted({r["stage"] for r in rejects_by_reason} - set(order))
 
 
+def _stats_source_stage(stats: dict | None) -> list[dict] | None:
+    """The per-source, per-stage counts hala's stages counted themselves (stats.json `by_source`; reasons there):
+    exact even for rows that never became a record (a `normalize` reject has no `source` in its record)."""
+    by_source = (stats or {}).get("by_source")
+    if not isinstance(by_source, dict) or not by_source:
+        return None
+    rows = [{"source_dataset": src, "stage": stage, "read": c["read"], "kept": c["kept"], "rejected": c["rejected"]}
+            for stage, per in by_source.items() for src, c in per.items()]
+    order = {stage: i for i, stage in enumerate(by_source)}
+    return sorted(rows, key=lambda r: (r["source_dataset"], order[r["stage"]]))
+
+
 def _source_stage_matches(rows: list[dict], stages: dict) -> bool | None:
     """Whether the per-source table adds up to stats.json's per-stage counts (None without stats). It does not when
     a stage changes the unit counted (teacher pairs: instruction rows in, one pair per message out)."""
@@ -147,8 +159,10 @@ def build_report(dataset_dir: str | Path, out_dir: str | Path, lid: bool = True,
         summary["lid"] = _lid_summary(con, lid_min) if lid else None
         summary["masked_spans"] = _rows(con, query("masked_spans_summary", metrics=metrics))[0]
         order = _stage_order(stages, rejects_by_reason)
-        by_source_stage = _rows(con, query("rows_by_source_and_stage", metrics=metrics, rejects="rejects",
-                                           stages=sql_list(order))) if order else []
+        by_source_stage = _stats_source_stage(ds.stats) if from_stats else None
+        if by_source_stage is None:
+            by_source_stage = _rows(con, query("rows_by_source_and_stage", metrics=metrics, rejects="rejects",
+                                               stages=sql_list(order))) if order else []
         report = {
             "dataset": str(dataset_dir),
             "kind": kind,
@@ -163,6 +177,7 @@ def build_report(dataset_dir: str | Path, out_dir: str | Path, lid: bool = True,
             "stages": stages,
             "by_source": _rows(con, query("rows_by_source", metrics=metrics)),
             "by_source_and_stage": by_source_stage,
+            "by_source_and_stage_from": "stats.json" if from_stats and (ds.stats or {}).get("by_source") else "rejects",
             "by_source_and_stage_matches_stages": _source_stage_matches(by_source_stage, stages) if from_stats
             else None,
             "rejects_by_reason": rejects_by_reason,
@@ -297,6 +312,8 @@ def _headline(report: dict) -> list[tuple[str, str]]:
 
 
 def _source_stage_note(report: dict) -> str:
+    if report.get("by_source_and_stage_from") == "stats.json":
+        return "what each stage counted per source dataset as it ran (stats.json `by_source`, reasons there)"
     note = ("rejected rows by the source their record names; kept = the final data of that source plus what later "
             "stages rejected")
     if report.get("by_source_and_stage_matches_stages") is False:

@@ -40,7 +40,7 @@ Endpoint = Annotated[Optional[str], typer.Option("--endpoint", metavar="URL", he
 Device = Annotated[str, typer.Option("--device", metavar="DEVICE", help="transformers/batched server device: cpu, "
                                      "cuda, auto")]
 Concurrency = Annotated[int, typer.Option("--concurrency", metavar="N", help="requests in flight")]
-Prompt = Annotated[str, typer.Option("--prompt", metavar="PROMPT", help="lfm2 | teacher | path to a YAML prompt file")]
+Prompt = Annotated[str, typer.Option("--prompt", metavar="PROMPT", help="lfm2 | teacher | plain | path to a YAML prompt file")]
 TM = Annotated[Optional[str], typer.Option("--tm", metavar="FILE", help="translation memory file")]
 ModelRevision = Annotated[Optional[str], typer.Option("--model-revision", metavar="REV", help="the model's revision "
                                                       "(an endpoint's weights: the translation memory keys on it)")]

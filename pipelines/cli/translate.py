@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
 from hala.pipelines.cli import options as o
 from hala.pipelines.core.errors import UserError
 from hala.pipelines.core.stats import summary_lines
+
+COLUMNS_HELP = ("column mapping for any other dataset: user=COL,assistant=COL[,system=COL] (user=a+b joins two), or "
+                "turns=COL,role=FIELD,content=FIELD,roles.NAME=user|assistant|system,…")
+
 
 
 def _summary(stats: dict, out: Path) -> str:
@@ -19,6 +24,7 @@ def translate(
     input: o.Input,
     output: o.Output,
     format: o.Format = "auto",
+    columns: Optional[str] = o.value("--columns", COLUMNS_HELP, "MAPPING"),
     model: o.Model = None,
     server: o.Server = "transformers",
     endpoint: o.Endpoint = None,
@@ -39,11 +45,13 @@ def translate(
     from pydantic import ValidationError
 
     from hala.pipelines.core.config import format_validation_error
+    from hala.pipelines.sources.columns import parse_columns
     from hala.pipelines.translate.flow import TranslateConfig, run_translate
 
     try:
         cfg = TranslateConfig(
             input=input, output=output, format=format, split=split, limit=limit, prompt=prompt, tm_path=tm,
+            columns=parse_columns(columns) if columns else None,
             config=hub_config, dataset_name=dataset_name, overwrite=overwrite,
             server={"type": server, "model": model, "endpoint": endpoint, "device": device,
                     "max_concurrency": concurrency, "model_revision": model_revision},

@@ -129,13 +129,30 @@ _MESSAGE_LISTS = ("messages", "messages_en")
 
 
 def record_kind(record: Collection[str]) -> str | None:
-    """`instructions` (has `messages`), `pairs` (has `src` and `tgt`) or None: for a record, its keys or a table's
-    column names alike (the one rule every reader, the report and publish decide the kind by)."""
+    """`instructions` (has `messages`), `pairs` (has `src` and `tgt`, or OPUS's own `translation`) or None: for a
+    record, its keys or a table's column names alike (the one rule every reader, the report and publish decide the
+    kind by)."""
     if "messages" in record:
         return "instructions"
-    if "src" in record and "tgt" in record:
+    if ("src" in record and "tgt" in record) or "translation" in record:
         return "pairs"
     return None
+
+
+def opus_pair(row: Any, origin: str) -> dict | None:
+    """A row in OPUS's own schema (`{"translation": {"ar": …, "en": …}}`, as OPUS-100 on the Hub and
+    samples/opus) as a pair record: Arabic is the target, the other language the source (with two languages and no
+    Arabic: the keys in order). None when the row is not one (it is then checked as it is)."""
+    if not isinstance(row, dict) or "src" in row or "tgt" in row:
+        return None
+    sides = row.get("translation")
+    if not isinstance(sides, dict) or len(sides) != 2:
+        return None
+    langs = list(sides)
+    src_lang, tgt_lang = (next(k for k in langs if k != "ar"), "ar") if "ar" in langs else langs
+    pair = {"src_lang": src_lang, "tgt_lang": tgt_lang, "src": sides[src_lang], "tgt": sides[tgt_lang],
+            "origin": origin, "judge": None, "meta": {"format": "opus"}}
+    return {"id": row["id"], **pair} if row.get("id") else pair
 
 
 def _type_name(value: Any) -> str:
@@ -219,6 +236,8 @@ def record_problem(record: Any, kind: str | None = None, max_chars: int = MAX_RE
     if not isinstance(record, dict):
         return "not_a_record", f"{_type_name(record)}, not a record object"
     found = record_kind(record)
+    if found == "pairs" and not ("src" in record and "tgt" in record):  # `translation` that is not two languages
+        return "bad_schema", f"`translation` must hold two languages (got {_type_name(record.get('translation'))})"
     if found is None or (kind is not None and found != kind):
         want = {"instructions": "`messages`", "pairs": "`src` and `tgt`"}.get(kind or "", "`messages` or `src`/`tgt`")
         return "bad_schema", f"no {want} (keys: {', '.join(sorted(map(str, record))) or 'none'})"

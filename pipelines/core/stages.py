@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC
+from collections import Counter, deque
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,17 @@ from hala.pipelines.core.records import document_to_record
 REJECT_DETAIL_KEY = "reject_detail"
 # Set by a reader on a row it could not read (hala.pipelines.io): the first stage turns it into a reject.
 READ_ERROR, READ_DETAIL = "read_error", "read_detail"
+# per-source counters of a stage: `by_source/<dataset>/kept`, `by_source/<dataset>/dropped_<reason>`
+BY_SOURCE = "by_source/"
+
+
+def source_name(doc: Document) -> str:
+    """The source dataset a document counts under: its record's `source.dataset`, a pair's `origin`."""
+    meta = doc.metadata
+    source = meta.get("source")
+    if isinstance(source, dict) and source.get("dataset"):
+        return str(source["dataset"])
+    return str(meta.get("origin") or "(unknown)")
 
 
 def _jsonable(value: Any) -> Any:
@@ -70,6 +82,46 @@ class HalaStage(BaseFilter, ABC):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         cls.name = cls.stage  # datatrove keys its stats by step name: make it the stage name
+        if not getattr(cls.run, "_counts_sources", False):  # whichever filter loop the class uses (datatrove's or
+            inner = cls.run                                  # the batched one), count its rows per source too
+
+            def run(self, data, rank: int = 0, world_size: int = 1, _inner=inner):
+                return self._run_by_source(_inner, data, rank, world_size)
+
+            run._counts_sources = True
+            cls.run = run
+
+    def _run_by_source(self, inner, data, rank: int, world_size: int):
+        """`inner`'s results, counting kept and rejected-by-reason rows per source. A filter yields the documents
+        it keeps, in order: every document fed before a kept one and not yielded was rejected (its reason is
+        already on it)."""
+        pending: deque = deque()
+        counts: Counter = Counter()
+
+        def feed():
+            for doc in data:
+                pending.append(doc)
+                yield doc
+
+        def settle(upto=None) -> None:
+            while pending:
+                doc = pending.popleft()
+                if doc is upto:
+                    return
+                reason = doc.metadata.get("filter_reason") or "unspecified"
+                counts[f"{BY_SOURCE}{source_name(doc)}/dropped_{reason}"] += 1
+
+        try:
+            for doc in inner(self, feed(), rank, world_size):
+                settle(doc)
+                counts[f"{BY_SOURCE}{source_name(doc)}/kept"] += 1
+                yield doc
+            settle()
+        finally:
+            from datatrove.utils.stats import MetricStats
+
+            for label, k in counts.items():
+                self.stats[label] = self.stats[label] + MetricStats(total=k, n=k, mean=1.0, min=1, max=1)
 
     def __init__(self, output_dir: str | None = None, batch_size: int = 1):
         writer = RejectsWriter(output_dir, self.stage) if output_dir else None

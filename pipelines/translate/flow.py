@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Literal
+from typing import Any, Callable, Iterator, Literal
 
 from datatrove.data import Document
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hala.pipelines.core.config import write_recipe
 from hala.pipelines.core.executors import ExecutorConfig, make_executor, run_executor, submitted
@@ -26,7 +26,7 @@ from hala.pipelines.core.run_folder import bound_run, recipe_fingerprint
 from hala.pipelines.core.stages import HalaStage
 from hala.pipelines.core.stats import write_stats
 from hala.pipelines.io.records import WorkJsonlReader
-from hala.pipelines.io.sources import source_reader
+from hala.pipelines.io.sources import ChainedSources
 from hala.pipelines.serving.identity import model_identity
 from hala.pipelines.serving.servers import (
     HalaInferenceRunner,
@@ -35,11 +35,12 @@ from hala.pipelines.serving.servers import (
     inference_config,
     retry_policy,
 )
-from hala.pipelines.sources.adapters import InputFormat
 from hala.pipelines.sources.normalize import NormalizeStage
+from hala.pipelines.sources.spec import COLUMNS_HELP, FORMAT_HELP, SourceSpec, check_columns, check_format
 from hala.pipelines.translate.memory import TranslationMemory
 from hala.pipelines.translate.prompts import load_prompt
 from hala.pipelines.translate.rollout import SegmentTranslator, TranslationSettings, translate_rollout
+from hala.pipelines.translate.source_lang import SourceLangConfig, SourceLangStage
 
 DEFAULT_TM = Path.home() / ".cache" / "hala" / "tm.sqlite"
 
@@ -52,18 +53,38 @@ class TranslateConfig(BaseModel):
     flow: Literal["translate"] = "translate"
     input: str = Field(..., description="file or folder of jsonl/parquet, or a Hub dataset id")
     output: str = Field(..., description="output folder: data/*.parquet, rejects/, stats.json")
-    format: InputFormat = Field("auto", description="input format (auto: detected per row)")
+    format: str = Field("auto", description=FORMAT_HELP)
+    columns: dict[str, Any] | None = Field(None, description=COLUMNS_HELP)
     dataset_name: str | None = Field(None, description="source dataset name recorded on every row")
     config: str | None = Field(None, description="Hub dataset config")
     split: str = Field("train", description="split to read and to record")
     limit: int = Field(-1, description="the first N rows of the input in total, however many tasks (-1: all)")
     server: ServerConfig = Field(default_factory=ServerConfig)
-    prompt: str = Field("lfm2", description="built-in prompt (lfm2, teacher) or a YAML prompt file")
+    prompt: str = Field("lfm2", description="built-in prompt (lfm2, teacher, plain) or a YAML prompt file")
     max_segment_tokens: int = Field(384, ge=16, description="longer content is split at sentence ends")
     tm_path: str | None = Field(None, description=f"translation memory (default {DEFAULT_TM})")
     records_per_chunk: int = Field(200, ge=1, description="rows per resumable checkpoint chunk")
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     overwrite: bool = Field(False, description="start OUTPUT clean when it holds another run")
+    source_lang: SourceLangConfig | None = Field(default_factory=SourceLangConfig,
+                                                 description="the English-source check before translation (null: off)")
+
+    @field_validator("format")
+    @classmethod
+    def _format(cls, v: str) -> str:
+        return check_format(v)
+
+    @model_validator(mode="after")
+    def _columns(self):
+        if self.columns is not None and self.input is not None:
+            check_columns(self.source_specs()[0].resolved_format(), self.columns)
+        return self
+
+    def source_specs(self) -> list[SourceSpec]:
+        """The sources this run reads (one for `hala translate`; a corpus recipe may list several)."""
+        return [SourceSpec(input=self.input, name=self.dataset_name, config=self.config, split=self.split,
+                           format=self.format, limit=self.limit, columns=self.columns)]
+
 
 
 # settings that do not change a row: how fast, where, with which key — a resume may change them
@@ -196,13 +217,31 @@ def _resolve_model(server: ServerConfig) -> tuple[str, bool]:
     return locate(server.model, "model"), False
 
 
+def source_steps(specs: list[SourceSpec], out: str):
+    """The reader and the `normalize` stage for the run's sources, each checked against its first rows first.
+    Several sources are read one after the other (each sharded across the tasks), each with its own format."""
+    from hala.pipelines.core.errors import UserError
+
+    names = [s.dataset() for s in specs]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise UserError(f"sources: {dup[0]!r} named twice (give each source its own `name`)")
+    for spec in specs:
+        spec.check_first_rows()
+    if len(specs) == 1:
+        spec = specs[0]
+        return spec.reader(), NormalizeStage(out, spec.resolved_format(), spec.columns)
+    per_source = {s.dataset(): (s.resolved_format(), s.columns) for s in specs}
+    return ChainedSources([s.reader(named=True) for s in specs]), NormalizeStage(out, per_source=per_source)
+
+
 def translate_pipelines(cfg: TranslateConfig, later_steps: list[PipelineStep] | None = None,
                         data_dir: str | None = None):
     """The two executors of the translate stage (not yet run), once the model, prompt and input have been checked;
     `cfg` (the whole recipe of the flow that calls this) is recorded as OUT/recipe.yaml."""
     out = Path(cfg.output)
     work = out / "work"
-    reader = source_reader(cfg.input, cfg.dataset_name, cfg.config, cfg.split, cfg.limit)
+    reader, normalize = source_steps(cfg.source_specs(), str(out))  # a wrong column: one line, before anything
     load_prompt(cfg.prompt)  # a bad prompt file fails here with one line, not inside a task
     model, _ = resolve_model(cfg.server)
     identity = model_identity_of(cfg.server)
@@ -219,9 +258,9 @@ def translate_pipelines(cfg: TranslateConfig, later_steps: list[PipelineStep] | 
         replay_cache=False,  # the translation memory already keeps every translated segment
         retry=retry_policy(cfg.server),
     )
-    progress = StageProgress("translate", input_rows(cfg.input, cfg.limit))
-    first = make_executor(cfg.executor, [reader, progress, NormalizeStage(str(out), cfg.format), runner],
-                          str(out / "logs" / "translate"))
+    progress = StageProgress("translate", input_rows(cfg.input, cfg.limit) if cfg.input else None)
+    checks = [SourceLangStage(str(out), cfg.source_lang)] if cfg.source_lang else []
+    first = make_executor(cfg.executor, [reader, progress, normalize, *checks, runner], str(out / "logs" / "translate"))
     writer = ParquetWriter(data_dir or str(out / "data"), output_filename="${rank}.parquet",
                            adapter=instruction_writer_adapter, schema=instruction_schema())
     second = make_executor(
@@ -244,7 +283,9 @@ def translate_fingerprint(cfg: BaseModel) -> dict:
 def check_translate(cfg: TranslateConfig) -> None:
     """What every translate-based flow checks before its output folder is touched, in the order a user fixes
     things: the input, the prompt, then the model (a missing model is named last, not in place of a typo)."""
-    source_reader(cfg.input, cfg.dataset_name, cfg.config, cfg.split, cfg.limit)
+    for spec in cfg.source_specs():
+        spec.reader()  # a missing path or an unreadable Hub id: one line
+        spec.check_first_rows()  # a column the mapping names that the input lacks: one line
     load_prompt(cfg.prompt)
     resolve_model(cfg.server)
 

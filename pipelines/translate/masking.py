@@ -1,4 +1,7 @@
-"""Protect what must never be translated — code, LaTeX, URLs, HTML tags, JSON blocks — behind placeholders.
+r"""Protect what must never be translated behind placeholders: code (a fence with its info string: ```go never becomes
+```اذهب), JSON blocks, LaTeX (math and `\begin{…}…\end{…}` environments), URLs, HTML tags (a tag with its URL
+attributes is one span), HTML entities (`&nbsp;`, `&amp;`) and programming placeholders in prose (`{name}`, `{0}`,
+`%s`, `%(name)d`, `{{ var }}`, `{% tag %}`).
 
 A translator sees `Call [[1]] with [[2]]` instead of `` Call `f()` with $x^2$ ``; after translation the exact original
 bytes are put back. `unmask` refuses a text where a placeholder was lost or duplicated: that is the `structure` reject.
@@ -19,7 +22,7 @@ PLACEHOLDER_RE = re.compile(r"\[\[([0-9٠-٩۰-۹]+)\]\]")
 class Span:
     start: int
     end: int
-    kind: str  # code_block | inline_code | latex | url | html | json
+    kind: str  # code_block | inline_code | latex | url | html | html_entity | placeholder | json
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,8 @@ _LATEX_PATTERNS = [
     (re.compile(r"\$\$.+?\$\$", re.DOTALL), "$$"),
     (re.compile(r"\\\[.+?\\\]", re.DOTALL), "\\["),
     (re.compile(r"\\\(.+?\\\)", re.DOTALL), "\\("),
+    # an environment outside $…$ (align, equation, pmatrix…), the outermost of its name; `$` inside it stays in it
+    (re.compile(r"\\begin\{([A-Za-z]+\*?)\}.*?\\end\{\1\}", re.DOTALL), "\\begin{"),
     # inline $…$ (pandoc rule): no space after the opening $, no space before the closing $, no digit right after it;
     # so "costs $5 and $10" is currency, not math.
     # The lookbehind is ASCII-only: Arabic joins "و" to the next word, so "و$b$" must still be math.
@@ -46,6 +51,14 @@ _LATEX_PATTERNS = [
 ]
 _URL = re.compile(r"\b(?:https?|ftp)://[^\s<>\"'`\]\)]+[^\s<>\"'`\]\).,;:!?]")
 _HTML = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s+[^<>]*?)?/?>")
+_HTML_ENTITY = re.compile(r"&(?:[A-Za-z][A-Za-z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});")
+# format placeholders: Jinja/Mustache {{ x }} and {% tag %}, str.format {} {0} {name} {name!r:>10}, printf %s %5.2f
+# %(name)d (a `%` after a letter or digit is not one: "50% of", "100%s" stay prose)
+_PLACEHOLDERS = [
+    (re.compile(r"\{\{[^{}\n]{0,200}?\}\}|\{%[^\n]{0,200}?%\}"), "{"),
+    (re.compile(r"\{(?:\d+|[A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\[\w+\])*)?(?:![rsa])?(?::[^{}\s]{0,20})?\}"), "{"),
+    (re.compile(r"(?<![\w%])%(?:\([A-Za-z_]\w*\))?[-+#0]*(?:\d+|\*)?(?:\.(?:\d+|\*))?[diouxXeEfFgGcrsa](?![A-Za-z])"), "%"),
+]
 _JSON_START = re.compile(r"^[ \t]*[\[{]", re.MULTILINE)
 
 
@@ -108,16 +121,24 @@ def _json_blocks(text: str, taken: list[Span]) -> list[Span]:
 
 
 def find_protected_spans(text: str) -> list[Span]:
-    """Non-overlapping protected spans, in text order. Earlier kinds win (code beats LaTeX beats URL)."""
+    """Non-overlapping protected spans, in text order. Earlier kinds win (code beats LaTeX beats URL), except that an
+    HTML tag holding a URL takes it in."""
     spans = _fenced_blocks(text) if "```" in text or "~~~" in text else []
     if "{" in text or "[" in text:
         spans += _json_blocks(text, spans)
 
     def add(pattern: re.Pattern, kind: str, needle: str) -> None:
+        r"""Matches that overlap no span yet; an HTML tag or LaTeX that holds earlier spans whole replaces them (an
+        `<a href="…">` tag with its URL, `$\begin{pmatrix}…\end{pmatrix}$`, is one span); a partial overlap is
+        skipped."""
         if needle not in text:
             return
         for m in pattern.finditer(text):
-            if not any(m.start() < s.end and s.start < m.end() for s in spans):
+            hit = [s for s in spans if m.start() < s.end and s.start < m.end()]
+            if all(m.start() <= s.start and s.end <= m.end() and (m.start(), m.end()) != (s.start, s.end)
+                   for s in hit) and (not hit or kind in ("html", "latex")):
+                for s in hit:
+                    spans.remove(s)
                 spans.append(Span(m.start(), m.end(), kind))
 
     add(_INLINE_CODE, "inline_code", "`")
@@ -125,6 +146,9 @@ def find_protected_spans(text: str) -> list[Span]:
         add(pattern, "latex", needle)
     add(_URL, "url", "://")
     add(_HTML, "html", "<")
+    add(_HTML_ENTITY, "html_entity", "&")
+    for pattern, needle in _PLACEHOLDERS:
+        add(pattern, "placeholder", needle)
     return sorted(spans, key=lambda s: s.start)
 
 

@@ -1,7 +1,11 @@
 """Translation prompts, versioned: the version is part of every translation-memory key.
 
 `teacher` is the system-prompted request we send to a large instruction model (the paper's FP8 teacher);
-`lfm2` is the fine-tuned translator's shape: one user turn, "Translate everything that follows into Arabic:" + text.
+`lfm2` is the fine-tuned translator's shape: one user turn, "Translate everything that follows into Arabic:" + text;
+`plain` is the form the Hala technical report (Hala, arXiv 2509.14008) writes for a translation-specialised teacher:
+one user turn, "Translate from English to Arabic: {text}", no system prompt — for models trained on translation
+requests rather than on instructions (they answer with the translation alone). It carries no word about the `[[n]]`
+placeholders; a model that drops one is retried once, then the row is a `structure` reject.
 A recipe may also point `prompt` at a YAML file with `name`, `system` and `user` (containing `{text}`); the version
 is the name plus a hash of the texts, so editing a prompt never reuses translations made with the old one.
 """
@@ -21,6 +25,9 @@ TEACHER_SYSTEM = (
     "faithfully and fluently. Keep every placeholder such as [[1]] exactly as written, in the right place. "
     "Do not translate placeholders, do not add explanations, and answer with the translation only."
 )
+
+# the paper's plain request for a translation-specialised teacher (see the module docstring)
+PLAIN_INSTRUCTION = "Translate from English to Arabic: {text}"
 
 
 def prompt_version(name: str, system: str | None, user: str) -> str:
@@ -49,6 +56,7 @@ class TranslationPrompt:
 BUILTIN_PROMPTS = {
     "teacher": TranslationPrompt("teacher", "{text}", TEACHER_SYSTEM),
     "lfm2": TranslationPrompt("lfm2", f"{TRANSLATE_INSTRUCTION}\n{{text}}"),
+    "plain": TranslationPrompt("plain", PLAIN_INSTRUCTION),
 }
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from tests.helpers import REPO
 
-STAGES = ["normalize", "translate", "lid", "quality", "dedup"]
+STAGES = ["normalize", "source_lang", "translate", "lid", "quality", "dedup"]
 
 
 @pytest.fixture(scope="module")

@@ -278,7 +278,7 @@ def test_three_recipes_end_to_end_with_the_tiny_model(tmp_path, monkeypatch):
     stats, out = run_recipe(str(_recipe(tmp_path, "teacher_pairs_demo.yaml", output=str(teacher_out),
                                         tm_path=str(tmp_path / "tm.sqlite"))))
     assert out == teacher_out
-    translated = assert_stage_chain(stats, ["normalize", "translate"], 6)
+    translated = assert_stage_chain(stats, ["normalize", "source_lang", "translate"], 6)
     parent = stats["pairs"]["parent_rows"]
     assert parent == translated
     # every message of every translated row is a pair or a reject (the system prompts: role_not_paired)

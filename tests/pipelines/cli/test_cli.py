@@ -36,7 +36,11 @@ def test_translate_help_keeps_the_contract():
     [
         ("flow: corpus\ninput: x\noutput: y\nservr: {type: vllm}\n", "servr: Extra inputs are not permitted"),
         ("flow: corpus\ninput: x\noutput: y\nserver: {type: vlm}\n", "server.type: Input should be"),
-        ("flow: corpus\noutput: y\n", "input: Field required"),
+        ("flow: corpus\noutput: y\n", "give either `input` (one source) or `sources` (a list)"),
+        ("flow: corpus\noutput: y\nsources: [{input: x, fromat: auto}]\n", "sources.0.fromat: Extra inputs"),
+        ("flow: corpus\noutput: y\nsources: [{input: x, format: orca}]\n", "sources.0.format: unknown format "
+         "'orca'; allowed: auto, scp116k"),
+        ("flow: corpus\noutput: y\nformat: lamini\nsources: [{input: x}]\n", "`format` is a per-source key"),
         ("flow: nope\ninput: x\noutput: y\n", "flow: unknown flow 'nope'"),
         ("flow: corpus\ninput: x\noutput: y\nexecutor: {tasks: 0}\n", "executor.tasks"),
         ("- just\n- a list\n", "top level must be a mapping"),

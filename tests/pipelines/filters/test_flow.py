@@ -160,3 +160,23 @@ def test_everything_rejected_still_accounts(tmp_path):
     assert stats["stages"]["quality"]["reasons"] == {"empty_content": 1}
     assert stats["stages"]["dedup"] == {"read": 0, "kept": 0, "rejected": 0, "reasons": {}}
     assert kept(tmp_path / "out") == [] and (tmp_path / "out" / "data").is_dir()
+
+
+def test_filter_pairs_reads_opus_own_schema(tmp_path):
+    """`hala filter --kind pairs` on samples/opus (rows `{"translation": {"ar", "en"}}`, as `hala mine` reads them):
+    every row becomes an en→ar pair, none is refused for its schema."""
+    from hala.pipelines.cli.app import get_app
+    from tests.helpers import REPO
+
+    src = REPO / "samples" / "opus" / "ar_en.jsonl"
+    lines = [json.loads(x)["translation"] for x in src.read_text(encoding="utf-8").splitlines()]
+    result = CliRunner().invoke(get_app(), ["filter", str(src), str(tmp_path / "out"), "--kind", "pairs"])
+    assert result.exit_code == 0, result.output
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    assert stats["kind"] == "pairs" and stats["stages"]["read"] == {"read": len(lines), "kept": len(lines),
+                                                                   "rejected": 0, "reasons": {}}
+    kept = [r for f in sorted((tmp_path / "out" / "data").glob("*.parquet")) for r in pq.read_table(f).to_pylist()]
+    assert kept and len(kept) == stats["stages"]["quality"]["kept"]
+    by_src = {x["en"]: x["ar"] for x in lines}
+    assert all(r["src_lang"] == "en" and r["tgt_lang"] == "ar" and by_src[r["src"]] == r["tgt"] for r in kept)
+    assert {r["origin"] for r in kept} == {"ar_en"}

@@ -143,3 +143,34 @@ def test_config_rejects_unknown_keys():
 
     with pytest.raises(ValidationError):
         QualityConfig(length_ratio={"chars_mn": 0.1})
+
+
+@pytest.mark.parametrize("en, good, bad, reason", [
+    ("Read it like this:\n\n```go\nscanner := bufio.NewScanner(f)\n```\n\nThat reads the file one line at a time.",
+     "اقرأه هكذا:\n\n```go\nscanner := bufio.NewScanner(f)\n```\n\nهذا يقرأ الملف سطرًا بعد سطر في كل مرة.",
+     "اقرأه هكذا:\n\n```اذهب\nscanner := bufio.NewScanner(f)\n```\n\nهذا يقرأ الملف سطرًا بعد سطر في كل مرة.",
+     "masked_span_changed"),
+    ("The roots follow from \\begin{align} x &= 1 \\\\ y &= 3 \\end{align} which gives both of the eigenvalues.",
+     "تنتج الجذور من \\begin{align} x &= 1 \\\\ y &= 3 \\end{align} وهو ما يعطي القيمتين الذاتيتين كلتيهما.",
+     "تنتج الجذور من \\begin{محاذاة} x &= 1 \\\\ y &= 3 \\end{محاذاة} وهو ما يعطي القيمتين الذاتيتين كلتيهما.",
+     "masked_span_changed"),
+    ('Open <a href="https://example.org/help?lang=en&amp;page=2">the help page</a> to read more about it here.',
+     'افتح <a href="https://example.org/help?lang=en&amp;page=2">صفحة المساعدة</a> لتقرأ المزيد عنها هنا.',
+     'افتح <a رابط="https://example.org/help?lang=en&amp;page=2">صفحة المساعدة</a> لتقرأ المزيد عنها هنا.',
+     "masked_span_changed"),
+    ("Prices&nbsp;include tax &amp; delivery for every order placed in the shop this week.",
+     "الأسعار&nbsp;تشمل الضريبة &amp; التوصيل لكل طلب يُقدَّم في المتجر هذا الأسبوع.",
+     "الأسعار تشمل الضريبة و التوصيل لكل طلب يُقدَّم في المتجر هذا الأسبوع.",
+     "masked_span_changed"),
+    ("Print {name} and %(count)d with %s in the message that the program shows to its users.",
+     "اطبع {name} و %(count)d مع %s في الرسالة التي يعرضها البرنامج لمستخدميه.",
+     "اطبع {الاسم} و %(count)d مع %s في الرسالة التي يعرضها البرنامج لمستخدميه.",
+     "missing_placeholders"),
+])
+def test_each_new_span_kind_is_checked_after_translation(en, good, bad, reason):
+    """A row translated elsewhere (`hala filter`) that changed a fence's info string, a LaTeX environment, an HTML
+    tag, an entity or a format placeholder is rejected; the same row with them intact passes those checks."""
+    config = QualityConfig(numbers={"enabled": False})
+    src = [("user", EN_Q), ("assistant", en)]
+    assert reason_of(inst([("user", AR_Q), ("assistant", good)], src), config=config) is True
+    assert reason_of(inst([("user", AR_Q), ("assistant", bad)], src), config=config) == reason

