@@ -17,9 +17,9 @@ from typing import Annotated, Callable, Optional
 import typer
 
 from hala.pipelines.core.compat import PlainHelpCommand
-from hala.pipelines.sources.spec import FORMAT_HELP
 
 SERVER_TYPES = "transformers | batched | endpoint | vllm | sglang"  # ServerConfig.type, in that order
+FORMATS = "auto | scp116k | realign_alpaca | lamini | synthetic_instruct | openorca | tulu3 | hermes3 | alpaca | sharegpt | messages"  # hala.pipelines.sources.presets.FORMATS
 MODEL_HELP = ("model path or Hub id (required); `tiny` picks the tiny demo model, whose output is meaningless; "
               "with --server endpoint, the model name the endpoint serves")
 OUTPUT_HELP = "output folder (data/, rejects/, stats.json, recipe.yaml)"
@@ -46,7 +46,8 @@ ModelRevision = Annotated[Optional[str], typer.Option("--model-revision", metava
                                                       "(an endpoint's weights: the translation memory keys on it)")]
 
 # what is read
-Format = Annotated[str, typer.Option("--format", metavar="FORMAT", help=FORMAT_HELP)]
+Format = Annotated[str, typer.Option("--format", metavar="FORMAT", help=FORMATS + " (auto: a known Hub id's "
+                                    "preset, else recognised per row)")]
 Limit = Annotated[int, typer.Option("--limit", metavar="N", help="the first N rows of the input, in total (-1: all)")]
 OptionalLimit = Annotated[Optional[int], typer.Option("--limit", metavar="N", help="the first N rows of the input")]
 Split = Annotated[str, typer.Option("--split", metavar="SPLIT", help="split to read (Hub datasets) and to record")]
