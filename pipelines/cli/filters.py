@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from hala.pipelines.cli.translate import EXECUTOR_HELP, WAIT_HELP, _summary
 from hala.pipelines.core.errors import UserError
 
 CONFIG_HELP = "YAML file with the settings block (same keys as the recipe's `{}:`); flags override it"
@@ -24,12 +25,16 @@ def _load_block(path: Optional[str], model, block: str, overrides: dict):
     return validate(model, data, path or "options")
 
 
-def _summary(stats: dict, out: Path) -> str:
-    from hala.pipelines.core.stats import stage_lines
+def _engine(executor: str, tasks: int, workers: int, wait: bool):
+    from pydantic import ValidationError
 
-    lines = stage_lines(stats)
-    lines.append(f"  output: {out / 'data'}   rejects: {out / 'rejects'}   stats: {out / 'stats.json'}")
-    return "\n".join(lines)
+    from hala.pipelines.core.config import format_validation_error
+    from hala.pipelines.core.executors import ExecutorConfig
+
+    try:
+        return ExecutorConfig(type=executor, tasks=tasks, workers=workers, wait=wait)
+    except ValidationError as e:
+        raise UserError(format_validation_error("options", e)) from e
 
 
 def filter_cmd(
@@ -44,6 +49,8 @@ def filter_cmd(
     no_quality: bool = typer.Option(False, "--no-quality", help="skip the quality checks"),
     tasks: int = typer.Option(1, "--tasks", help="datatrove tasks (input files are split across them)"),
     workers: int = typer.Option(1, "--workers", help="tasks run at once"),
+    executor: str = typer.Option("local", "--executor", help=EXECUTOR_HELP),
+    wait: bool = typer.Option(False, "--wait", help=WAIT_HELP),
 ) -> None:
     """Language-ID on both sides and bilingual quality checks; rejects carry a reason and a detail."""
     from hala.pipelines.filters import FilterConfig
@@ -58,7 +65,7 @@ def filter_cmd(
         cfg.quality = None
     if cfg.lid is not None and cfg.lid.model and not Path(cfg.lid.model).is_file() and "://" not in cfg.lid.model:
         raise UserError(f"--lid-model {cfg.lid.model}: no such file")
-    stats = run_filter(input, output, kind, cfg, tasks=tasks, workers=workers)  # type: ignore[arg-type]
+    stats = run_filter(input, output, kind, cfg, executor=_engine(executor, tasks, workers, wait))  # type: ignore[arg-type]
     typer.echo(_summary(stats, Path(output)))
 
 
@@ -72,6 +79,8 @@ def dedup_cmd(
     no_near: bool = typer.Option(False, "--no-near", help="skip MinHash near-dedup"),
     tasks: int = typer.Option(1, "--tasks", help="datatrove tasks"),
     workers: int = typer.Option(1, "--workers", help="tasks run at once"),
+    executor: str = typer.Option("local", "--executor", help=EXECUTOR_HELP),
+    wait: bool = typer.Option(False, "--wait", help=WAIT_HELP),
 ) -> None:
     """Exact and MinHash near-dedup on the normalized Arabic key; each removed row names its kept twin."""
     from hala.pipelines.dedup.flow import DedupConfig, run_dedup
@@ -79,7 +88,7 @@ def dedup_cmd(
     overrides = {"key": key, "exact": False if no_exact else None, "near": False if no_near else None}
     cfg = _load_block(config, DedupConfig, "dedup", overrides)
     try:
-        stats = run_dedup(input, output, cfg, tasks=tasks, workers=workers, check_input=True)
+        stats = run_dedup(input, output, cfg, check_input=True, executor=_engine(executor, tasks, workers, wait))
     except ValueError as e:
         if "dedup key" in str(e):
             raise UserError(str(e)) from e

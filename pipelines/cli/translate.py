@@ -11,13 +11,16 @@ from hala.pipelines.core.errors import UserError
 from hala.pipelines.core.stats import stage_lines
 
 FORMAT_HELP = "input format: auto, alpaca, sharegpt, openorca, messages"
+EXECUTOR_HELP = "local | slurm | ray (a recipe's executor: block sets the rest: partition, address…)"
+WAIT_HELP = ("slurm: follow the submitted jobs (tasks done/running/failed) and run the later stages and stats in this "
+             "command (recipe key executor.wait)")
 
 
 def _summary(stats: dict, out: Path) -> str:
     if stats.get("submitted"):
         return (f"  submitted: the tasks run on the cluster (logs: {stats['submitted']['logs']}). Run the same command "
-                "again once they have finished: completed tasks are skipped, the later stages run and stats.json "
-                "is written.")
+                "again once they have finished (or add --wait to follow them): completed tasks are skipped, the "
+                "later stages run and stats.json is written.")
     lines = stage_lines(stats)
     lines.append(f"  output: {out / 'data'}   rejects: {out / 'rejects'}   stats: {out / 'stats.json'}")
     return "\n".join(lines)
@@ -40,6 +43,8 @@ def translate(
     config: Optional[str] = typer.Option(None, "--config", help="Hub dataset config"),
     dataset_name: Optional[str] = typer.Option(None, "--dataset-name", help="source name recorded on every row"),
     tm: Optional[str] = typer.Option(None, "--tm", help="translation memory file"),
+    executor: str = typer.Option("local", "--executor", help=EXECUTOR_HELP),
+    wait: bool = typer.Option(False, "--wait", help=WAIT_HELP),
 ) -> None:
     """Translate English instruction rows to Arabic (roles kept, code/LaTeX/URLs untouched)."""
     from pydantic import ValidationError
@@ -53,7 +58,7 @@ def translate(
             config=config, dataset_name=dataset_name,
             server={"type": server, "model": model, "endpoint": endpoint, "device": device,
                     "max_concurrency": concurrency},
-            executor={"tasks": tasks, "workers": workers},
+            executor={"type": executor, "tasks": tasks, "workers": workers, "wait": wait},
         )
     except ValidationError as e:
         raise UserError(format_validation_error("options", e)) from e
@@ -61,11 +66,12 @@ def translate(
     typer.echo(_summary(stats, Path(output)))
 
 
-def run(recipe: str = typer.Argument(..., help="a YAML recipe (see recipes/)")) -> None:
+def run(recipe: str = typer.Argument(..., help="a YAML recipe (see recipes/)"),
+        wait: bool = typer.Option(False, "--wait", help=WAIT_HELP)) -> None:
     """Run a whole flow described by a YAML recipe (`flow:` picks it: corpus, translate, teacher_pairs, mine, translator_set)."""
     from hala.pipelines.flows.registry import run_recipe
 
-    stats, out = run_recipe(recipe)
+    stats, out = run_recipe(recipe, wait=wait)
     typer.echo(_summary(stats, out))
 
 

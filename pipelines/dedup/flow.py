@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hala.pipelines.core.executors import ExecutorConfig, make_executor
+from hala.pipelines.core.executors import ExecutorConfig, make_executor, run_stages, submitted
 from hala.pipelines.core.stats import atomic_write_json, write_stats
 from hala.pipelines.dedup.keys import DedupKeyName, dedup_key
 from hala.pipelines.filters import FilterConfig, Kind
@@ -39,19 +39,14 @@ class DedupConfig(BaseModel):
     seed: int = Field(1, description="MinHash permutation seed (same on every task)")
 
 
-def _touch_missing(folder: Path, tasks: int, suffixes: tuple[str, ...]) -> None:
-    """MinhashDedupFilter needs a .remove/.clusters file per rank; a rank without duplicates gets empty ones."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for rank in range(tasks):
-        for suffix in suffixes:
-            f = folder / f"{rank:06d}{suffix}"
-            if not f.exists():
-                f.touch()
-
-
 def run_dedup(input_dir: str, output_dir: str, config: DedupConfig | None = None, tasks: int = 1, workers: int = 1,
-              kind: str | None = None, check_input: bool = False) -> dict:
-    """Deduplicate the records of INPUT into OUTPUT (data/, rejects/dedup/, stats.json); returns the stats.
+              kind: str | None = None, check_input: bool = False, executor: ExecutorConfig | None = None) -> dict:
+    """Deduplicate the records of INPUT into OUTPUT (data/, rejects/dedup/, stats.json); returns the stats (or, when
+    the stages were submitted to Slurm without waiting, what `submitted` says).
+
+    `executor` (a recipe's block) runs every stage on its engine with its task count; without it `tasks`/`workers`
+    on the local executor. The stages whose parallelism is fixed keep it: one task for the exact-duplicate finder
+    and the MinHash clustering, one per band for the MinHash buckets.
 
     `check_input` (what `hala dedup` sets): INPUT is anyone's data, so rows that are not records leave as rejects
     of a `read` stage before dedup (every pass drops them the same way, so positions agree). Without it INPUT is
@@ -74,6 +69,7 @@ def run_dedup(input_dir: str, output_dir: str, config: DedupConfig | None = None
     from hala.pipelines.dedup.steps import (
         DecisionWriter,
         DedupStage,
+        EnsureRankFiles,
         KeeperRecorder,
         SetDedupKey,
         SplitWordTokenizer,
@@ -81,8 +77,11 @@ def run_dedup(input_dir: str, output_dir: str, config: DedupConfig | None = None
     )
     from hala.pipelines.io.records import ReadStage, detect_kind, input_files, record_reader, record_writer
 
-    def local(pipeline: list, logging_dir: Path, n_tasks: int = 1, n_workers: int = 1):
-        return make_executor(ExecutorConfig(tasks=n_tasks, workers=n_workers), pipeline, logging_dir)
+    engine = executor or ExecutorConfig(tasks=tasks, workers=workers)
+    stages: list[tuple[str, object]] = []
+
+    def stage(name: str, pipeline: list, n_tasks: int | None = None) -> None:
+        stages.append((name, make_executor(engine, pipeline, logs / name, tasks=n_tasks)))
 
     config = config or DedupConfig()
     out = Path(output_dir)
@@ -117,24 +116,19 @@ def run_dedup(input_dir: str, output_dir: str, config: DedupConfig | None = None
         return ExactDedupFilter(str(work / "exact_dups"), config=exact_cfg, exclusion_writer=writer)
 
     if config.exact:
-        local([*reader(), key, ExactDedupSignature(str(work / "exact_sigs"), config=exact_cfg)],
-                       logs / "dedup_1_exact_sigs", tasks, workers).run()
-        local([ExactFindDedups(str(work / "exact_sigs"), str(work / "exact_dups"), config=exact_cfg)],
-                       logs / "dedup_2_exact_find").run()
-        (work / "exact_dups").mkdir(parents=True, exist_ok=True)
+        stage("dedup_1_exact_sigs", [*reader(), key, ExactDedupSignature(str(work / "exact_sigs"), config=exact_cfg)])
+        stage("dedup_2_exact_find",
+              [ExactFindDedups(str(work / "exact_sigs"), str(work / "exact_dups"), config=exact_cfg)], 1)
     if config.near:
         pre = [exact_filter()] if config.exact else []
-        local([*reader(), key, *pre,
-                        MinhashDedupSignature(str(work / "mh_sigs"), config=mh_cfg, language=tokenizer)],
-                       logs / "dedup_3_minhash_sigs", tasks, workers).run()
-        local([MinhashDedupBuckets(str(work / "mh_sigs"), str(work / "mh_buckets"), config=mh_cfg)],
-                       logs / "dedup_4_minhash_buckets", config.num_buckets, workers).run()
-        local([MinhashDedupCluster(str(work / "mh_buckets"), str(work / "mh_remove"), config=mh_cfg,
-                                            save_cluster_id=True)],
-                       logs / "dedup_5_minhash_cluster").run()
-        _touch_missing(work / "mh_remove", tasks, (".remove", ".clusters"))
+        stage("dedup_3_minhash_sigs", [*reader(), key, *pre,
+                                       MinhashDedupSignature(str(work / "mh_sigs"), config=mh_cfg, language=tokenizer)])
+        stage("dedup_4_minhash_buckets",
+              [MinhashDedupBuckets(str(work / "mh_sigs"), str(work / "mh_buckets"), config=mh_cfg)], config.num_buckets)
+        stage("dedup_5_minhash_cluster", [MinhashDedupCluster(str(work / "mh_buckets"), str(work / "mh_remove"),
+                                                              config=mh_cfg, save_cluster_id=True)], 1)
 
-    mark = [*reader(), key]
+    mark = [EnsureRankFiles(str(work / "mh_remove")), *reader(), key] if config.near else [*reader(), key]
     if config.exact:
         mark.append(exact_filter(DecisionWriter(str(work / "decisions" / "exact_duplicate"), "exact_duplicate")))
         mark.append(KeeperRecorder(str(work / "keepers" / "exact"), "exact"))
@@ -143,15 +137,17 @@ def run_dedup(input_dir: str, output_dir: str, config: DedupConfig | None = None
                                        exclusion_writer=DecisionWriter(str(work / "decisions" / "near_duplicate"),
                                                                        "near_duplicate")))
         mark.append(KeeperRecorder(str(work / "keepers" / "near"), "near"))
-    local(mark, logs / "dedup_6_mark", tasks, workers).run()
-
-    final = [*reader(str(out)), DedupStage(str(out), str(work)), record_writer(kind, str(out / "data"))]
-    local(final, logs / "dedup_7_final", tasks, workers).run()
+    stage("dedup_6_mark", mark)
+    stage("dedup_7_final", [*reader(str(out)), DedupStage(str(out), str(work)), record_writer(kind, str(out / "data"))])
+    (work / "exact_dups").mkdir(parents=True, exist_ok=True)  # read by the MinHash pass even with no duplicate
+    if not run_stages(engine, stages):
+        return submitted(out, stages[-1][1], kind)
     return write_stats(out, kind=kind)
 
 
 def run_filter_and_dedup(input_path: str, output_dir: str, kind: Kind | None = None,
-                         filters: FilterConfig | None = None, dedup=None, tasks: int = 1, workers: int = 1) -> dict:
+                         filters: FilterConfig | None = None, dedup=None, tasks: int = 1, workers: int = 1,
+                         executor: ExecutorConfig | None = None) -> dict:
     """Filters, then (when `dedup` is a DedupConfig) deduplication of what the filters kept, into one OUTPUT."""
     from hala.pipelines.filters.flow import run_filter
 
@@ -159,11 +155,14 @@ def run_filter_and_dedup(input_path: str, output_dir: str, kind: Kind | None = N
     out = Path(output_dir)
     kind = detect_kind(input_path, kind)
     if dedup is None:
-        return run_filter(input_path, output_dir, kind, filters, tasks, workers)
+        return run_filter(input_path, output_dir, kind, filters, tasks, workers, executor=executor)
     staged = out / "work" / "filtered"
-    run_filter(input_path, output_dir, kind, filters, tasks, workers, data_dir=str(staged / "data"))
+    filtered = run_filter(input_path, output_dir, kind, filters, tasks, workers, data_dir=str(staged / "data"),
+                          executor=executor)
+    if filtered.get("submitted"):
+        return filtered
     # the staged rows were written by the filter run: its `read` stage already accounts for the input
-    return run_dedup(str(staged), output_dir, dedup, tasks=tasks, workers=workers, kind=kind)
+    return run_dedup(str(staged), output_dir, dedup, tasks=tasks, workers=workers, kind=kind, executor=executor)
 
 
 __all__ = ["DedupConfig", "run_dedup", "run_filter_and_dedup", "dedup_key"]

@@ -7,11 +7,16 @@ from typing import Literal
 
 from pydantic import Field
 
-from hala.pipelines.core.executors import run_executor, submitted
+from hala.pipelines.core.executors import run_stages, submitted
 from hala.pipelines.core.stats import write_stats
 from hala.pipelines.dedup.flow import DedupConfig, run_dedup
 from hala.pipelines.filters import FilterConfig, build_filter_steps
-from hala.pipelines.translate.flow import TranslateConfig, translate_pipelines
+from hala.pipelines.translate.flow import (
+    TranslateConfig,
+    merge_task_memories,
+    translate_pipelines,
+    translate_stages,
+)
 
 
 class CorpusRecipe(TranslateConfig):
@@ -28,11 +33,14 @@ def run_corpus(recipe: CorpusRecipe) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     later = build_filter_steps("instructions", str(out), recipe.filters) if recipe.filters else []
     staged = out / "work" / "filtered"
-    _, finalize = translate_pipelines(recipe, later, data_dir=str(staged / "data") if recipe.dedup else None)
-    if not run_executor(finalize, "translate"):
-        return submitted(out, finalize)  # Slurm: dedup and stats once the jobs are done and the recipe is re-run
+    merge_task_memories(recipe)  # what tasks of an earlier submission translated (a no-op when merged already)
+    first, finalize = translate_pipelines(recipe, later, data_dir=str(staged / "data") if recipe.dedup else None)
+    if not run_stages(recipe.executor, *translate_stages(recipe, first, finalize)):
+        return submitted(out, finalize)  # Slurm without --wait: dedup and stats when the recipe is re-run
     logs = [out / "logs" / "translate", out / "logs" / "finalize"]
     if recipe.dedup:
-        run_dedup(str(staged), str(out), recipe.dedup, tasks=1, workers=1)
+        stats = run_dedup(str(staged), str(out), recipe.dedup, executor=recipe.executor, kind="instructions")
+        if stats.get("submitted"):
+            return stats
         logs += sorted(p for p in (out / "logs").glob("dedup*") if p.is_dir())
     return write_stats(out, logs)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator, Literal
 
@@ -20,14 +21,14 @@ from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
 from pydantic import BaseModel, ConfigDict, Field
 
 from hala.pipelines.core.config import write_recipe
-from hala.pipelines.core.executors import ExecutorConfig, make_executor, run_executor, submitted
+from hala.pipelines.core.executors import ExecutorConfig, make_executor, run_stages, submitted
 from hala.pipelines.core.records import instruction_schema, instruction_writer_adapter, messages_text, stage_meta
 from hala.pipelines.core.stages import HalaStage
 from hala.pipelines.core.stats import write_stats
 from hala.pipelines.io.sources import source_reader
 from hala.pipelines.serving.servers import HalaInferenceRunner, ServerConfig, check_endpoint, inference_config
 from hala.pipelines.sources.normalize import NormalizeStage
-from hala.pipelines.translate.memory import TranslationMemory
+from hala.pipelines.translate.memory import TranslationMemory, merge_memories
 from hala.pipelines.translate.prompts import load_prompt
 from hala.pipelines.translate.rollout import SegmentTranslator, TranslationSettings, translate_rollout
 
@@ -103,19 +104,46 @@ def _token_counter(model: str) -> Callable[[str], int]:
     return count_tokens_heuristic
 
 
-def translator_context(model: str, prompt: str, tm_path: str, max_segment_tokens: int):
-    """A picklable factory for the rollout's shared context (TM opened inside the task process, closed after)."""
+@dataclass(frozen=True)
+class TranslatorContext:
+    """The rollout's shared context, picklable (it travels to Slurm and Ray tasks); the TM is opened inside the task
+    process and closed after. With `task_tm_dir` (multi-node executors) the task writes its own TM file there and
+    reads the shared one read-only; `merge_task_memories` folds them in once the stage is complete."""
+
+    model: str
+    prompt: str
+    tm_path: str
+    max_segment_tokens: int
+    task_tm_dir: str | None = None
+    rank: int = 0
+
+    def for_rank(self, rank: int) -> "TranslatorContext":
+        return replace(self, rank=rank)
 
     @contextmanager
-    def factory() -> Iterator[dict]:
-        tm = TranslationMemory(tm_path)
-        settings = TranslationSettings(model=model, prompt=load_prompt(prompt), max_segment_tokens=max_segment_tokens)
+    def __call__(self) -> Iterator[dict]:
+        if self.task_tm_dir:
+            tm = TranslationMemory(Path(self.task_tm_dir) / f"{self.rank:05d}.sqlite", seed=self.tm_path, wal=False)
+        else:
+            tm = TranslationMemory(self.tm_path)
+        settings = TranslationSettings(model=self.model, prompt=load_prompt(self.prompt),
+                                       max_segment_tokens=self.max_segment_tokens)
         try:
-            yield {"translator": SegmentTranslator(settings, tm, _token_counter(model))}
+            yield {"translator": SegmentTranslator(settings, tm, _token_counter(self.model))}
         finally:
             tm.close()
 
-    return factory
+
+def task_tm_dir(cfg: TranslateConfig) -> Path | None:
+    """Where the tasks write their own TM files (multi-node executors only)."""
+    return Path(cfg.output) / "work" / "tm" if cfg.executor.multi_node else None
+
+
+def merge_task_memories(cfg: TranslateConfig) -> int:
+    """The tasks' new TM entries into the shared TM (idempotent: safe after every run, whatever was merged before)."""
+    folder = task_tm_dir(cfg)
+    parts = sorted(folder.glob("*.sqlite")) if folder and folder.is_dir() else []
+    return merge_memories(cfg.tm_path or str(DEFAULT_TM), parts) if parts else 0
 
 
 def resolve_model(server: ServerConfig) -> tuple[str, bool]:
@@ -154,12 +182,14 @@ def translate_pipelines(cfg: TranslateConfig, later_steps: list[PipelineStep] | 
         config=inference_config(cfg.server, model),
         output_writer=JsonlWriter(str(work / "translated"), output_filename="${rank}_chunk_${chunk_index}.jsonl",
                                   compression=None),
-        shared_context=translator_context(model, cfg.prompt, cfg.tm_path or str(DEFAULT_TM), cfg.max_segment_tokens),
+        shared_context=TranslatorContext(model, cfg.prompt, cfg.tm_path or str(DEFAULT_TM), cfg.max_segment_tokens,
+                                         str(task_tm_dir(cfg)) if task_tm_dir(cfg) else None),
         checkpoints_local_dir=str(work / "checkpoints"),
         records_per_chunk=cfg.records_per_chunk,
         replay_cache=False,  # the translation memory already keeps every translated segment
     )
-    first = make_executor(cfg.executor, [reader, NormalizeStage(str(out), cfg.format), runner], str(out / "logs" / "translate"))
+    first = make_executor(cfg.executor, [reader, NormalizeStage(str(out), cfg.format), runner],
+                          str(out / "logs" / "translate"))
     writer = ParquetWriter(data_dir or str(out / "data"), output_filename="${rank}.parquet",
                            adapter=instruction_writer_adapter, schema=instruction_schema())
     second = make_executor(
@@ -167,16 +197,21 @@ def translate_pipelines(cfg: TranslateConfig, later_steps: list[PipelineStep] | 
         [JsonlReader(str(work / "translated"), compression=None), TranslateOutcomeStage(str(out), model),
          *(later_steps or []), writer],
         str(out / "logs" / "finalize"),
-        depends=first,
     )
     return first, second
+
+
+def translate_stages(cfg: TranslateConfig, first, second) -> tuple[list, dict]:
+    """The (name, executor) stages and the after-stage hooks for `run_stages`: the TM merge follows translation."""
+    return [("translate", first), ("finalize", second)], {"translate": lambda: merge_task_memories(cfg)}
 
 
 def run_translate(cfg: TranslateConfig, later_steps: list[PipelineStep] | None = None) -> dict:
     """Run the translate stage; returns the stats written to OUT/stats.json."""
     out = Path(cfg.output)
     out.mkdir(parents=True, exist_ok=True)
+    merge_task_memories(cfg)  # what tasks of an earlier submission translated (a no-op when merged already)
     first, second = translate_pipelines(cfg, later_steps)
-    if not run_executor(second, "translate"):  # runs `first` first (depends); both skip completed tasks
+    if not run_stages(cfg.executor, *translate_stages(cfg, first, second)):  # completed tasks are skipped
         return submitted(out, second)
     return write_stats(out, [out / "logs" / "translate", out / "logs" / "finalize"])

@@ -3,6 +3,10 @@
 Open-Orca repeats a handful of system prompts over millions of rows; with the TM each is sent to the model once —
 across rows, datasets and re-runs. Stored in SQLite (WAL) so parallel datatrove tasks on one machine can share it.
 Concurrent requests for the same segment share one in-flight model call (`get_or_translate`).
+
+Across machines (Slurm, Ray) the shared TM lives on a network filesystem, where SQLite's WAL is unsafe: each task
+then writes its own file (one writer, rollback journal) and reads the shared one read-only (`seed`); once the stage
+is complete `merge_memories` adds the tasks' new entries to the shared TM (INSERT OR IGNORE: idempotent).
 """
 
 from __future__ import annotations
@@ -22,24 +26,31 @@ def tm_key(model: str, prompt_version: str, segment: str) -> str:
 class TranslationMemory:
     """SQLite-backed map from `tm_key` to the translated segment."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, seed: str | Path | None = None, wal: bool = True):
+        """`seed`: a TM read (never written) when `path` lacks a segment; `wal=False` for a file on a network
+        filesystem that only this process writes."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=60, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute(f"PRAGMA journal_mode={'WAL' if wal else 'DELETE'}")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute(
             "CREATE TABLE IF NOT EXISTS tm (key TEXT PRIMARY KEY, model TEXT, prompt_version TEXT, "
             "source TEXT, target TEXT)"
         )
+        self._seed = None
+        if seed is not None and Path(seed).is_file():
+            self._seed = sqlite3.connect(f"{Path(seed).resolve().as_uri()}?mode=ro", uri=True,
+                                         check_same_thread=False, timeout=60)
         self._inflight: dict[str, asyncio.Future] = {}
 
     def get(self, model: str, prompt_version: str, segment: str) -> str | None:
+        key = tm_key(model, prompt_version, segment)
         with self._lock:
-            row = self._conn.execute(
-                "SELECT target FROM tm WHERE key = ?", (tm_key(model, prompt_version, segment),)
-            ).fetchone()
+            row = self._conn.execute("SELECT target FROM tm WHERE key = ?", (key,)).fetchone()
+            if row is None and self._seed is not None:
+                row = self._seed.execute("SELECT target FROM tm WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
     def put(self, model: str, prompt_version: str, segment: str, target: str) -> None:
@@ -83,3 +94,25 @@ class TranslationMemory:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+            if self._seed is not None:
+                self._seed.close()
+
+
+def merge_memories(shared: str | Path, parts: list[Path]) -> int:
+    """Add every entry of the task-local TMs `parts` that `shared` lacks; returns how many were added. Idempotent
+    (INSERT OR IGNORE on the key), so a re-run or a second merge adds nothing. The shared file is left in rollback
+    journal mode, which (unlike WAL) is safe to read from other machines over a network filesystem."""
+    tm = TranslationMemory(shared, wal=False)
+    tm.close()
+    conn = sqlite3.connect(shared, timeout=60, isolation_level=None)
+    try:
+        before = conn.execute("SELECT COUNT(*) FROM tm").fetchone()[0]
+        for part in parts:
+            conn.execute("ATTACH DATABASE ? AS part", (str(part),))
+            try:
+                conn.execute("INSERT OR IGNORE INTO main.tm SELECT * FROM part.tm")
+            finally:
+                conn.execute("DETACH DATABASE part")
+        return conn.execute("SELECT COUNT(*) FROM tm").fetchone()[0] - before
+    finally:
+        conn.close()
