@@ -140,10 +140,14 @@ def task_tm_dir(cfg: TranslateConfig) -> Path | None:
 
 
 def merge_task_memories(cfg: TranslateConfig) -> int:
-    """The tasks' new TM entries into the shared TM (idempotent: safe after every run, whatever was merged before)."""
+    """The tasks' new TM entries into the shared TM (idempotent: safe after every run, whatever was merged before);
+    on a multi-node executor this also leaves the shared TM in rollback-journal mode before any task opens it
+    read-only from another machine. A no-op on the local executor (its tasks share the TM directly)."""
     folder = task_tm_dir(cfg)
-    parts = sorted(folder.glob("*.sqlite")) if folder and folder.is_dir() else []
-    return merge_memories(cfg.tm_path or str(DEFAULT_TM), parts) if parts else 0
+    if folder is None:
+        return 0
+    parts = sorted(folder.glob("*.sqlite")) if folder.is_dir() else []
+    return merge_memories(cfg.tm_path or str(DEFAULT_TM), parts)
 
 
 def resolve_model(server: ServerConfig) -> tuple[str, bool]:

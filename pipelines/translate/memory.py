@@ -116,3 +116,63 @@ def merge_memories(shared: str | Path, parts: list[Path]) -> int:
         return conn.execute("SELECT COUNT(*) FROM tm").fetchone()[0] - before
     finally:
         conn.close()
+
+
+def _columns(conn: sqlite3.Connection) -> list[str]:
+    return [row[1] for row in conn.execute("PRAGMA table_info(tm)")]
+
+
+def memory_stats(path: str | Path) -> tuple[int, list[tuple[str, str, int]]]:
+    """(entries, [(model, prompt_version, entries)] largest first)."""
+    conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        total = conn.execute("SELECT COUNT(*) FROM tm").fetchone()[0]
+        groups = conn.execute("SELECT model, prompt_version, COUNT(*) AS n FROM tm GROUP BY model, prompt_version "
+                              "ORDER BY n DESC, model, prompt_version").fetchall()
+    finally:
+        conn.close()
+    return total, [tuple(g) for g in groups]
+
+
+def export_memory(path: str | Path, output: Path) -> int:
+    """Every entry to one parquet file (the TM's own columns), written next to its name then renamed."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        columns = _columns(conn)
+        rows = conn.execute(f"SELECT {', '.join(columns)} FROM tm ORDER BY key").fetchall()
+    finally:
+        conn.close()
+    table = pa.table({c: pa.array([r[i] for r in rows], pa.string()) for i, c in enumerate(columns)})
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(output.name + ".tmp")
+    pq.write_table(table, tmp)
+    tmp.replace(output)
+    return len(rows)
+
+
+def import_memory(path: str | Path, parquet: Path) -> tuple[int, int]:
+    """Add the entries of a `export_memory` file that the TM lacks; returns (added, rows in the file)."""
+    import pyarrow.parquet as pq
+
+    from hala.pipelines.core.errors import UserError
+
+    TranslationMemory(path).close()  # creates the table when the TM is new
+    table = pq.read_table(parquet)
+    conn = sqlite3.connect(path, timeout=60, isolation_level=None)
+    try:
+        columns = _columns(conn)
+        if sorted(table.column_names) != sorted(columns):
+            raise UserError(f"{parquet}: columns {', '.join(table.column_names)} are not a TM export's "
+                            f"({', '.join(columns)})")
+        before = conn.execute("SELECT COUNT(*) FROM tm").fetchone()[0]
+        data = table.select(columns).to_pylist()
+        conn.execute("BEGIN")
+        conn.executemany(f"INSERT OR IGNORE INTO tm ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                         [tuple(r[c] for c in columns) for r in data])
+        conn.execute("COMMIT")
+        return conn.execute("SELECT COUNT(*) FROM tm").fetchone()[0] - before, len(data)
+    finally:
+        conn.close()

@@ -128,3 +128,27 @@ def test_killed_array_task_resumes_with_wait(cluster, endpoint, rows, tmp_path):
     assert re.search(r"translate: submitted Slurm job \d+ \(1 tasks\)", again.stderr), again.stderr
     got, want = outcome(tmp_path / "slurm"), outcome(tmp_path / "local")
     assert got == want and len(got["rows"]) == 18  # every row once: nothing lost, nothing written twice
+
+
+def test_without_wait_submits_and_returns_then_a_rerun_finishes(cluster, tmp_path):
+    src = REPO / "samples" / "audit" / "instructions.jsonl"
+    out = tmp_path / "out"
+    args = ("filter", str(src), str(out), "--kind", "instructions", "--executor", "slurm")  # default partition
+    # a job holding every CPU keeps ours pending, so the re-run below meets it queued
+    blocker = cluster.cmd("sbatch", "--parsable", f"--cpus-per-task={cluster.cpus}", f"--partition={cluster.partition}",
+                          f"--output={tmp_path}/blocker.out", "--wrap", "sleep 120").stdout.strip()
+    try:
+        first = hala(*args)
+        assert first.returncode == 0, first.stderr[-2000:]
+        assert "submitted: the tasks run on the cluster" in first.stdout and not (out / "stats.json").exists()
+        job = re.search(r"filter: submitted Slurm job (\d+)", first.stderr).group(1)
+        again = hala(*args)  # still queued: the same ranks must not be submitted twice
+        assert again.returncode == 0 and f"filter: job {job} is still queued or running; nothing submitted" in \
+            again.stderr, again.stderr[-2000:]
+    finally:
+        cluster.cmd("scancel", blocker.split(";")[0], check=False)
+    cluster.wait_for_job(job)
+    done = hala(*args)
+    assert done.returncode == 0 and "submitted Slurm job" not in done.stderr, done.stderr[-2000:]
+    assert hala("filter", str(src), str(tmp_path / "local"), "--kind", "instructions").returncode == 0
+    assert outcome(out) == outcome(tmp_path / "local")
