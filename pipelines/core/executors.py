@@ -143,6 +143,7 @@ def run_stages(cfg: ExecutorConfig | None, stages: list[tuple[str, object]],
     if cfg.type == "ray":
         ensure_ray(cfg)
     for name, executor in stages:
+        executor.depends = None  # the stage before it is complete (checked below): nothing to wait for or re-run
         if cfg.type == "slurm":
             _run_slurm_stage(name, executor, echo)
         elif cfg.type == "ray":

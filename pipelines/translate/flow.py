@@ -201,6 +201,7 @@ def translate_pipelines(cfg: TranslateConfig, later_steps: list[PipelineStep] | 
         [JsonlReader(str(work / "translated"), compression=None), TranslateOutcomeStage(str(out), model),
          *(later_steps or []), writer],
         str(out / "logs" / "finalize"),
+        depends=first,  # run alone (teacher pairs), it runs `first` first; run_stages runs both in order anyway
     )
     return first, second
 
