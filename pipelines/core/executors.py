@@ -104,16 +104,26 @@ def make_executor(cfg: ExecutorConfig | None, pipeline: list, logging_dir: str |
         from hala.pipelines.core.slurm import HalaSlurmExecutor
 
         return HalaSlurmExecutor(pipeline=pipeline, tasks=tasks, logging_dir=logging_dir, depends=depends,
-                                 **slurm_arguments(cfg))
+                                 **_without_gpus_unless_serving(slurm_arguments(cfg), pipeline))
     if cfg.type == "ray":
         from datatrove.executor import RayPipelineExecutor
 
-        kwargs = {k: v for k, v in cfg.ray.items() if k != "address"}
+        kwargs = _without_gpus_unless_serving({k: v for k, v in cfg.ray.items() if k != "address"}, pipeline)
         return RayPipelineExecutor(pipeline=pipeline, tasks=tasks, logging_dir=logging_dir, depends=depends, **kwargs)
     from datatrove.executor import LocalPipelineExecutor
 
     return LocalPipelineExecutor(pipeline=pipeline, tasks=tasks, workers=min(cfg.workers, tasks),
                                  logging_dir=logging_dir, depends=depends, start_method=start_method())
+
+
+def _without_gpus_unless_serving(kwargs: dict, pipeline: list) -> dict:
+    """`gpus_per_task` only for a stage that starts a model server (datatrove's InferenceRunner): one executor block
+    serves every stage of a flow, and filters or dedup holding GPUs idle would starve the translation."""
+    from datatrove.pipeline.inference.run_inference import InferenceRunner
+
+    if any(isinstance(step, InferenceRunner) for step in pipeline):
+        return kwargs
+    return {k: v for k, v in kwargs.items() if k != "gpus_per_task"}
 
 
 def run_executor(executor, stage: str) -> bool:
