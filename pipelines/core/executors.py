@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -148,6 +149,8 @@ def run_stages(cfg: ExecutorConfig | None, stages: list[tuple[str, object]],
     cfg = cfg or ExecutorConfig()
     after = after or {}
     echo = echo or (lambda line: print(line, file=sys.stderr, flush=True))
+    if cfg.type == "slurm" and not shutil.which("sbatch"):
+        raise UserError("executor.type slurm: no `sbatch` on PATH; run hala on a Slurm login node")
     if cfg.type == "slurm" and not cfg.wait:
         return _submit_chain(stages, echo)
     if cfg.type == "ray":
@@ -227,8 +230,14 @@ def _raise_for_incomplete(stage: str, executor, detail: Callable[[int], str] = l
 def slurm_task_states(job_id: str) -> dict[int, str]:
     """Array index → state of every task of a Slurm array job (finished ones while slurmctld still holds them);
     from squeue, which works without accounting (sacct needs slurmdbd)."""
-    r = subprocess.run(["squeue", f"--jobs={job_id}", "--states=all", "--array", "--noheader", "--format=%K|%T"],
-                       capture_output=True, text=True, timeout=60)
+    for attempt in range(5):  # a busy slurmctld may time out: only "Invalid job id" means the job is gone
+        r = subprocess.run(["squeue", f"--jobs={job_id}", "--states=all", "--array", "--noheader", "--format=%K|%T"],
+                           capture_output=True, text=True, timeout=60)
+        if r.returncode == 0 or "invalid job id" in r.stderr.lower():
+            break
+        time.sleep(2 ** attempt)
+    else:
+        raise RunFailed(f"squeue cannot tell the state of Slurm job {job_id}: {r.stderr.strip()[:200]}")
     states: dict[int, str] = {}
     for line in r.stdout.split() if r.returncode == 0 else []:
         index, _, state = line.partition("|")

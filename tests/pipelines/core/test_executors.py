@@ -30,3 +30,17 @@ def test_ray_address_is_not_an_executor_argument(tmp_path):
     executor = make_executor(ExecutorConfig(type="ray", tasks=3, ray={"address": "10.0.0.1:6379", "cpus_per_task": 2}),
                              [], tmp_path / "logs")
     assert executor.tasks == 3 and executor.cpus_per_task == 2
+
+
+def test_slurm_without_slurm_is_one_line_exit_2(tmp_path):
+    import os
+    import subprocess
+
+    from tests.helpers import REPO
+
+    r = subprocess.run([sys.executable, "-m", "hala.pipelines.cli.app", "filter",
+                        str(REPO / "samples" / "audit" / "instructions.jsonl"), str(tmp_path / "out"),
+                        "--kind", "instructions", "--executor", "slurm"],
+                       cwd=REPO, capture_output=True, text=True, timeout=120, env={**os.environ, "PATH": "/nonexistent"})
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.startswith("error: executor.type slurm: cannot ask Slurm for its partitions"), r.stderr
