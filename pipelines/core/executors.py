@@ -132,6 +132,8 @@ def run_executor(executor, stage: str) -> bool:
     task is complete. A failed task is one line pointing at its log (RunFailed, exit 1); the same command resumes."""
     try:
         executor.run()
+    except UserError:
+        raise  # bad input found by a task (a local one runs here): exit 2, as if checked up front
     except Exception as e:
         first = (str(e).strip().splitlines() or [""])[0]
         raise RunFailed(f"{stage}: a task failed ({type(e).__name__}: {first}); the task logs are in "
