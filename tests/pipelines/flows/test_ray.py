@@ -1,6 +1,7 @@
 """The flows on a real local Ray cluster (`ray start --head`, 2 CPUs), compared with the local executor.
 
-Each command joins the cluster through RAY_ADDRESS (what a user on a Ray cluster has set), runs its stages there with
+Each command joins the cluster through RAY_ADDRESS (what a user on a Ray cluster has set) or the recipe's
+`executor.ray.address`, runs its stages there with
 several tasks per stage (dedup's exact and MinHash stages included) and writes the same output as the local
 executor. A task that fails on Ray is one line naming it and its log: datatrove's Ray executor only logs it.
 """
@@ -82,9 +83,9 @@ def test_translate_on_ray_matches_local(ray_address, tmp_path):
                                                  tmp_path / "tm-local.sqlite", {"tasks": 2})))
         assert local.returncode == 0, local.stderr[-2000:]
         started = time.monotonic()
+        on_ray = {"type": "ray", "tasks": 2, "ray": {"address": ray_address}}  # the recipe names the cluster
         ray = hala("run", str(translate_recipe(tmp_path / "ray.yaml", rows, tmp_path / "ray", endpoint.url,
-                                               tmp_path / "tm.sqlite", {"type": "ray", "tasks": 2})),
-                   address=ray_address)
+                                               tmp_path / "tm.sqlite", on_ray)))
         took = time.monotonic() - started
         assert ray.returncode == 0, ray.stderr[-3000:]
         assert outcome(tmp_path / "ray") == outcome(tmp_path / "local")
@@ -92,8 +93,7 @@ def test_translate_on_ray_matches_local(ray_address, tmp_path):
         assert [p.name for p in parts] == ["00000.sqlite", "00001.sqlite"]  # one TM file per task, then merged
         sent = len(endpoint.requests)
         again = hala("run", str(translate_recipe(tmp_path / "again.yaml", rows, tmp_path / "again", endpoint.url,
-                                                 tmp_path / "tm.sqlite", {"type": "ray", "tasks": 2})),
-                     address=ray_address)
+                                                 tmp_path / "tm.sqlite", on_ray)))
         assert again.returncode == 0, again.stderr[-3000:]
         assert len(endpoint.requests) == sent  # the merged TM answered every segment
     print(f"\ntranslate, 2 tasks on ray: {took:.1f} s")
