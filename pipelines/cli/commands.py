@@ -6,8 +6,8 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    """Add translate, run, filter, dedup and the bilingual commands to the `hala` app."""
-    from hala.pipelines.cli import bilingual, filters, translate
+    """Add translate, run, filter, dedup, tm and the bilingual commands to the `hala` app."""
+    from hala.pipelines.cli import bilingual, filters, tm, translate
 
-    for area in (translate, filters, bilingual):
+    for area in (translate, filters, tm, bilingual):
         area.register(app)

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from hala.pipelines.cli import options as o
+from hala.pipelines.cli.translate import EXECUTOR_HELP, WAIT_HELP, _summary
 from hala.pipelines.core.errors import UserError
 
 
@@ -41,6 +42,8 @@ def filter_cmd(
     tasks: o.Tasks = 1,
     workers: o.Workers = 1,
     overwrite: o.Overwrite = False,
+    executor: o.Executor = "local",
+    wait: o.Wait = False,
 ) -> None:
     """Language-ID on both sides and bilingual quality checks; rejects carry a reason and a detail."""
     from hala.pipelines.filters import FilterConfig
@@ -56,7 +59,8 @@ def filter_cmd(
     if cfg.lid is not None and cfg.lid.model and not Path(cfg.lid.model).is_file() and "://" not in cfg.lid.model:
         raise UserError(f"--lid-model {cfg.lid.model}: no such file")
     recipe = FilterRecipe(input=input, output=output, kind=kind, filters=cfg,  # type: ignore[arg-type]
-                          executor={"tasks": tasks, "workers": workers}, overwrite=overwrite)
+                          executor={"type": executor, "tasks": tasks, "workers": workers, "wait": wait},
+                          overwrite=overwrite)
     stats = run_filter_flow(recipe)
     typer.echo(_summary(stats, Path(output)))
 
@@ -71,6 +75,8 @@ def dedup_cmd(
     tasks: o.Tasks = 1,
     workers: o.Workers = 1,
     overwrite: o.Overwrite = False,
+    executor: o.Executor = "local",
+    wait: o.Wait = False,
 ) -> None:
     """Exact and MinHash near-dedup on the normalized Arabic key; each removed row names its kept twin."""
     from hala.pipelines.dedup.flow import DedupConfig
@@ -80,7 +86,7 @@ def dedup_cmd(
     cfg = _load_block(settings, DedupConfig, "dedup", overrides)
     try:
         stats = run_dedup_flow(DedupRecipe(input=input, output=output, dedup=cfg,
-                                           executor={"tasks": tasks, "workers": workers},
+                                           executor={"type": executor, "tasks": tasks, "workers": workers, "wait": wait},
                                            overwrite=overwrite))
     except ValueError as e:
         if "dedup key" in str(e):

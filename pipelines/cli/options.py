@@ -64,6 +64,11 @@ NoLid = Annotated[bool, typer.Option("--no-lid", metavar="", help="skip language
 # how datatrove runs
 Tasks = Annotated[int, typer.Option("--tasks", metavar="N", help="datatrove tasks (the input is split across them)")]
 Workers = Annotated[int, typer.Option("--workers", metavar="N", help="tasks run at once")]
+Executor = Annotated[str, typer.Option("--executor", metavar="ENGINE", help="local | slurm | ray (a recipe's "
+                                       "executor: block sets the rest: partition, address…)")]
+Wait = Annotated[bool, typer.Option("--wait", metavar="", help="slurm: follow the submitted jobs (tasks done/running/"
+                                    "failed) and run the later stages and stats in this command (recipe key "
+                                    "executor.wait)")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", metavar="", help="start OUTPUT clean when it holds another "
                                          "run (without it, a different run into a used folder is refused)")]
 

@@ -40,6 +40,8 @@ def translate(
     tm: o.TM = None,
     overwrite: o.Overwrite = False,
     model_revision: o.ModelRevision = None,
+    executor: o.Executor = "local",
+    wait: o.Wait = False,
 ) -> None:
     """Translate English instruction rows to Arabic (roles kept, code/LaTeX/URLs untouched)."""
     from pydantic import ValidationError
@@ -55,7 +57,7 @@ def translate(
             config=hub_config, dataset_name=dataset_name, overwrite=overwrite,
             server={"type": server, "model": model, "endpoint": endpoint, "device": device,
                     "max_concurrency": concurrency, "model_revision": model_revision},
-            executor={"tasks": tasks, "workers": workers},
+            executor={"type": executor, "tasks": tasks, "workers": workers, "wait": wait},
         )
     except ValidationError as e:
         raise UserError(format_validation_error("options", e, o.FLAG_NAMES)) from e
@@ -63,11 +65,12 @@ def translate(
     typer.echo(_summary(stats, Path(output)))
 
 
-def run(recipe: str = typer.Argument(..., metavar="RECIPE", help="a YAML recipe (see recipes/)")) -> None:
+def run(recipe: str = typer.Argument(..., metavar="RECIPE", help="a YAML recipe (see recipes/)"),
+        wait: o.Wait = False) -> None:
     """Run a whole flow described by a YAML recipe (`flow:` picks it: corpus, translate, teacher_pairs, mine, translator_set)."""
     from hala.pipelines.flows.registry import run_recipe
 
-    stats, out = run_recipe(recipe)
+    stats, out = run_recipe(recipe, wait=wait)
     typer.echo(_summary(stats, out))
 
 

@@ -47,9 +47,11 @@ def internals_ok(package: str) -> bool:
 # ------------------------------------------------------------------------------------------------ datatrove logging
 # Warnings that are progress or by design, not problems: datatrove polls a starting model server once a second and
 # warns each time (hala says on screen that the server is starting), warns for each failed start attempt (hala names
-# the server's log), and warns when a writer's file name has no ${rank} (hala's single-task writers, e.g. the
-# translator set's `${split}.parquet`).
-_EXPECTED_WARNINGS = ("server to become ready", "Server start attempt", "does not include ${rank}")
+# the server's log), warns when a writer's file name has no ${rank} (hala's single-task writers, e.g. the translator
+# set's `${split}.parquet`); its Ray executor warns about every local logging folder (the README says what must be
+# shared) and counts failed tasks, which hala names itself in one line.
+_EXPECTED_WARNINGS = ("server to become ready", "Server start attempt", "does not include ${rank}",
+                      "Logging directory points to a local filesystem", "tasks completed.")
 # datatrove's own tqdm bars (no total, no label: `Initializing pq...`, bare `0/1`, `Reading dup files`, `Document
 # progress`): hala draws one bar per stage instead (hala.pipelines.core.progress). Module paths, datatrove 0.10.1.
 _DATATROVE_TQDM_MODULES = ("datatrove.pipeline.readers.base", "datatrove.pipeline.dedup.exact_dedup",

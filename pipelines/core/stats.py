@@ -154,7 +154,7 @@ def summary_lines(stats: dict, out: Path, data: str = "data") -> list[str]:
     """What a command prints when it is done: per-stage lines, the result line, where everything is."""
     if stats.get("submitted"):
         return [f"  submitted: the tasks run on the cluster (logs: {stats['submitted']['logs']}). Run the same "
-                "command again once they have finished: completed tasks are skipped, the later stages run and "
-                "stats.json is written."]
+                "command again once they have finished (or add --wait to follow them): completed tasks are skipped, the "
+                "later stages run and stats.json is written."]
     return [*stage_lines(stats), result_line(stats),
             f"  output: {out / data}   rejects: {out / 'rejects'}   stats: {out / 'stats.json'}"]

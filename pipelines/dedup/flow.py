@@ -19,6 +19,7 @@ from hala.pipelines.core.config import write_recipe
 from hala.pipelines.core.executors import ExecutorConfig, make_executor
 from hala.pipelines.core.progress import StageProgress, input_rows
 from hala.pipelines.core.run_folder import bound_run, recipe_fingerprint
+from hala.pipelines.core.executors import ExecutorConfig, make_executor, run_stages, submitted
 from hala.pipelines.core.stats import atomic_write_json, write_stats
 from hala.pipelines.dedup.keys import DedupKeyName, dedup_key
 from hala.pipelines.filters import FilterConfig, Kind
@@ -42,20 +43,15 @@ class DedupConfig(BaseModel):
     seed: int = Field(1, description="MinHash permutation seed (same on every task)")
 
 
-def _touch_missing(folder: Path, tasks: int, suffixes: tuple[str, ...]) -> None:
-    """MinhashDedupFilter needs a .remove/.clusters file per rank; a rank without duplicates gets empty ones."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for rank in range(tasks):
-        for suffix in suffixes:
-            f = folder / f"{rank:06d}{suffix}"
-            if not f.exists():
-                f.touch()
-
-
 def run_dedup(input_dir: str, output_dir: str, config: DedupConfig | None = None, tasks: int = 1, workers: int = 1,
               kind: str | None = None, check_input: bool = False, recipe: BaseModel | None = None,
-              overwrite: bool = False) -> dict:
-    """Deduplicate the records of INPUT into OUTPUT (data/, rejects/dedup/, stats.json); returns the stats.
+              overwrite: bool = False, executor: ExecutorConfig | None = None) -> dict:
+    """Deduplicate the records of INPUT into OUTPUT (data/, rejects/dedup/, stats.json); returns the stats (or, when
+    the stages were submitted to Slurm without waiting, what `submitted` says).
+
+    `executor` (a recipe's block) runs every stage on its engine with its task count; without it `tasks`/`workers`
+    on the local executor. The stages whose parallelism is fixed keep it: one task for the exact-duplicate finder
+    and the MinHash clustering, one per band for the MinHash buckets.
 
     `check_input` (what `hala dedup` sets): INPUT is anyone's data, so rows that are not records leave as rejects
     of a `read` stage before dedup (every pass drops them the same way, so positions agree). Without it INPUT is
@@ -65,15 +61,16 @@ def run_dedup(input_dir: str, output_dir: str, config: DedupConfig | None = None
     dedup_key({}, kind, config.key)  # a key that does not fit the kind fails here, before any work
     if check_input:
         record_reader(input_dir, kind=kind, quarantine=True)  # anyone's input: no files, empty files fail here
-    fingerprint = recipe_fingerprint("dedup", {"kind": kind, "dedup": config.model_dump(mode="json"), "tasks": tasks,
-                                               "check_input": check_input}, {"input": input_dir})
+    engine = executor or ExecutorConfig(tasks=tasks, workers=workers)
+    fingerprint = recipe_fingerprint("dedup", {"kind": kind, "dedup": config.model_dump(mode="json"),
+                                               "tasks": engine.tasks, "check_input": check_input}, {"input": input_dir})
     with bound_run(output_dir, fingerprint, overwrite) as out:
         if recipe is not None:
             write_recipe(out, recipe)  # the first thing written: every check above has passed
-        return _run_dedup(input_dir, out, config, tasks, workers, kind, check_input)
+        return _run_dedup(input_dir, out, config, engine, kind, check_input)
 
 
-def _run_dedup(input_dir: str, out: Path, config: DedupConfig, tasks: int, workers: int, kind: str,
+def _run_dedup(input_dir: str, out: Path, config: DedupConfig, engine: ExecutorConfig, kind: str,
                check_input: bool) -> dict:
     """run_dedup's work, once OUTPUT is bound to this run."""
     from datatrove.pipeline.dedup.exact_dedup import (
@@ -94,6 +91,7 @@ def _run_dedup(input_dir: str, out: Path, config: DedupConfig, tasks: int, worke
     from hala.pipelines.dedup.steps import (
         DecisionWriter,
         DedupStage,
+        EnsureRankFiles,
         KeeperRecorder,
         SetDedupKey,
         SplitWordTokenizer,
@@ -101,8 +99,10 @@ def _run_dedup(input_dir: str, out: Path, config: DedupConfig, tasks: int, worke
     )
     from hala.pipelines.io.records import ReadStage, input_files, record_reader, record_writer
 
-    def local(pipeline: list, logging_dir: Path, n_tasks: int = 1, n_workers: int = 1):
-        return make_executor(ExecutorConfig(tasks=n_tasks, workers=n_workers), pipeline, logging_dir)
+    stages: list[tuple[str, object]] = []
+
+    def stage(name: str, pipeline: list, n_tasks: int | None = None) -> None:
+        stages.append((name, make_executor(engine, pipeline, logs / name, tasks=n_tasks)))
 
     logs = out / "logs"
     work = out / "work" / "dedup"
@@ -132,24 +132,19 @@ def _run_dedup(input_dir: str, out: Path, config: DedupConfig, tasks: int, worke
         return ExactDedupFilter(str(work / "exact_dups"), config=exact_cfg, exclusion_writer=writer)
 
     if config.exact:
-        local([*reader(), key, ExactDedupSignature(str(work / "exact_sigs"), config=exact_cfg)],
-                       logs / "dedup_1_exact_sigs", tasks, workers).run()
-        local([ExactFindDedups(str(work / "exact_sigs"), str(work / "exact_dups"), config=exact_cfg)],
-                       logs / "dedup_2_exact_find").run()
-        (work / "exact_dups").mkdir(parents=True, exist_ok=True)
+        stage("dedup_1_exact_sigs", [*reader(), key, ExactDedupSignature(str(work / "exact_sigs"), config=exact_cfg)])
+        stage("dedup_2_exact_find",
+              [ExactFindDedups(str(work / "exact_sigs"), str(work / "exact_dups"), config=exact_cfg)], 1)
     if config.near:
         pre = [exact_filter()] if config.exact else []
-        local([*reader(), key, *pre,
-                        MinhashDedupSignature(str(work / "mh_sigs"), config=mh_cfg, language=tokenizer)],
-                       logs / "dedup_3_minhash_sigs", tasks, workers).run()
-        local([MinhashDedupBuckets(str(work / "mh_sigs"), str(work / "mh_buckets"), config=mh_cfg)],
-                       logs / "dedup_4_minhash_buckets", config.num_buckets, workers).run()
-        local([MinhashDedupCluster(str(work / "mh_buckets"), str(work / "mh_remove"), config=mh_cfg,
-                                            save_cluster_id=True)],
-                       logs / "dedup_5_minhash_cluster").run()
-        _touch_missing(work / "mh_remove", tasks, (".remove", ".clusters"))
+        stage("dedup_3_minhash_sigs", [*reader(), key, *pre,
+                                       MinhashDedupSignature(str(work / "mh_sigs"), config=mh_cfg, language=tokenizer)])
+        stage("dedup_4_minhash_buckets",
+              [MinhashDedupBuckets(str(work / "mh_sigs"), str(work / "mh_buckets"), config=mh_cfg)], config.num_buckets)
+        stage("dedup_5_minhash_cluster", [MinhashDedupCluster(str(work / "mh_buckets"), str(work / "mh_remove"),
+                                                              config=mh_cfg, save_cluster_id=True)], 1)
 
-    mark = [*reader(), key]
+    mark = [EnsureRankFiles(str(work / "mh_remove")), *reader(), key] if config.near else [*reader(), key]
     if config.exact:
         mark.append(exact_filter(DecisionWriter(str(work / "decisions" / "exact_duplicate"), "exact_duplicate")))
         mark.append(KeeperRecorder(str(work / "keepers" / "exact"), "exact"))
@@ -158,17 +153,19 @@ def _run_dedup(input_dir: str, out: Path, config: DedupConfig, tasks: int, worke
                                        exclusion_writer=DecisionWriter(str(work / "decisions" / "near_duplicate"),
                                                                        "near_duplicate")))
         mark.append(KeeperRecorder(str(work / "keepers" / "near"), "near"))
-    local(mark, logs / "dedup_6_mark", tasks, workers).run()
-
-    final = [*reader(str(out)), StageProgress("dedup", input_rows(input_dir)), DedupStage(str(out), str(work)),
-             record_writer(kind, str(out / "data"))]
-    local(final, logs / "dedup_7_final", tasks, workers).run()
+    stage("dedup_6_mark", mark)
+    stage("dedup_7_final", [*reader(str(out)), StageProgress("dedup", input_rows(input_dir)),
+                            DedupStage(str(out), str(work)), record_writer(kind, str(out / "data"))])
+    (work / "exact_dups").mkdir(parents=True, exist_ok=True)  # read by the MinHash pass even with no duplicate
+    if not run_stages(engine, stages):
+        return submitted(out, stages[-1][1], kind)
     return write_stats(out, kind=kind)
 
 
 def run_filter_and_dedup(input_path: str, output_dir: str, kind: Kind | None = None,
                          filters: FilterConfig | None = None, dedup=None, tasks: int = 1, workers: int = 1,
-                         recipe: BaseModel | None = None, overwrite: bool = False) -> dict:
+                         recipe: BaseModel | None = None, overwrite: bool = False,
+                         executor: ExecutorConfig | None = None) -> dict:
     """Filters, then (when `dedup` is a DedupConfig) deduplication of what the filters kept, into one OUTPUT."""
     from hala.pipelines.filters.flow import filter_fingerprint, run_filter
 
@@ -176,22 +173,27 @@ def run_filter_and_dedup(input_path: str, output_dir: str, kind: Kind | None = N
     out = Path(output_dir)
     kind = detect_kind(input_path, kind)
     if dedup is None:
-        return run_filter(input_path, output_dir, kind, filters, tasks, workers, recipe=recipe, overwrite=overwrite)
+        return run_filter(input_path, output_dir, kind, filters, tasks, workers, recipe=recipe, overwrite=overwrite,
+                          executor=executor)
     dedup_key({}, kind, dedup.key)  # before the filters run: a key that does not fit the kind
-    with bound_run(out, filter_fingerprint(input_path, kind, filters, tasks, -1, dedup=dedup.model_dump(mode="json")),
-                   overwrite):
-        return _filter_then_dedup(input_path, out, kind, filters, dedup, tasks, workers, recipe)
+    engine = executor or ExecutorConfig(tasks=tasks, workers=workers)
+    fingerprint = filter_fingerprint(input_path, kind, filters, engine.tasks, -1, dedup=dedup.model_dump(mode="json"))
+    with bound_run(out, fingerprint, overwrite):
+        return _filter_then_dedup(input_path, out, kind, filters, dedup, engine, recipe)
 
 
-def _filter_then_dedup(input_path: str, out: Path, kind: str, filters: FilterConfig, dedup: DedupConfig, tasks: int,
-                       workers: int, recipe: BaseModel | None) -> dict:
+def _filter_then_dedup(input_path: str, out: Path, kind: str, filters: FilterConfig, dedup: DedupConfig,
+                       engine: ExecutorConfig, recipe: BaseModel | None) -> dict:
     from hala.pipelines.filters.flow import run_filter
 
     output_dir = str(out)
     staged = out / "work" / "filtered"
-    run_filter(input_path, output_dir, kind, filters, tasks, workers, data_dir=str(staged / "data"), recipe=recipe)
+    filtered = run_filter(input_path, output_dir, kind, filters, data_dir=str(staged / "data"), recipe=recipe,
+                          executor=engine)
+    if filtered.get("submitted"):
+        return filtered
     # the staged rows were written by the filter run: its `read` stage already accounts for the input
-    return run_dedup(str(staged), output_dir, dedup, tasks=tasks, workers=workers, kind=kind)
+    return run_dedup(str(staged), output_dir, dedup, kind=kind, executor=engine)
 
 
 __all__ = ["DedupConfig", "run_dedup", "run_filter_and_dedup", "dedup_key"]

@@ -81,6 +81,27 @@ class DecisionWriter(JsonlWriter):
         super().__init__(output_dir, output_filename="${rank}.jsonl", compression=None, adapter=_decision_adapter)
 
 
+class EnsureRankFiles(PipelineStep):
+    """MinhashDedupFilter needs a `.remove` and a `.clusters` file for its rank; a rank without near-duplicates gets
+    empty ones. Done inside the task (first step of the mark pass): on Slurm the pass may start on another machine
+    right after the clustering job, with no command in between."""
+
+    type = "🫂 - DEDUP"
+    name = "🗂 dedup rank files"
+
+    def __init__(self, folder: str, suffixes: tuple[str, ...] = (".remove", ".clusters")):
+        super().__init__()
+        self.folder = get_datafolder(folder)
+        self.suffixes = suffixes
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        for suffix in self.suffixes:
+            if not self.folder.exists(f"{rank:06d}{suffix}"):
+                with self.folder.open(f"{rank:06d}{suffix}", "wb"):
+                    pass
+        yield from data or ()
+
+
 class KeeperRecorder(PipelineStep):
     """Notes the id kept for each duplicated key hash (`mode="exact"`, placed right after the exact filter) or each
     MinHash cluster (`mode="near"`, after the MinHash filter)."""

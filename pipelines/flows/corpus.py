@@ -12,13 +12,20 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from hala.pipelines.core.executors import run_executor, submitted
+from hala.pipelines.core.executors import run_stages, submitted
 from hala.pipelines.core.run_folder import bound_run
 from hala.pipelines.core.stats import write_stats
 from hala.pipelines.dedup.flow import DedupConfig, run_dedup
 from hala.pipelines.filters import FilterConfig, build_filter_steps
 from hala.pipelines.sources.spec import SourceSpec
-from hala.pipelines.translate.flow import TranslateConfig, check_translate, translate_fingerprint, translate_pipelines
+from hala.pipelines.translate.flow import (
+    TranslateConfig,
+    check_translate,
+    merge_task_memories,
+    translate_fingerprint,
+    translate_pipelines,
+    translate_stages,
+)
 
 
 class CorpusRecipe(TranslateConfig):
@@ -60,12 +67,15 @@ def _run_corpus(recipe: CorpusRecipe) -> dict:
     out = Path(recipe.output)
     later = build_filter_steps("instructions", str(out), recipe.filters) if recipe.filters else []
     staged = out / "work" / "filtered"
-    _, finalize = translate_pipelines(recipe, later, data_dir=str(staged / "data") if recipe.dedup else None)
-    if not run_executor(finalize, "translate"):
-        return submitted(out, finalize)  # Slurm: dedup and stats once the jobs are done and the recipe is re-run
+    merge_task_memories(recipe)  # what tasks of an earlier submission translated (a no-op when merged already)
+    first, finalize = translate_pipelines(recipe, later, data_dir=str(staged / "data") if recipe.dedup else None)
+    if not run_stages(recipe.executor, *translate_stages(recipe, first, finalize)):
+        return submitted(out, finalize)  # Slurm without --wait: dedup and stats when the recipe is re-run
     logs = [out / "logs" / "translate", out / "logs" / "finalize"]
     if recipe.dedup:
         (staged / "data").mkdir(parents=True, exist_ok=True)  # no shard is written when every row was rejected
-        run_dedup(str(staged), str(out), recipe.dedup, tasks=1, workers=1)
+        stats = run_dedup(str(staged), str(out), recipe.dedup, executor=recipe.executor, kind="instructions")
+        if stats.get("submitted"):
+            return stats
         logs += sorted(p for p in (out / "logs").glob("dedup*") if p.is_dir())
     return write_stats(out, logs)

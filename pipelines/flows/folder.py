@@ -42,13 +42,13 @@ class DedupRecipe(_FolderRecipe):
 def run_filter_flow(recipe: FilterRecipe) -> dict:
     ex = recipe.executor
     return run_filter_and_dedup(recipe.input, recipe.output, recipe.kind, recipe.filters, recipe.dedup,
-                                tasks=ex.tasks, workers=ex.workers, recipe=recipe, overwrite=recipe.overwrite)
+                                recipe=recipe, overwrite=recipe.overwrite, executor=ex)
 
 
 def run_dedup_flow(recipe: DedupRecipe) -> dict:
     ex = recipe.executor
     return run_dedup(recipe.input, recipe.output, recipe.dedup, tasks=ex.tasks, workers=ex.workers, kind=recipe.kind,
-                     check_input=True, recipe=recipe, overwrite=recipe.overwrite)
+                     check_input=True, recipe=recipe, overwrite=recipe.overwrite, executor=ex)
 
 
 __all__ = ["DedupRecipe", "FilterRecipe", "run_dedup_flow", "run_filter_flow"]

@@ -16,11 +16,15 @@ FLOWS = {"corpus": (CorpusRecipe, run_corpus), "translate": (TranslateConfig, ru
          "filter": (FilterRecipe, run_filter_flow), "dedup": (DedupRecipe, run_dedup_flow), **BILINGUAL_FLOWS}
 
 
-def run_recipe(path: str) -> tuple[dict, Path]:
+def run_recipe(path: str, wait: bool = False) -> tuple[dict, Path]:
+    """Run the recipe at `path`; `wait` (`hala run --wait`) is the recipe's `executor.wait: true`."""
     data = load_yaml(path)
     flow = data.get("flow", "corpus")
     if flow not in FLOWS:
         raise UserError(f"{path}: flow: unknown flow {flow!r} (one of {', '.join(sorted(FLOWS))})")
     model, runner = FLOWS[flow]
+    if wait and "executor" in model.model_fields:
+        executor = data.get("executor")
+        data["executor"] = {**(executor if isinstance(executor, dict) else {}), "wait": True}
     recipe = validate(model, data, path)
     return runner(recipe), Path(recipe.output)

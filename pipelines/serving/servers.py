@@ -354,6 +354,12 @@ class HalaInferenceRunner(InferenceRunner):
         if not replay_cache:
             self.request_cache.enabled = False
 
+    def run(self, data, rank: int = 0, world_size: int = 1) -> None:
+        """A shared context that depends on the task (e.g. a task-local translation memory) is bound to it here."""
+        if hasattr(self.shared_context, "for_rank"):
+            self.shared_context = self.shared_context.for_rank(rank)
+        return super().run(data, rank, world_size)
+
     def _init_server(self, rank: int) -> InferenceServer:
         server = self._hala_server(rank)
         server.retry_policy = self.retry

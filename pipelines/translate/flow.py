@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Literal
 
@@ -21,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from hala.pipelines.core.config import write_recipe
 from hala.pipelines.core.executors import ExecutorConfig, make_executor, run_executor, submitted
 from hala.pipelines.core.progress import StageProgress, input_rows
+from hala.pipelines.core.executors import ExecutorConfig, make_executor, run_stages, submitted
 from hala.pipelines.core.records import instruction_schema, instruction_writer_adapter, messages_text, stage_meta
 from hala.pipelines.core.run_folder import bound_run, recipe_fingerprint
 from hala.pipelines.core.stages import HalaStage
@@ -38,6 +40,7 @@ from hala.pipelines.serving.servers import (
 from hala.pipelines.sources.normalize import NormalizeStage
 from hala.pipelines.sources.spec import COLUMNS_HELP, FORMAT_HELP, SourceSpec, check_columns, check_format
 from hala.pipelines.translate.memory import TranslationMemory
+from hala.pipelines.translate.memory import TranslationMemory, merge_memories
 from hala.pipelines.translate.prompts import load_prompt
 from hala.pipelines.translate.rollout import SegmentTranslator, TranslationSettings, translate_rollout
 from hala.pipelines.translate.source_lang import SourceLangConfig, SourceLangStage
@@ -88,7 +91,7 @@ class TranslateConfig(BaseModel):
 
 
 # settings that do not change a row: how fast, where, with which key — a resume may change them
-NOT_ROW_SETTINGS = ("executor.workers", "executor.type", "executor.slurm", "executor.ray", "server.max_concurrency",
+NOT_ROW_SETTINGS = ("executor.workers", "executor.type", "executor.wait", "executor.slurm", "executor.ray", "server.max_concurrency",
                     "server.startup_timeout_s", "server.api_key_env", "server.endpoint", "server.device",
                     "server.cpu_threads", "server.max_batch", "server.max_batch_tokens", "server.continuous_batching",
                     "server.tp", "server.dp", "server.model_kwargs", "server.retries", "server.retry_backoff_s",
@@ -143,21 +146,52 @@ def _token_counter(model: str) -> Callable[[str], int]:
     return count_tokens_heuristic
 
 
-def translator_context(model: str, prompt: str, tm_path: str, max_segment_tokens: int, identity: str):
-    """A picklable factory for the rollout's shared context (TM opened inside the task process, closed after);
-    the TM keys on the model's `identity` (hala.pipelines.serving.identity), not its name."""
+@dataclass(frozen=True)
+class TranslatorContext:
+    """The rollout's shared context, picklable (it travels to Slurm and Ray tasks); the TM is opened inside the task
+    process and closed after. With `task_tm_dir` (multi-node executors) the task writes its own TM file there and
+    reads the shared one read-only; `merge_task_memories` folds them in once the stage is complete. The TM keys on
+    the model's `identity` (hala.pipelines.serving.identity), not its name."""
+
+    model: str
+    prompt: str
+    tm_path: str
+    max_segment_tokens: int
+    identity: str
+    task_tm_dir: str | None = None
+    rank: int = 0
+
+    def for_rank(self, rank: int) -> "TranslatorContext":
+        return replace(self, rank=rank)
 
     @contextmanager
-    def factory() -> Iterator[dict]:
-        tm = TranslationMemory(tm_path)
-        settings = TranslationSettings(model=identity, prompt=load_prompt(prompt),
-                                       max_segment_tokens=max_segment_tokens)
+    def __call__(self) -> Iterator[dict]:
+        if self.task_tm_dir:
+            tm = TranslationMemory(Path(self.task_tm_dir) / f"{self.rank:05d}.sqlite", seed=self.tm_path, wal=False)
+        else:
+            tm = TranslationMemory(self.tm_path)
+        settings = TranslationSettings(model=self.identity, prompt=load_prompt(self.prompt),
+                                       max_segment_tokens=self.max_segment_tokens)
         try:
-            yield {"translator": SegmentTranslator(settings, tm, _token_counter(model))}
+            yield {"translator": SegmentTranslator(settings, tm, _token_counter(self.model))}
         finally:
             tm.close()
 
-    return factory
+
+def task_tm_dir(cfg: TranslateConfig) -> Path | None:
+    """Where the tasks write their own TM files (multi-node executors only)."""
+    return Path(cfg.output) / "work" / "tm" if cfg.executor.multi_node else None
+
+
+def merge_task_memories(cfg: TranslateConfig) -> int:
+    """The tasks' new TM entries into the shared TM (idempotent: safe after every run, whatever was merged before);
+    on a multi-node executor this also leaves the shared TM in rollback-journal mode before any task opens it
+    read-only from another machine. A no-op on the local executor (its tasks share the TM directly)."""
+    folder = task_tm_dir(cfg)
+    if folder is None:
+        return 0
+    parts = sorted(folder.glob("*.sqlite")) if folder.is_dir() else []
+    return merge_memories(cfg.tm_path or str(DEFAULT_TM), parts)
 
 
 TINY_MODEL = "tiny"  # the only way to pick the tiny demo model: `--model tiny` / `server.model: tiny`
@@ -251,8 +285,8 @@ def translate_pipelines(cfg: TranslateConfig, later_steps: list[PipelineStep] | 
         config=inference_config(cfg.server, model, log_folder=str(out / "logs" / "translate" / "server")),
         output_writer=JsonlWriter(str(work / "translated"), output_filename="${rank}_chunk_${chunk_index}.jsonl",
                                   compression=None),
-        shared_context=translator_context(model, cfg.prompt, cfg.tm_path or str(DEFAULT_TM), cfg.max_segment_tokens,
-                                          identity),
+        shared_context=TranslatorContext(model, cfg.prompt, cfg.tm_path or str(DEFAULT_TM), cfg.max_segment_tokens,
+                                         identity, str(task_tm_dir(cfg)) if task_tm_dir(cfg) else None),
         checkpoints_local_dir=str(work / "checkpoints"),
         records_per_chunk=cfg.records_per_chunk,
         replay_cache=False,  # the translation memory already keeps every translated segment
@@ -268,7 +302,7 @@ def translate_pipelines(cfg: TranslateConfig, later_steps: list[PipelineStep] | 
         [WorkJsonlReader(str(work / "translated"), compression=None), TranslateOutcomeStage(str(out), model),
          *(later_steps or []), writer],
         str(out / "logs" / "finalize"),
-        depends=first,
+        depends=first,  # run alone (teacher pairs), it runs `first` first; run_stages runs both in order anyway
     )
     return first, second
 
@@ -290,12 +324,18 @@ def check_translate(cfg: TranslateConfig) -> None:
     resolve_model(cfg.server)
 
 
+def translate_stages(cfg: TranslateConfig, first, second) -> tuple[list, dict]:
+    """The (name, executor) stages and the after-stage hooks for `run_stages`: the TM merge follows translation."""
+    return [("translate", first), ("finalize", second)], {"translate": lambda: merge_task_memories(cfg)}
+
+
 def run_translate(cfg: TranslateConfig, later_steps: list[PipelineStep] | None = None) -> dict:
     """Run the translate stage; returns the stats written to OUT/stats.json."""
     check_translate(cfg)
     with bound_run(cfg.output, translate_fingerprint(cfg), cfg.overwrite) as out:
+        merge_task_memories(cfg)  # what tasks of an earlier submission translated (a no-op when merged already)
         first, second = translate_pipelines(cfg, later_steps)
-        if not run_executor(second, "translate"):  # runs `first` first (depends); both skip completed tasks
+        if not run_stages(cfg.executor, *translate_stages(cfg, first, second)):  # completed tasks are skipped
             return submitted(out, second)
         (out / "data").mkdir(exist_ok=True)  # a run that kept no row still has its (empty) data folder
         return write_stats(out, [out / "logs" / "translate", out / "logs" / "finalize"])

@@ -3,6 +3,10 @@
 Open-Orca repeats a handful of system prompts over millions of rows; with the TM each is sent to the model once —
 across rows, datasets and re-runs. Stored in SQLite (WAL) so parallel datatrove tasks on one machine can share it.
 Concurrent requests for the same segment share one in-flight model call (`get_or_translate`).
+
+Across machines (Slurm, Ray) the shared TM lives on a network filesystem, where SQLite's WAL is unsafe: each task
+then writes its own file (one writer, rollback journal) and reads the shared one read-only (`seed`); once the stage
+is complete `merge_memories` adds the tasks' new entries to the shared TM (INSERT OR IGNORE: idempotent).
 """
 
 from __future__ import annotations
@@ -22,24 +26,31 @@ def tm_key(model: str, prompt_version: str, segment: str) -> str:
 class TranslationMemory:
     """SQLite-backed map from `tm_key` to the translated segment."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, seed: str | Path | None = None, wal: bool = True):
+        """`seed`: a TM read (never written) when `path` lacks a segment; `wal=False` for a file on a network
+        filesystem that only this process writes."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=60, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute(f"PRAGMA journal_mode={'WAL' if wal else 'DELETE'}")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute(
             "CREATE TABLE IF NOT EXISTS tm (key TEXT PRIMARY KEY, model TEXT, prompt_version TEXT, "
             "source TEXT, target TEXT)"
         )
+        self._seed = None
+        if seed is not None and Path(seed).is_file():
+            self._seed = sqlite3.connect(f"{Path(seed).resolve().as_uri()}?mode=ro", uri=True,
+                                         check_same_thread=False, timeout=60)
         self._inflight: dict[str, asyncio.Future] = {}
 
     def get(self, model: str, prompt_version: str, segment: str) -> str | None:
+        key = tm_key(model, prompt_version, segment)
         with self._lock:
-            row = self._conn.execute(
-                "SELECT target FROM tm WHERE key = ?", (tm_key(model, prompt_version, segment),)
-            ).fetchone()
+            row = self._conn.execute("SELECT target FROM tm WHERE key = ?", (key,)).fetchone()
+            if row is None and self._seed is not None:
+                row = self._seed.execute("SELECT target FROM tm WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
     def put(self, model: str, prompt_version: str, segment: str, target: str) -> None:
@@ -83,3 +94,85 @@ class TranslationMemory:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+            if self._seed is not None:
+                self._seed.close()
+
+
+def merge_memories(shared: str | Path, parts: list[Path]) -> int:
+    """Add every entry of the task-local TMs `parts` that `shared` lacks; returns how many were added. Idempotent
+    (INSERT OR IGNORE on the key), so a re-run or a second merge adds nothing. The shared file is left in rollback
+    journal mode, which (unlike WAL) is safe to read from other machines over a network filesystem."""
+    tm = TranslationMemory(shared, wal=False)
+    tm.close()
+    conn = sqlite3.connect(shared, timeout=60, isolation_level=None)
+    try:
+        before = conn.execute("SELECT COUNT(*) FROM tm").fetchone()[0]
+        for part in parts:
+            conn.execute("ATTACH DATABASE ? AS part", (str(part),))
+            try:
+                conn.execute("INSERT OR IGNORE INTO main.tm SELECT * FROM part.tm")
+            finally:
+                conn.execute("DETACH DATABASE part")
+        return conn.execute("SELECT COUNT(*) FROM tm").fetchone()[0] - before
+    finally:
+        conn.close()
+
+
+def _columns(conn: sqlite3.Connection) -> list[str]:
+    return [row[1] for row in conn.execute("PRAGMA table_info(tm)")]
+
+
+def memory_stats(path: str | Path) -> tuple[int, list[tuple[str, str, int]]]:
+    """(entries, [(model, prompt_version, entries)] largest first)."""
+    conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        total = conn.execute("SELECT COUNT(*) FROM tm").fetchone()[0]
+        groups = conn.execute("SELECT model, prompt_version, COUNT(*) AS n FROM tm GROUP BY model, prompt_version "
+                              "ORDER BY n DESC, model, prompt_version").fetchall()
+    finally:
+        conn.close()
+    return total, [tuple(g) for g in groups]
+
+
+def export_memory(path: str | Path, output: Path) -> int:
+    """Every entry to one parquet file (the TM's own columns), written next to its name then renamed."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        columns = _columns(conn)
+        rows = conn.execute(f"SELECT {', '.join(columns)} FROM tm ORDER BY key").fetchall()
+    finally:
+        conn.close()
+    table = pa.table({c: pa.array([r[i] for r in rows], pa.string()) for i, c in enumerate(columns)})
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(output.name + ".tmp")
+    pq.write_table(table, tmp)
+    tmp.replace(output)
+    return len(rows)
+
+
+def import_memory(path: str | Path, parquet: Path) -> tuple[int, int]:
+    """Add the entries of a `export_memory` file that the TM lacks; returns (added, rows in the file)."""
+    import pyarrow.parquet as pq
+
+    from hala.pipelines.core.errors import UserError
+
+    TranslationMemory(path).close()  # creates the table when the TM is new
+    table = pq.read_table(parquet)
+    conn = sqlite3.connect(path, timeout=60, isolation_level=None)
+    try:
+        columns = _columns(conn)
+        if sorted(table.column_names) != sorted(columns):
+            raise UserError(f"{parquet}: columns {', '.join(table.column_names)} are not a TM export's "
+                            f"({', '.join(columns)})")
+        before = conn.execute("SELECT COUNT(*) FROM tm").fetchone()[0]
+        data = table.select(columns).to_pylist()
+        conn.execute("BEGIN")
+        conn.executemany(f"INSERT OR IGNORE INTO tm ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                         [tuple(r[c] for c in columns) for r in data])
+        conn.execute("COMMIT")
+        return conn.execute("SELECT COUNT(*) FROM tm").fetchone()[0] - before, len(data)
+    finally:
+        conn.close()

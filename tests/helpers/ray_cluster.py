@@ -144,11 +144,13 @@ def ray_head(
     port = _free_port()
     address = f"127.0.0.1:{port}"
     env = {**os.environ, **RAY_ENV, **_pythonpath(pythonpath), "TMPDIR": str(worker_tmp)}
-    ray_bin = str(Path(sys.executable).with_name("ray"))
+    # this interpreter's Ray (the raylet starts workers with the Python that ran `ray start`; a `ray` script found
+    # next to it may belong to another environment)
+    ray_cmd = [sys.executable, "-m", "ray.scripts.scripts"]
     log = Path(root) / "ray-start.out"
     with open(log, "wb") as out:
         head = subprocess.Popen(
-            [ray_bin, "start", "--head", "--block", f"--num-cpus={num_cpus}", f"--port={port}",
+            [*ray_cmd, "start", "--head", "--block", f"--num-cpus={num_cpus}", f"--port={port}",
              "--node-ip-address=127.0.0.1", f"--temp-dir={root}", "--include-dashboard=false",
              "--disable-usage-stats", f"--object-store-memory={OBJECT_STORE_BYTES}"],
             env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
