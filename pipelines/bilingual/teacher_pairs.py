@@ -26,7 +26,6 @@ from hala.pipelines.core.records import stable_id, stage_meta
 from hala.pipelines.core.stages import HalaStage
 from hala.pipelines.core.stats import stage_accounting, step_counters, write_stats
 from hala.pipelines.filters import FilterConfig, build_filter_steps
-from hala.pipelines.sources.adapters import InputFormat
 from hala.pipelines.translate.flow import TranslateConfig, resolve_model, translate_pipelines
 
 PAIRS_STEP = "instruction messages"
@@ -37,7 +36,7 @@ class TeacherPairsRecipe(TranslateConfig):
     """Translate the first `limit` rows of an instruction dataset with a teacher model and keep them as pairs."""
 
     flow: Literal["teacher_pairs"] = "teacher_pairs"
-    format: InputFormat = Field("openorca", description="input format (auto: detected per row)")
+    format: str = Field("openorca", description="input format: a preset name, or auto (detected per row)")
     revision: str | None = Field(None, description="teacher model revision recorded in `origin` (a local folder is "
                                                    "recorded as @local)")
     roles: list[Literal["system", "user", "assistant"]] = Field(
