@@ -8,7 +8,6 @@ from typing import Optional
 import typer
 
 from hala.pipelines.cli import options as o
-from hala.pipelines.cli.translate import EXECUTOR_HELP, WAIT_HELP, _summary
 from hala.pipelines.core.errors import UserError
 
 

@@ -23,8 +23,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Literal
-from typing import Callable
+from typing import Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 

@@ -16,10 +16,9 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from hala.pipelines.core.config import write_recipe
-from hala.pipelines.core.executors import ExecutorConfig, make_executor
+from hala.pipelines.core.executors import ExecutorConfig, make_executor, run_stages, submitted
 from hala.pipelines.core.progress import StageProgress, input_rows
 from hala.pipelines.core.run_folder import bound_run, recipe_fingerprint
-from hala.pipelines.core.executors import ExecutorConfig, make_executor, run_stages, submitted
 from hala.pipelines.core.stats import atomic_write_json, write_stats
 from hala.pipelines.dedup.keys import DedupKeyName, dedup_key
 from hala.pipelines.filters import FilterConfig, Kind

@@ -14,9 +14,9 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from hala.pipelines.core.config import write_recipe
+from hala.pipelines.core.executors import ExecutorConfig, make_executor, run_stages, submitted
 from hala.pipelines.core.progress import StageProgress, input_rows
 from hala.pipelines.core.run_folder import bound_run, recipe_fingerprint
-from hala.pipelines.core.executors import ExecutorConfig, make_executor, run_stages, submitted
 from hala.pipelines.core.stats import write_stats
 from hala.pipelines.filters import FilterConfig, Kind, build_filter_steps
 from hala.pipelines.io.records import ReadStage, detect_kind, record_reader, record_writer

@@ -354,12 +354,6 @@ class HalaInferenceRunner(InferenceRunner):
         if not replay_cache:
             self.request_cache.enabled = False
 
-    def run(self, data, rank: int = 0, world_size: int = 1) -> None:
-        """A shared context that depends on the task (e.g. a task-local translation memory) is bound to it here."""
-        if hasattr(self.shared_context, "for_rank"):
-            self.shared_context = self.shared_context.for_rank(rank)
-        return super().run(data, rank, world_size)
-
     def _init_server(self, rank: int) -> InferenceServer:
         server = self._hala_server(rank)
         server.retry_policy = self.retry
@@ -385,6 +379,8 @@ class HalaInferenceRunner(InferenceRunner):
         from datatrove.pipeline.inference.distributed.utils import get_node_rank
         from datatrove.pipeline.inference.types import ServerError
 
+        if hasattr(self.shared_context, "for_rank"):  # a context that depends on the task (a task-local TM)
+            self.shared_context = self.shared_context.for_rank(rank)
         try:
             return super().run(data, rank, world_size)
         except ServerError as e:

@@ -20,9 +20,8 @@ from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hala.pipelines.core.config import write_recipe
-from hala.pipelines.core.executors import ExecutorConfig, make_executor, run_executor, submitted
-from hala.pipelines.core.progress import StageProgress, input_rows
 from hala.pipelines.core.executors import ExecutorConfig, make_executor, run_stages, submitted
+from hala.pipelines.core.progress import StageProgress, input_rows
 from hala.pipelines.core.records import instruction_schema, instruction_writer_adapter, messages_text, stage_meta
 from hala.pipelines.core.run_folder import bound_run, recipe_fingerprint
 from hala.pipelines.core.stages import HalaStage
@@ -39,7 +38,6 @@ from hala.pipelines.serving.servers import (
 )
 from hala.pipelines.sources.normalize import NormalizeStage
 from hala.pipelines.sources.spec import COLUMNS_HELP, FORMAT_HELP, SourceSpec, check_columns, check_format
-from hala.pipelines.translate.memory import TranslationMemory
 from hala.pipelines.translate.memory import TranslationMemory, merge_memories
 from hala.pipelines.translate.prompts import load_prompt
 from hala.pipelines.translate.rollout import SegmentTranslator, TranslationSettings, translate_rollout
