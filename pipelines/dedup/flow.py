@@ -153,7 +153,7 @@ def _run_dedup(input_dir: str, out: Path, config: DedupConfig, tasks: int, worke
         mark.append(KeeperRecorder(str(work / "keepers" / "near"), "near"))
     local(mark, logs / "dedup_6_mark", tasks, workers).run()
 
-    final = [*reader(str(out)), DedupStage(str(out), str(work)), record_writer(kind, str(out / "data"))]
+    final = [*reader(str(out)), DedupStage(str(out), str(work), exact=config.exact), record_writer(kind, str(out / "data"))]
     local(final, logs / "dedup_7_final", tasks, workers).run()
     return write_stats(out, kind=kind)
 
