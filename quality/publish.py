@@ -223,6 +223,9 @@ def publish(dataset_dir: str | Path, repo_id: str, version: str, dry_run: str | 
 
     check_repo_id(repo_id)
     version = check_version(version)
+    for flag, given in (("--recipe", recipe), ("--report", report)):
+        if given is not None and not Path(given).exists():
+            raise UserError(f"{flag} {given}: no such file")
     dataset_dir = Path(dataset_dir)
     if not dataset_dir.is_dir():
         raise UserError(f"{dataset_dir} is not a dataset folder")

@@ -49,12 +49,13 @@ class TranslateConfig(BaseModel):
 
     flow: Literal["translate"] = "translate"
     input: str = Field(..., description="file or folder of jsonl/parquet, or a Hub dataset id")
-    output: str = Field(..., description="output folder: data/*.parquet, rejects/, stats.json")
+    output: str = Field(..., min_length=1, pattern=r"\S", description="output folder: data/*.parquet, rejects/, "
+                        "stats.json")
     format: str = Field("auto", pattern="^(auto|alpaca|sharegpt|openorca|messages)$")
     dataset_name: str | None = Field(None, description="source dataset name recorded on every row")
     config: str | None = Field(None, description="Hub dataset config")
     split: str = Field("train", description="split to read and to record")
-    limit: int = Field(-1, description="the first N rows of the input in total, however many tasks (-1: all)")
+    limit: int = Field(-1, ge=-1, description="the first N rows of the input in total, however many tasks (-1: all)")
     server: ServerConfig = Field(default_factory=ServerConfig)
     prompt: str = Field("lfm2", description="built-in prompt (lfm2, teacher) or a YAML prompt file")
     max_segment_tokens: int = Field(384, ge=16, description="longer content is split at sentence ends")

@@ -128,6 +128,8 @@ def test_bad_version_and_repo_are_user_errors(dataset, tmp_path):
     for repo in ("x/..", "org/x.git", "org/--x", "org/.hidden"):
         with pytest.raises(UserError, match="refuses this name|ORG/NAME"):
             publish(dataset, repo, "1.0.0", dry_run=tmp_path / "x")
+    with pytest.raises(UserError, match="--recipe /nope.yaml: no such file"):
+        publish(dataset, REPO, "1.0.0", dry_run=tmp_path / "x", recipe="/nope.yaml")
     assert not (tmp_path / "x").exists()  # refused before the dry run built anything
 
 
