@@ -112,11 +112,13 @@ def demo(
     model: Optional[str] = typer.Option(None, "--model", help="a real translator (path or Hub id) instead of the tiny one"),
     server: str = typer.Option("transformers", "--server", help="transformers | batched | endpoint | vllm | sglang"),
     endpoint: Optional[str] = typer.Option(None, "--endpoint", help="OpenAI-compatible base URL"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="start the corpus folder clean when it holds another "
+                                   "run (another model)"),
 ) -> None:
     """The whole flow on the bundled sample, offline: translate → filter → dedup, then audit, report and gate."""
     from hala.quality.demo import run_demo
 
-    code = run_demo(Path(output), model=model, server=server, endpoint=endpoint)
+    code = run_demo(Path(output), model=model, server=server, endpoint=endpoint, overwrite=overwrite)
     raise typer.Exit(code)
 
 

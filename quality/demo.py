@@ -27,7 +27,8 @@ TINY_NOTICE = (
 )
 
 
-def run_demo(out: Path, model: str | None = None, server: str = "transformers", endpoint: str | None = None) -> int:
+def run_demo(out: Path, model: str | None = None, server: str = "transformers", endpoint: str | None = None,
+             overwrite: bool = False) -> int:
     from hala.pipelines.core.stats import stage_lines
     from hala.pipelines.flows.corpus import CorpusRecipe, run_corpus
 
@@ -37,7 +38,7 @@ def run_demo(out: Path, model: str | None = None, server: str = "transformers", 
         typer.secho(TINY_NOTICE, fg=typer.colors.YELLOW)
     typer.echo(f"[1/2] corpus flow on samples/demo → {out / 'corpus'}")
     recipe = CorpusRecipe(input=str(DEMO_INPUT), output=str(out / "corpus"), dataset_name="hala-demo",
-                          tm_path=str(out / "tm.sqlite"),
+                          tm_path=str(out / "tm.sqlite"), overwrite=overwrite,
                           server={"type": server, "model": model, "endpoint": endpoint, "max_concurrency": 16})
     corpus = run_corpus(recipe)
 

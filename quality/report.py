@@ -86,7 +86,17 @@ def build_report(dataset_dir: str | Path, out_dir: str | Path, lid: bool = True,
                  show_progress: bool = True) -> dict:
     """Write report.html, report.md and report.json for DATASET into OUT; returns the report.json content.
 
-    A translator set is reported on its pairs (all splits), with its own stats and rejects: what the gate validates."""
+    A translator set is reported on its pairs (all splits), with its own stats and rejects: what the gate validates.
+    OUT is locked while the report is written (a second writer is refused); every file is rewritten from this
+    dataset, so nothing of an earlier report survives into this one."""
+    from hala.pipelines.core.run_folder import locked_folder
+
+    with locked_folder(out_dir):
+        return _build_report(dataset_dir, out_dir, lid, lid_model, show_progress)
+
+
+def _build_report(dataset_dir: str | Path, out_dir: str | Path, lid: bool, lid_model: str | None,
+                  show_progress: bool) -> dict:
     import duckdb
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn

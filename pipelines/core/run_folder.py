@@ -26,7 +26,7 @@ RUN_FILE = "run.json"
 LOCK_FILE = ".lock"
 # what hala writes into an output folder: what --overwrite removes (nothing else in the folder is touched)
 HALA_ENTRIES = ("data", "rejects", "logs", "work", "stats.json", "recipe.yaml", RUN_FILE, "validation.json",
-                "manifest.json", "report.json", "report.md", "README.md", "plots", "metrics.parquet")
+                "manifest.json", "report.json", "report.md", "report.html", "plots")
 # hala's own sidecars: never read as data (see hala.pipelines.io)
 SIDECARS = frozenset({"validation.json", "stats.json", "recipe.yaml", "manifest.json", RUN_FILE, "report.json",
                       "executor.json"})
@@ -146,22 +146,31 @@ def check_run(out: Path, fingerprint: dict, overwrite: bool) -> None:
 
 
 @contextmanager
-def bound_run(out: str | Path, fingerprint: dict, overwrite: bool = False) -> Iterator[Path]:
-    """Hold OUT for this run: locked against other writers, bound to `fingerprint` (see the module doc)."""
+def locked_folder(out: str | Path) -> Iterator[tuple[Path, bool]]:
+    """OUT created and locked against other hala writers for the block: (folder, whether this call took the lock —
+    False inside a flow of this process that already holds it)."""
     out = prepare_folder(out)
     key = out.resolve()
-    if key in _HELD:  # a flow nested in one that already holds the folder
-        yield out
+    if key in _HELD:
+        yield out, False
         return
     fh = _lock(out)
     _HELD[key] = fh
     try:
-        check_run(out, json.loads(json.dumps(fingerprint, default=str)), overwrite)
-        yield out
+        yield out, True
     finally:
         _HELD.pop(key, None)
         fcntl.flock(fh, fcntl.LOCK_UN)
         fh.close()
+
+
+@contextmanager
+def bound_run(out: str | Path, fingerprint: dict, overwrite: bool = False) -> Iterator[Path]:
+    """Hold OUT for this run: locked against other writers, bound to `fingerprint` (see the module doc)."""
+    with locked_folder(out) as (folder, took):
+        if took:  # a nested flow is covered by the outer one's fingerprint
+            check_run(folder, json.loads(json.dumps(fingerprint, default=str)), overwrite)
+        yield folder
 
 
 def recipe_fingerprint(flow: str, recipe: dict, inputs: dict[str, str], ignore: tuple[str, ...] = (),

@@ -33,6 +33,7 @@ def _run_corpus(recipe: CorpusRecipe) -> dict:
     out = Path(recipe.output)
     later = build_filter_steps("instructions", str(out), recipe.filters) if recipe.filters else []
     staged = out / "work" / "filtered"
+    (staged / "data").mkdir(parents=True, exist_ok=True)  # exists even when the filters reject every row
     _, finalize = translate_pipelines(recipe, later, data_dir=str(staged / "data") if recipe.dedup else None)
     if not run_executor(finalize, "translate"):
         return submitted(out, finalize)  # Slurm: dedup and stats once the jobs are done and the recipe is re-run
