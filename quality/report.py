@@ -95,6 +95,20 @@ def build_report(dataset_dir: str | Path, out_dir: str | Path, lid: bool = True,
         return _build_report(dataset_dir, out_dir, lid, lid_model, show_progress)
 
 
+def _readable(read, root, what: str):
+    """`read()`, with data that cannot be read (a corrupt parquet, a malformed rejects line) as one UserError."""
+    import duckdb
+    import pyarrow as pa
+
+    from hala.pipelines.core.errors import UserError
+
+    try:
+        return read()
+    except (pa.ArrowException, duckdb.Error, OSError, UnicodeError) as e:
+        first = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
+        raise UserError(f"{root}: cannot read the {what} ({type(e).__name__}: {first})") from None
+
+
 def _build_report(dataset_dir: str | Path, out_dir: str | Path, lid: bool, lid_model: str | None,
                   show_progress: bool) -> dict:
     import duckdb
@@ -126,9 +140,9 @@ def _build_report(dataset_dir: str | Path, out_dir: str | Path, lid: bool, lid_m
         except FileNotFoundError:
             fingerprint = None
         con = duckdb.connect()
-        kind = load_records(con, ds, kind)
+        kind = _readable(lambda: load_records(con, ds, kind), ds.root, "records")
         step(1)
-        rows_rejected = load_rejects(con, ds)
+        rows_rejected = _readable(lambda: load_rejects(con, ds), ds.root, "rejects")
         step(2)
 
         def lid_progress(done: int, total: int) -> None:

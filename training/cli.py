@@ -55,6 +55,7 @@ def compress(
     new_tokens: Optional[int] = typer.Option(None, "--new-tokens", help="throughput: tokens generated per row"),
     device: Optional[str] = typer.Option(None, "--device", help="throughput device: cpu | cuda"),
     no_throughput: bool = typer.Option(False, "--no-throughput", help="skip the tokens/s comparison"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="start the output folder clean when it holds another run"),
 ) -> None:
     """FP8_DYNAMIC quantization (llm-compressor, lm_head kept), then BLEU/chrF++ and tokens/s against the original."""
     from hala.pipelines.core.config import load_yaml
@@ -71,7 +72,7 @@ def compress(
                  "validation.heldout.path": heldout, "validation.heldout.max_samples": max_samples,
                  "validation.max_bleu_drop": max_bleu_drop, "validation.max_chrf_drop": max_chrf_drop,
                  "throughput.batch_size": batch_size, "throughput.new_tokens": new_tokens,
-                 "throughput.device": device}
+                 "throughput.device": device, "overwrite": overwrite or None}
     if no_throughput:
         data["throughput"] = None
         overrides = {k: v for k, v in overrides.items() if not k.startswith("throughput.")}
@@ -109,6 +110,7 @@ def train_sft(
     cpu: bool = typer.Option(False, "--cpu", help="train on CPU (use_cpu: true, bf16: false)"),
     allow_ungated: bool = typer.Option(False, "--allow-ungated", help="train on local data that has not passed "
                                        "`hala gate` (dataset.allow_ungated: true; logged as a warning)"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="start the output folder clean when it holds another run"),
 ) -> None:
     """TRL SFTTrainer on conversational `messages` with assistant-only loss."""
     from hala.pipelines.core.config import load_yaml
@@ -116,7 +118,7 @@ def train_sft(
     from hala.training.sft import run_sft
 
     overrides = {"output_dir": output_dir, "model_name_or_path": model, "dataset.path": dataset,
-                 "training.max_steps": max_steps, "dataset.max_samples": max_samples}
+                 "training.max_steps": max_steps, "dataset.max_samples": max_samples, "overwrite": overwrite or None}
     if cpu:
         overrides.update({"training.use_cpu": True, "training.bf16": False})
     if allow_ungated:
@@ -136,6 +138,7 @@ def merge(
     t: Optional[float] = typer.Option(None, "--t", help="slerp factor (0 base, 1 model; default 0.5)"),
     t_filter: List[str] = typer.Option([], "--t-filter", help="per-tensor-type t, e.g. self_attn=0.3 (repeatable)"),
     dtype: Optional[str] = typer.Option(None, "--dtype", help="output dtype (float32, bfloat16)"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="start the output folder clean when it holds another run"),
 ) -> None:
     """Slerp merge (mergekit) of a fine-tuned model with its base; writes mergekit_config.yml next to it."""
     from hala.pipelines.core.config import load_yaml
@@ -153,7 +156,7 @@ def merge(
     filters = {k: float(v) for k, v in _pairs(t_filter, "--t-filter").items()}
     if filters:
         data["t_filters"] = {**(data.get("t_filters") or {}), **filters}
-    r = _build(MergeRecipe, data, source, {"t": t, "dtype": dtype})
+    r = _build(MergeRecipe, data, source, {"t": t, "dtype": dtype, "overwrite": overwrite or None})
     s = run_merge(r)
     typer.echo(f"merged (slerp t={s['t']}{', ' + json.dumps(s['t_filters']) if s['t_filters'] else ''}) → "
                f"{s['output_dir']}\n  reproduce: {s['reproduce']}")
@@ -169,6 +172,7 @@ def eval_cmd(
     server: Optional[str] = typer.Option(None, "--server", help="server type: transformers | batched | vllm | "
                                          "sglang | endpoint (one server per model)"),
     lighteval_task: List[str] = typer.Option([], "--lighteval-task", help="lighteval task spec (repeatable)"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="start the output folder clean when it holds another run"),
 ) -> None:
     """BLEU and chrF++ on a held-out split through the pipelines' inference path; lighteval tasks if installed."""
     from hala.pipelines.core.config import load_yaml
@@ -182,7 +186,7 @@ def eval_cmd(
         data["lighteval_tasks"] = lighteval_task
     r = _build(EvalRecipe, data, source, {"heldout.path": heldout, "heldout.max_samples": max_samples,
                                           "output_dir": output, "server.device": device,
-                                          "server.type": server})
+                                          "server.type": server, "overwrite": overwrite or None})
     results = run_eval(r)
     typer.echo(markdown_table(results).rstrip())
     typer.echo(f"  results: {r.output_dir}/eval_results.json, {r.output_dir}/eval_results.md")

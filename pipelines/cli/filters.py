@@ -66,8 +66,10 @@ def filter_cmd(
         cfg.lid = None
     if no_quality:
         cfg.quality = None
-    if cfg.lid is not None and cfg.lid.model and not Path(cfg.lid.model).is_file() and "://" not in cfg.lid.model:
-        raise UserError(f"--lid-model {cfg.lid.model}: no such file")
+    if cfg.lid is not None and cfg.lid.model and "://" not in cfg.lid.model:
+        from hala.pipelines.filters.lid import check_lid_model
+
+        check_lid_model(cfg.lid.model)
     stats = run_filter(input, output, kind, cfg, tasks=tasks, workers=workers, overwrite=overwrite)  # type: ignore[arg-type]
     typer.echo(_summary(stats, Path(output)))
 

@@ -42,6 +42,22 @@ def default_lid_model() -> str:
     return str(path)
 
 
+FASTTEXT_MAGIC = 793712314  # the int32 every fastText .bin/.ftz model starts with
+
+
+def check_lid_model(path: str) -> None:
+    """A `--lid-model` that is not a fastText model is one line before any task (fastText would crash inside it)."""
+    from hala.pipelines.core.errors import UserError
+
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"--lid-model {path}: no such file")
+    with open(p, "rb") as f:
+        head = f.read(4)
+    if len(head) < 4 or int.from_bytes(head, "little", signed=True) != FASTTEXT_MAGIC:
+        raise UserError(f"--lid-model {path}: not a fastText model (lid.176.bin, GlotLID's model.bin)")
+
+
 @lru_cache(maxsize=4096)
 def base_code(label: str) -> str:
     """`__label__arb_Arab` / `__label__ar` / `eng_Latn` / `en` → `ar` / `ar` / `en` / `en`."""

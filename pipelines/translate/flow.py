@@ -141,6 +141,23 @@ def translator_context(model: str, prompt: str, tm_path: str, max_segment_tokens
 _RESOLVED: dict[str, tuple[str, bool, str]] = {}
 
 
+def check_tm(path: str) -> None:
+    """The translation memory opens (a folder or a file that is not SQLite is one line, before any task)."""
+    import sqlite3
+
+    from hala.pipelines.core.errors import UserError
+
+    p = Path(path)
+    if p.is_dir():
+        raise UserError(f"--tm {path}: a folder; give the translation memory's file (it is created if missing)")
+    if p.exists():
+        try:
+            with sqlite3.connect(f"file:{p}?mode=ro", uri=True) as con:
+                con.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
+        except sqlite3.DatabaseError as e:
+            raise UserError(f"--tm {path}: not a translation memory ({e})") from None
+
+
 def resolve_model(server: ServerConfig) -> tuple[str, bool]:
     """The model to serve, and whether it is the tiny demo model (built on the spot when none is given).
 
@@ -165,6 +182,12 @@ def _resolve(server: ServerConfig) -> tuple[str, bool, str]:
 def _resolve_model(server: ServerConfig) -> tuple[str, bool]:
     from hala.pipelines.core.errors import UserError
 
+    if server.type in ("vllm", "sglang"):
+        import importlib.util
+
+        if importlib.util.find_spec(server.type) is None:
+            raise UserError(f"--server {server.type}: {server.type} is not installed here (pip install {server.type}, "
+                            "on a GPU machine); on CPU use --server transformers or batched")
     if server.type == "endpoint":
         if not server.model:
             raise UserError("an endpoint server needs a model name (--model)")
@@ -188,6 +211,7 @@ def translate_pipelines(cfg: TranslateConfig, later_steps: list[PipelineStep] | 
     model, _ = resolve_model(cfg.server)
     identity = model_identity_of(cfg.server)
     load_prompt(cfg.prompt)  # a bad prompt file fails here with one line, not inside a task
+    check_tm(cfg.tm_path or str(DEFAULT_TM))
     reader = source_reader(cfg.input, cfg.dataset_name, cfg.config, cfg.split, cfg.limit)
     write_recipe(out, cfg)
     runner = HalaInferenceRunner(

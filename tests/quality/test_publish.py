@@ -397,3 +397,24 @@ def test_translator_set_chat_rows_must_be_derived_from_the_gated_pairs(tmp_path)
     (ts / "validation.json").write_text(json.dumps({**saved, "dataset_kind": "instructions"}))
     with pytest.raises(GateRefused, match="gated on its pairs"):
         publish(ts, REPO, "1.0.0", dry_run=tmp_path / "out3")
+
+
+def test_hub_connection_errors_are_retried():
+    import httpx
+
+    from hala.quality.publish import RetryPolicy
+
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise httpx.ConnectError("connection refused")
+        return "ok"
+
+    waits: list[float] = []
+    assert RetryPolicy(base_wait=0.01, sleep=waits.append).call("list refs", flaky) == "ok"
+    assert len(calls) == 3 and len(waits) == 2
+    with pytest.raises(httpx.ConnectError):
+        RetryPolicy(attempts=2, base_wait=0.0, sleep=lambda s: None).call("x", lambda: (_ for _ in ()).throw(
+            httpx.ConnectError("down")))
