@@ -187,7 +187,13 @@ def models_used(meta_values: list[str]) -> list[dict]:
 
 def find_recipe(dataset_dir: Path, recipe: str | Path | None) -> Path | None:
     """The run's recipe: an explicit file, else DATASET/recipe.yaml (what the flows write next to their output)."""
-    path = Path(recipe) if recipe else dataset_dir / "recipe.yaml"
+    if recipe:
+        if not Path(recipe).is_file():
+            from hala.pipelines.core.errors import UserError
+
+            raise UserError(f"--recipe {recipe}: no such file")
+        return Path(recipe)
+    path = dataset_dir / "recipe.yaml"
     return path if path.is_file() else None
 
 

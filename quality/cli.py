@@ -115,11 +115,12 @@ def demo(
                                    "MODEL"),
     server: o.Server = "transformers",
     endpoint: o.Endpoint = None,
+    overwrite: o.Overwrite = False,
 ) -> None:
     """The whole flow on the bundled sample, offline: translate → filter → dedup, then audit, report and gate."""
     from hala.quality.demo import run_demo
 
-    code = run_demo(Path(output), model=model, server=server, endpoint=endpoint)
+    code = run_demo(Path(output), model=model, server=server, endpoint=endpoint, overwrite=overwrite)
     raise typer.Exit(code)
 
 

@@ -29,7 +29,8 @@ TINY_NOTICE = (
 )
 
 
-def run_demo(out: Path, model: str | None = None, server: str = "transformers", endpoint: str | None = None) -> int:
+def run_demo(out: Path, model: str | None = None, server: str = "transformers", endpoint: str | None = None,
+             overwrite: bool = False) -> int:
     from hala.pipelines.core.stats import stage_lines
     from hala.pipelines.flows.corpus import CorpusRecipe, run_corpus
 
@@ -43,7 +44,7 @@ def run_demo(out: Path, model: str | None = None, server: str = "transformers", 
         TINY_WARNED.append(True)  # the notice above says it: not twice
     typer.echo(f"[1/2] corpus flow on samples/demo → {out / 'corpus'}")
     recipe = CorpusRecipe(input=str(DEMO_INPUT), output=str(out / "corpus"), dataset_name="hala-demo",
-                          tm_path=str(out / "tm.sqlite"),
+                          tm_path=str(out / "tm.sqlite"), overwrite=overwrite,
                           server={"type": server, "model": model, "endpoint": endpoint, "max_concurrency": 16})
     corpus = run_corpus(recipe)
 

@@ -18,7 +18,7 @@ import logging
 import os
 import random
 import re
-import tempfile
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +29,7 @@ from hala.quality.fingerprint import TRANSLATOR_SET_DIRS, dataset_fingerprint, f
 from hala.quality.gate import GateRefused, require_passing_gate
 
 log = logging.getLogger(__name__)
-VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
+VERSION_RE = re.compile(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)")  # semver core, matched in full
 REPO_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 RETRY_STATUS = (429, 500, 502, 503, 504)
 T = TypeVar("T")
@@ -49,11 +49,20 @@ class RetryPolicy:
     sleep: Callable[[float], None] = time.sleep
 
     def call(self, what: str, fn: Callable[[], T]) -> T:
+        import httpx
         from huggingface_hub.errors import HfHubHTTPError
 
         for attempt in range(self.attempts):
             try:
                 return fn()
+            except (httpx.TransportError, ConnectionError, TimeoutError) as exc:  # the Hub not reached, or cut off
+                if attempt == self.attempts - 1:
+                    raise
+                wait = min(self.max_wait, self.base_wait * 2 ** attempt * (1 + random.random() / 4))
+                log.warning("%s: %s, retrying in %.1fs (attempt %d/%d)", what, type(exc).__name__, wait,
+                            attempt + 2, self.attempts)
+                self.sleep(wait)
+                continue
             except (HfHubHTTPError, RuntimeError) as exc:
                 e = http_failure(exc)
                 status = e.response.status_code if e is not None and e.response is not None else None
@@ -79,9 +88,23 @@ class PushResult:
     url: str = ""
 
 
+def check_repo_id(repo_id: str) -> None:
+    """ORG/NAME as the Hub accepts it (huggingface_hub's own rule: no `..`, `--`, leading dot, `.git` ending), checked
+    before anything is built."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    if not REPO_RE.match(repo_id):
+        raise UserError(f"--repo must be ORG/NAME (got {repo_id!r})")
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as e:
+        raise UserError(f"--repo {repo_id!r}: the Hub refuses this name ({str(e).splitlines()[0][:160]})") from None
+
+
 def check_version(version: str) -> str:
     v = version[1:] if version.startswith("v") else version
-    if not VERSION_RE.match(v):
+    if not VERSION_RE.fullmatch(v):
         raise UserError(f"--version must look like X.Y.Z (got {version!r})")
     return v
 
@@ -93,13 +116,14 @@ def _git_blob_sha1(path: Path) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
-def remote_state(api, repo_id: str, bundle_dir: Path, retry: RetryPolicy) -> tuple[set[str], list[str]]:
-    """(bundle files already on main with exactly the local content — LFS sha256 or git blob id —,
-    data files on main that are not in the bundle: stale shards of an earlier release, deleted in the commit)."""
+def remote_state(api, repo_id: str, bundle_dir: Path, retry: RetryPolicy,
+                 revision: str | None = None) -> tuple[set[str], list[str]]:
+    """(bundle files already on `revision` (main) with exactly the local content — LFS sha256 or git blob id —,
+    data files there that are not in the bundle: stale shards of an earlier release, deleted in the commit)."""
     from huggingface_hub.hf_api import RepoFile
 
     remote = retry.call("list files", lambda: [f for f in api.list_repo_tree(repo_id, repo_type="dataset",
-                                                                                 recursive=True)
+                                                                                 recursive=True, revision=revision)
                                                  if isinstance(f, RepoFile)])
     present, stale = set(), []
     for info in remote:
@@ -131,10 +155,14 @@ def push_bundle(bundle_dir: str | Path, repo_id: str, version: str, public: bool
     retry.call("create repo", lambda: api.create_repo(repo_id, repo_type="dataset", private=not public,
                                                       exist_ok=True))
     refs = retry.call("list refs", lambda: api.list_repo_refs(repo_id, repo_type="dataset"))
-    if any(t.name == tag for t in refs.tags):
-        raise PublishRefused(f"{repo_id} already has tag {tag}; a published version is never overwritten — "
-                             "bump --version")
     files = sorted(p.relative_to(bundle_dir).as_posix() for p in bundle_dir.rglob("*") if p.is_file())
+    url = f"{api.endpoint}/datasets/{repo_id}"
+    existing = next((t for t in refs.tags if t.name == tag), None)
+    if existing is not None:  # this release, tagged by a run that died before it heard back? then it is done
+        if _holds_this_release(api, repo_id, bundle_dir, files, existing.target_commit, retry):
+            return PushResult(repo_id, tag, existing.target_commit, [], files, [], url)
+        raise PublishRefused(f"{repo_id} already has tag {tag} on another commit ({existing.target_commit}); a "
+                             "published version is never overwritten — bump --version")
     manifest = json.loads((bundle_dir / "manifest.json").read_text(encoding="utf-8"))
     commit_oid: str | None = None
     uploaded: list[str] = []
@@ -159,10 +187,31 @@ def push_bundle(bundle_dir: str | Path, repo_id: str, version: str, public: bool
     if commit_oid is None:  # nothing to upload: tag what main holds (a previous run's commit)
         refs = retry.call("list refs", lambda: api.list_repo_refs(repo_id, repo_type="dataset"))
         commit_oid = next((b.target_commit for b in refs.branches if b.name == "main"), None)
-    retry.call("create tag", lambda: api.create_tag(repo_id, tag=tag, revision=commit_oid, repo_type="dataset",
-                                                    tag_message=f"{tag} {manifest['fingerprint']}"))
-    return PushResult(repo_id, tag, commit_oid, uploaded, [f for f in files if f not in uploaded], deleted,
-                      f"{api.endpoint}/datasets/{repo_id}")
+    def create_tag():
+        try:
+            return api.create_tag(repo_id, tag=tag, revision=commit_oid, repo_type="dataset",
+                                  tag_message=f"{tag} {manifest['fingerprint']}")
+        except Exception as exc:  # a retried request whose first attempt did reach the Hub: 409, our own tag
+            e = http_failure(exc)
+            if e is None or e.response is None or e.response.status_code != 409:
+                raise
+            now = api.list_repo_refs(repo_id, repo_type="dataset")
+            if any(t.name == tag and t.target_commit == commit_oid for t in now.tags):
+                return None
+            raise
+
+    retry.call("create tag", create_tag)
+    return PushResult(repo_id, tag, commit_oid, uploaded, [f for f in files if f not in uploaded], deleted, url)
+
+
+def _holds_this_release(api, repo_id: str, bundle_dir: Path, files: list[str], commit: str | None,
+                        retry: RetryPolicy) -> bool:
+    """Whether `commit` holds exactly this bundle: every file with the same content (so the same manifest and
+    fingerprint) and no data file of another release."""
+    if commit is None:
+        return False
+    present, stale = remote_state(api, repo_id, bundle_dir, retry, revision=commit)
+    return present == set(files) and not stale
 
 
 def publish(dataset_dir: str | Path, repo_id: str, version: str, dry_run: str | Path | None = None,
@@ -172,9 +221,11 @@ def publish(dataset_dir: str | Path, repo_id: str, version: str, dry_run: str | 
     """Gate → bundle → (unless dry run) push. Returns (Bundle, PushResult | None)."""
     from hala.quality.bundle import build_bundle
 
-    if not REPO_RE.match(repo_id):
-        raise UserError(f"--repo must be ORG/NAME (got {repo_id!r})")
+    check_repo_id(repo_id)
     version = check_version(version)
+    for flag, given in (("--recipe", recipe), ("--report", report)):
+        if given is not None and not Path(given).exists():
+            raise UserError(f"{flag} {given}: no such file")
     dataset_dir = Path(dataset_dir)
     if not dataset_dir.is_dir():
         raise UserError(f"{dataset_dir} is not a dataset folder")
@@ -188,12 +239,16 @@ def publish(dataset_dir: str | Path, repo_id: str, version: str, dry_run: str | 
         bundle = build_bundle(dataset_dir, dry_run, **kwargs)
         _recheck(dataset_dir, validation)
         return bundle, None
-    with tempfile.TemporaryDirectory(prefix="hala-publish-") as tmp:
-        bundle = build_bundle(dataset_dir, Path(tmp) / "bundle", **kwargs)
-        _recheck(dataset_dir, validation)
-        result = push_bundle(bundle.path, repo_id, version, public=public, endpoint=endpoint, token=token,
-                             retry=retry)
-        return bundle, result
+    # staged inside the dataset folder (work/ is never data), not in the system temp folder: a killed publish
+    # leaves no copy behind there, and the next run rebuilds the same bytes in the same place
+    staging = dataset_dir / "work" / "publish" / f"{repo_id.replace('/', '--')}-v{version}"
+    if staging.exists():
+        shutil.rmtree(staging)
+    bundle = build_bundle(dataset_dir, staging, **kwargs)
+    _recheck(dataset_dir, validation)
+    result = push_bundle(bundle.path, repo_id, version, public=public, endpoint=endpoint, token=token, retry=retry)
+    shutil.rmtree(staging, ignore_errors=True)
+    return bundle, result
 
 
 def http_failure(exc: BaseException):

@@ -100,7 +100,31 @@ def build_report(dataset_dir: str | Path, out_dir: str | Path, lid: bool = True,
                  show_progress: bool = True) -> dict:
     """Write report.html, report.md and report.json for DATASET into OUT; returns the report.json content.
 
-    A translator set is reported on its pairs (all splits), with its own stats and rejects: what the gate validates."""
+    A translator set is reported on its pairs (all splits), with its own stats and rejects: what the gate validates.
+    OUT is locked while the report is written (a second writer is refused); every file is rewritten from this
+    dataset, so nothing of an earlier report survives into this one."""
+    from hala.pipelines.core.run_folder import locked_folder
+
+    with locked_folder(out_dir):
+        return _build_report(dataset_dir, out_dir, lid, lid_model, show_progress)
+
+
+def _readable(read, root, what: str):
+    """`read()`, with data that cannot be read (a corrupt parquet, a malformed rejects line) as one UserError."""
+    import duckdb
+    import pyarrow as pa
+
+    from hala.pipelines.core.errors import UserError
+
+    try:
+        return read()
+    except (pa.ArrowException, duckdb.Error, OSError, UnicodeError) as e:
+        first = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
+        raise UserError(f"{root}: cannot read the {what} ({type(e).__name__}: {first})") from None
+
+
+def _build_report(dataset_dir: str | Path, out_dir: str | Path, lid: bool, lid_model: str | None,
+                  show_progress: bool) -> dict:
     import duckdb
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -130,9 +154,9 @@ def build_report(dataset_dir: str | Path, out_dir: str | Path, lid: bool = True,
         except FileNotFoundError:
             fingerprint = None
         con = duckdb.connect()
-        kind = load_records(con, ds, kind)
+        kind = _readable(lambda: load_records(con, ds, kind), ds.root, "records")
         step(1)
-        rows_rejected = load_rejects(con, ds)
+        rows_rejected = _readable(lambda: load_rejects(con, ds), ds.root, "rejects")
         step(2)
 
         def lid_progress(done: int, total: int) -> None:

@@ -63,6 +63,7 @@ def compress(
     new_tokens: Optional[int] = o.value("--new-tokens", "throughput: tokens generated per row", "N"),
     device: Optional[str] = o.value("--device", "throughput device: cpu | cuda", "DEVICE"),
     no_throughput: bool = o.flag("--no-throughput", "skip the tokens/s comparison"),
+    overwrite: o.Overwrite = False,
 ) -> None:
     """FP8_DYNAMIC quantization (llm-compressor, lm_head kept), then BLEU/chrF++ and tokens/s against the original."""
     from hala.pipelines.core.config import load_yaml
@@ -79,7 +80,7 @@ def compress(
                  "validation.heldout.path": heldout, "validation.heldout.max_samples": limit,
                  "validation.max_bleu_drop": max_bleu_drop, "validation.max_chrf_drop": max_chrf_drop,
                  "throughput.batch_size": batch_size, "throughput.new_tokens": new_tokens,
-                 "throughput.device": device}
+                 "throughput.device": device, "overwrite": overwrite or None}
     if no_throughput:
         data["throughput"] = None
         overrides = {k: v for k, v in overrides.items() if not k.startswith("throughput.")}
@@ -118,6 +119,7 @@ def train_sft(
     cpu: bool = o.flag("--cpu", "train on CPU (use_cpu: true, bf16: false)"),
     allow_ungated: bool = o.flag("--allow-ungated", "train on local data that has not passed `hala gate` "
                                  "(dataset.allow_ungated: true; logged as a warning)"),
+    overwrite: o.Overwrite = False,
 ) -> None:
     """TRL SFTTrainer on conversational `messages` with assistant-only loss."""
     from hala.pipelines.core.config import load_yaml
@@ -125,7 +127,7 @@ def train_sft(
     from hala.training.sft import run_sft
 
     overrides = {"output_dir": output_dir, "model_name_or_path": model, "dataset.path": dataset,
-                 "training.max_steps": max_steps, "dataset.max_samples": limit}
+                 "training.max_steps": max_steps, "dataset.max_samples": limit, "overwrite": overwrite or None}
     if cpu:
         overrides.update({"training.use_cpu": True, "training.bf16": False})
     if allow_ungated:
@@ -146,6 +148,7 @@ def merge(
     t_filter: List[str] = typer.Option([], "--t-filter", metavar="NAME=T", help="per-tensor-type t, e.g. "
                                        "self_attn=0.3 (repeatable)"),
     dtype: Optional[str] = o.value("--dtype", "output dtype (float32, bfloat16)", "DTYPE"),
+    overwrite: o.Overwrite = False,
 ) -> None:
     """Slerp merge (mergekit) of a fine-tuned model with its base; writes mergekit_config.yml next to it."""
     from hala.pipelines.core.config import load_yaml
@@ -163,7 +166,7 @@ def merge(
     filters = {k: float(v) for k, v in _pairs(t_filter, "--t-filter").items()}
     if filters:
         data["t_filters"] = {**(data.get("t_filters") or {}), **filters}
-    r = _build(MergeRecipe, data, source, {"t": t, "dtype": dtype})
+    r = _build(MergeRecipe, data, source, {"t": t, "dtype": dtype, "overwrite": overwrite or None})
     s = run_merge(r)
     typer.echo(f"merged (slerp t={s['t']}{', ' + json.dumps(s['t_filters']) if s['t_filters'] else ''}) → "
                f"{s['output_dir']}\n  reproduce: {s['reproduce']}")
@@ -182,6 +185,7 @@ def eval_cmd(
     server: Optional[str] = o.value("--server", o.SERVER_TYPES + " (one server per model)", "TYPE"),
     lighteval_task: List[str] = typer.Option([], "--lighteval-task", metavar="TASK", help="lighteval task spec "
                                              "(repeatable); needs the eval extra: pip install 'hala[eval]'"),
+    overwrite: o.Overwrite = False,
 ) -> None:
     """BLEU and chrF++ on a held-out split through the pipelines' inference path; lighteval tasks if installed."""
     from hala.pipelines.core.config import load_yaml
@@ -203,7 +207,7 @@ def eval_cmd(
         data["lighteval_tasks"] = lighteval_task
     r = _build(EvalRecipe, data, source, {"heldout.path": heldout, "heldout.max_samples": limit,
                                           "output_dir": output, "server.device": device,
-                                          "server.type": server})
+                                          "server.type": server, "overwrite": overwrite or None})
     results = run_eval(r)
     typer.echo(markdown_table(results).rstrip())
     typer.echo(f"  results: {r.output_dir}/eval_results.json, {r.output_dir}/eval_results.md")

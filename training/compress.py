@@ -113,6 +113,15 @@ def drop_failures(val: dict, max_bleu_drop: float, max_chrf_drop: float) -> list
 
 
 def run_compress(recipe: CompressRecipe) -> dict:
+    """`_run_compress` into an output_dir bound to this run (hala.training.recipes.bound_output)."""
+    from hala.training.recipes import absolute_model_path, bound_output
+
+    heldout = recipe.validation.heldout
+    with bound_output(recipe, "compress", {"model": absolute_model_path(recipe.model)},
+                      {"validation.heldout.path": heldout.path} if heldout else {}):
+        return _run_compress(recipe)
+
+def _run_compress(recipe: CompressRecipe) -> dict:
     """Quantize, check the files, validate quality and speed; writes OUT/compress_report.json.
 
     `report["passed"]` is False when BLEU or chrF++ drops more than the recipe allows (the CLI exits 1).

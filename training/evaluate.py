@@ -154,6 +154,14 @@ def markdown_table(results: dict) -> str:
 
 
 def run_eval(recipe: EvalRecipe) -> dict:
+    """`_run_eval` into an output_dir bound to this run (hala.training.recipes.bound_output)."""
+    from hala.training.recipes import absolute_model_path, bound_output
+
+    models = {f"models.{label}": absolute_model_path(m) for label, m in recipe.models.items()}
+    with bound_output(recipe, "eval", models, {"heldout.path": recipe.heldout.path}):
+        return _run_eval(recipe)
+
+def _run_eval(recipe: EvalRecipe) -> dict:
     """Score every model of the recipe on the same held-out pairs; write eval_results.json and eval_results.md."""
     from hala.training.recipes import absolute_model_path
 

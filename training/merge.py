@@ -32,6 +32,15 @@ def mergekit_config(recipe: MergeRecipe) -> dict:
 
 
 def run_merge(recipe: MergeRecipe) -> dict:
+    """`_run_merge` into an output_dir bound to this run (hala.training.recipes.bound_output)."""
+    from hala.training.recipes import absolute_model_path, bound_output
+
+    mergekit_config(recipe)  # bad model specs fail here, before anything is bound or imported
+    with bound_output(recipe, "merge", {"base": absolute_model_path(recipe.base),
+                                        "model": absolute_model_path(recipe.model)}, {}):
+        return _run_merge(recipe)
+
+def _run_merge(recipe: MergeRecipe) -> dict:
     """Validate the config with mergekit, merge on CPU, write the YAML and a small summary next to the model."""
     data = mergekit_config(recipe)  # bad model specs fail here, before mergekit is imported
     import yaml

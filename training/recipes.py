@@ -80,6 +80,7 @@ class SFTRecipe(_Strict):
                                      "they are (alignment-handbook style); TRL's own defaults fill the rest")
     output_dir: str
     notes: str = Field("", description="free text: where the hyper-parameters come from")
+    overwrite: bool = Field(False, description="start output_dir clean when it holds another run")
 
     @field_validator("training")
     @classmethod
@@ -118,6 +119,7 @@ class CompressRecipe(_Strict):
 
     model: str
     output_dir: str
+    overwrite: bool = Field(False, description="start output_dir clean when it holds another run")
     scheme: str = "FP8_DYNAMIC"
     targets: list[str] = Field(default_factory=lambda: ["Linear"])
     ignore: list[str] = Field(default_factory=lambda: ["lm_head"])
@@ -132,6 +134,7 @@ class MergeRecipe(_Strict):
     base: str
     model: str
     output_dir: str
+    overwrite: bool = Field(False, description="start output_dir clean when it holds another run")
     t: float = Field(0.5, ge=0, le=1, description="interpolation factor for every tensor not matched by t_filters")
     t_filters: dict[str, float] = Field(default_factory=dict,
                                         description="tensor-name substring → t, e.g. {self_attn: 0.3, feed_forward: 0.7}")
@@ -152,12 +155,27 @@ class EvalRecipe(_Strict):
     models: dict[str, str] = Field(..., description="label → model path or Hub id, e.g. {base: ..., sft: ..., merged: ...}")
     heldout: HeldOut
     output_dir: str
+    overwrite: bool = Field(False, description="start output_dir clean when it holds another run")
     server: ServerBlock = Field(default_factory=ServerBlock)
     lighteval_tasks: list[str] = Field(default_factory=list, description="benchmarks (arabic_mmlu, alghafa, "
                                        "arabic_exams, madinah_qa, aratrust, arabic_mmlu_ht) or full lighteval specs; "
                                        "run only if lighteval is installed")
     lighteval_custom_tasks: str | None = Field(None, description="lighteval's community_tasks/arabic_evals.py")
     lighteval_fewshot: int = Field(0, ge=0)
+
+
+def bound_output(recipe: BaseModel, stage: str, models: dict[str, str], data: dict[str, str]):
+    """`output_dir` bound to this run (hala.pipelines.core.run_folder): the recipe's settings, each model's identity
+    (revision or weights hash) and each dataset's content. The same run again may write into it; another is refused
+    unless `overwrite`; one writer at a time."""
+    from hala.pipelines.core.run_folder import bound_run, recipe_fingerprint
+    from hala.pipelines.serving.identity import model_identity
+
+    dump = recipe.model_dump(mode="json")
+    fingerprint = recipe_fingerprint(stage, dump, data, ("output_dir", "server.max_concurrency", "server.device",
+                                                         "server.startup_timeout_s", "notes", *models),
+                                     models={k: model_identity("transformers", v) for k, v in models.items()})
+    return bound_run(recipe.output_dir, fingerprint, recipe.overwrite, owned=None)
 
 
 TINY = "tiny"  # model spec meaning the cached tiny LFM2 demo translator (hala.pipelines.serving.tiny_model)

@@ -88,6 +88,20 @@ def build_trainer(recipe: SFTRecipe) -> Built:
 
 
 def run_sft(recipe: SFTRecipe, recipe_path: str | None = None) -> dict:
+    """Train, save model + tokenizer (with the marker template) to `output_dir`, write hala_sft.json; output_dir is
+    bound to this run (another model, dataset or setting into it is refused unless `overwrite`)."""
+    from hala.training.data import local_files
+    from hala.training.gating import require_gated
+    from hala.training.recipes import absolute_model_path, bound_output
+
+    d = recipe.dataset  # refused data stops here, before the output folder exists
+    require_gated(d.path, local_files(d.path, d.split, sub="chat"), allow_ungated=d.allow_ungated)
+    with bound_output(recipe, f"sft-{recipe.stage}",
+                      {"model_name_or_path": absolute_model_path(recipe.model_name_or_path)},
+                      {"dataset.path": recipe.dataset.path}):
+        return _run_sft(recipe, recipe_path)
+
+def _run_sft(recipe: SFTRecipe, recipe_path: str | None = None) -> dict:
     """Train, save model + tokenizer (with the marker template) to `output_dir`, write hala_sft.json."""
     t0 = time.monotonic()
     trainer, how, rows, gate = build_trainer(recipe)

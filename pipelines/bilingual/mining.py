@@ -56,7 +56,8 @@ class MineRecipe(BaseModel):
 
     flow: Literal["mine"] = "mine"
     input: str = Field(..., description="jsonl/parquet file or folder, or a Hub dataset id (Helsinki-NLP/opus-100)")
-    output: str = Field(..., description="output folder: data/*.parquet, rejects/, stats.json")
+    output: str = Field(..., min_length=1, description="output folder: data/*.parquet, rejects/, stats.json")
+    overwrite: bool = Field(False, description="start OUTPUT clean when it holds another run")
     dataset_name: str | None = Field(None, description="source name recorded in each pair's meta")
     config: str | None = Field(None, description="Hub dataset config (ar-en for OPUS-100)")
     split: str = Field("train")
@@ -160,6 +161,22 @@ def judge_pipelines(recipe: MineRecipe, input_dir: Path, out: Path):
 
 def run_mine(recipe: MineRecipe) -> dict:
     """Pre-filter, dedup and judge; OUT/data holds the accepted pairs, OUT/rejects the rest with reasons."""
+    from hala.pipelines.core.run_folder import bound_run, recipe_fingerprint
+    from hala.pipelines.io.sources import source_reader
+    from hala.pipelines.translate.flow import NOT_ROW_SETTINGS, model_identity_of
+
+    judge = recipe.judge
+    source_reader(recipe.input, recipe.dataset_name, recipe.config, recipe.split, recipe.limit)  # the input first
+    if judge:
+        load_judge_prompt(judge.prompt)
+    fingerprint = recipe_fingerprint("mine", recipe.model_dump(mode="json"), {"input": recipe.input},
+                                     NOT_ROW_SETTINGS, model=model_identity_of(recipe.server) if judge else None,
+                                     prompt_version=load_judge_prompt(judge.prompt).version if judge else None)
+    with bound_run(recipe.output, fingerprint, recipe.overwrite):
+        return _run_mine(recipe)
+
+
+def _run_mine(recipe: MineRecipe) -> dict:
     from hala.pipelines.core.config import write_recipe
     from hala.pipelines.dedup.flow import run_dedup
     from hala.pipelines.io.records import record_writer

@@ -23,10 +23,17 @@ from pydantic import Field
 from hala.pipelines.bilingual.common import has_rows
 from hala.pipelines.core.executors import make_executor
 from hala.pipelines.core.records import stable_id, stage_meta
+from hala.pipelines.core.run_folder import bound_run
 from hala.pipelines.core.stages import HalaStage
 from hala.pipelines.core.stats import stage_accounting, step_counters, write_stats
 from hala.pipelines.filters import FilterConfig, build_filter_steps
-from hala.pipelines.translate.flow import TranslateConfig, resolve_model, translate_pipelines
+from hala.pipelines.translate.flow import (
+    TranslateConfig,
+    check_translate,
+    resolve_model,
+    translate_fingerprint,
+    translate_pipelines,
+)
 
 PAIRS_STEP = "instruction messages"
 SKIP_KEY = "pair_skip"  # (reason, detail) of a candidate that is not a pair; read by the `pairs` stage
@@ -121,6 +128,12 @@ class PairSelection(HalaStage):
 def run_teacher_pairs(recipe: TeacherPairsRecipe) -> dict:
     """Translate, then pair; OUT/data holds the pairs, OUT/rejects every dropped row or message, OUT/stats.json the
     counts."""
+    check_translate(recipe)
+    with bound_run(recipe.output, translate_fingerprint(recipe), recipe.overwrite):
+        return _run_teacher_pairs(recipe)
+
+
+def _run_teacher_pairs(recipe: TeacherPairsRecipe) -> dict:
     from hala.pipelines.io.records import record_reader, record_writer
 
     out = Path(recipe.output)

@@ -47,7 +47,9 @@ class TranslatorSetRecipe(BaseModel):
     flow: Literal["translator_set"] = "translator_set"
     inputs: list[str] = Field(..., min_length=1, description="pair dataset folders (teacher pairs, judged pairs) or "
                                                              "parquet/jsonl files")
-    output: str = Field(..., description="output folder: pairs/<split>.parquet, chat/<split>.parquet, stats.json")
+    output: str = Field(..., min_length=1, description="output folder: pairs/<split>.parquet, chat/<split>.parquet, "
+                        "stats.json")
+    overwrite: bool = Field(False, description="start OUTPUT clean when it holds another run")
     reverse: bool = Field(False, description="also add the AR→EN row of every pair")
     test_size: float = Field(0.05, ge=0, lt=1, description="share of source texts held out for test")
     dev_size: float = Field(0.05, ge=0, lt=1, description="share of source texts held out for dev")
@@ -216,16 +218,26 @@ def build_translator_set(recipe: TranslatorSetRecipe) -> dict:
     Three datatrove runs: merge (every input → `normalize` check → one folder), exact dedup (hala.pipelines.dedup.flow:
     datatrove's ExactDedupSignature / ExactFindDedups, the `dedup` stage rejects each copy with `kept=<id>`), split
     (assign split → reverse → split guard → the pairs and chat writers)."""
+    from hala.pipelines.core.run_folder import bound_run, recipe_fingerprint
+    from hala.pipelines.io.records import detect_kind
+
+    for path in recipe.inputs:
+        detect_kind(path, "pairs")  # a folder of instruction records is a user error, before any work
+    data = recipe.model_dump(mode="json")
+    inputs = {f"inputs.{i}": p for i, p in enumerate(data.pop("inputs"))}
+    with bound_run(recipe.output, recipe_fingerprint("translator_set", data, inputs), recipe.overwrite):
+        return _build(recipe)
+
+
+def _build(recipe: TranslatorSetRecipe) -> dict:
     from datatrove.pipeline.writers import ParquetWriter
 
     from hala.pipelines.core.config import write_recipe
     from hala.pipelines.core.executors import make_executor
     from hala.pipelines.core.records import pair_schema, pair_writer_adapter
     from hala.pipelines.dedup.flow import run_dedup
-    from hala.pipelines.io.records import detect_kind, record_reader, record_writer
+    from hala.pipelines.io.records import record_reader, record_writer
 
-    for path in recipe.inputs:
-        detect_kind(path, "pairs")  # a folder of instruction records is a user error, before any work
     out = Path(recipe.output)
     work, logs = out / "work", out / "logs"
     build, merged, deduped = work / "build", work / "merged", work / "deduped"

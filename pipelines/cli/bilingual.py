@@ -76,6 +76,7 @@ def teacher_pairs(
     device: o.Device = "cpu",
     concurrency: o.Concurrency = 32,
     tm: o.TM = None,
+    overwrite: o.Overwrite = False,
 ) -> None:
     """Translate instruction rows with a teacher model into EN→AR pairs (instruction and response separately)."""
     from hala.pipelines.bilingual.teacher_pairs import TeacherPairsRecipe, run_teacher_pairs
@@ -87,7 +88,7 @@ def teacher_pairs(
         if output is None:
             raise UserError("teacher-pairs: give INPUT OUTPUT, or a recipe YAML")
         recipe = _options(TeacherPairsRecipe, "options", input=input, output=output, limit=limit, format=format,
-                          revision=revision, prompt=prompt, tm_path=tm,
+                          revision=revision, prompt=prompt, tm_path=tm, overwrite=overwrite,
                           server=_server(model, server, endpoint, device, concurrency))
     _echo_stats(run_teacher_pairs(recipe), Path(recipe.output))
 
@@ -106,6 +107,7 @@ def mine(
     concurrency: o.Concurrency = 32,
     judge_prompt: str = typer.Option("judge_v1", "--judge-prompt", metavar="PROMPT", help="judge prompt name or file"),
     no_judge: bool = o.flag("--no-judge", "keep the pre-filtered, deduplicated pairs unjudged"),
+    overwrite: o.Overwrite = False,
 ) -> None:
     """Mine pairs from a parallel corpus: LID, quality and exact dedup first, then a strict ACCEPT/REJECT judge."""
     from hala.pipelines.bilingual.mining import MineRecipe, run_mine
@@ -118,6 +120,7 @@ def mine(
             raise UserError("mine: give INPUT OUTPUT, or a recipe YAML")
         recipe = _options(MineRecipe, "options", input=input, output=output, config=hub_config, split=split,
                           limit=limit, origin=origin, judge=None if no_judge else {"prompt": judge_prompt},
+                          overwrite=overwrite,
                           server=_server(model, server, endpoint, device, concurrency))
     _echo_stats(run_mine(recipe), Path(recipe.output))
 
@@ -129,6 +132,7 @@ def build_translator_set(
     test_size: float = typer.Option(0.05, "--test-size", metavar="SHARE", help="share of source texts held out for test"),
     dev_size: float = typer.Option(0.05, "--dev-size", metavar="SHARE", help="share of source texts held out for dev"),
     salt: str = typer.Option("hala", "--salt", metavar="TEXT", help="mixed into the split hash"),
+    overwrite: o.Overwrite = False,
 ) -> None:
     """Merge teacher and judged pairs, dedup, split train/dev/test by source, write pairs and chat rows."""
     from hala.pipelines.bilingual.translator_set import TranslatorSetRecipe
@@ -140,7 +144,7 @@ def build_translator_set(
         if len(paths) < 2:
             raise UserError("build-translator-set: give INPUTS... OUTPUT (at least one input), or a recipe YAML")
         recipe = _options(TranslatorSetRecipe, "options", inputs=paths[:-1], output=paths[-1], reverse=reverse,
-                          test_size=test_size, dev_size=dev_size, salt=salt)
+                          test_size=test_size, dev_size=dev_size, salt=salt, overwrite=overwrite)
     _echo_stats(build(recipe), Path(recipe.output), data="chat")
 
 

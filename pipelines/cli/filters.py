@@ -55,8 +55,10 @@ def filter_cmd(
         cfg.lid = None
     if no_quality:
         cfg.quality = None
-    if cfg.lid is not None and cfg.lid.model and not Path(cfg.lid.model).is_file() and "://" not in cfg.lid.model:
-        raise UserError(f"--lid-model {cfg.lid.model}: no such file")
+    if cfg.lid is not None and cfg.lid.model and "://" not in cfg.lid.model:
+        from hala.pipelines.filters.lid import check_lid_model
+
+        check_lid_model(cfg.lid.model)
     recipe = FilterRecipe(input=input, output=output, kind=kind, filters=cfg,  # type: ignore[arg-type]
                           executor={"type": executor, "tasks": tasks, "workers": workers, "wait": wait},
                           overwrite=overwrite)

@@ -26,7 +26,7 @@ RUN_FILE = "run.json"
 LOCK_FILE = ".lock"
 # what hala writes into an output folder: what --overwrite removes (nothing else in the folder is touched)
 HALA_ENTRIES = ("data", "rejects", "logs", "work", "stats.json", "recipe.yaml", RUN_FILE, "validation.json",
-                "manifest.json", "report.json", "report.md", "README.md", "plots", "metrics.parquet")
+                "manifest.json", "report.json", "report.md", "report.html", "plots")
 # hala's own sidecars: never read as data (see hala.pipelines.io)
 SIDECARS = frozenset({"validation.json", "stats.json", "recipe.yaml", "manifest.json", RUN_FILE, "report.json",
                       "executor.json"})
@@ -42,8 +42,15 @@ def is_sidecar(name: str) -> bool:
 def data_files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
     """The data files under `folder` (sorted): files with one of `suffixes`, minus hala's sidecars and minus the
     logs/work/rejects subtrees of an output folder."""
-    return sorted(q for q in folder.rglob("*") if q.is_file() and q.suffix in suffixes and not is_sidecar(q.name)
-                  and not any(part in HALA_SUBTREES for part in q.relative_to(folder).parts[:-1]))
+    found = []
+    for q in folder.rglob("*"):
+        if any(part in HALA_SUBTREES for part in q.relative_to(folder).parts[:-1]):
+            continue
+        if q.is_symlink() and not q.exists():  # dangling, or a loop: never silently one file fewer
+            raise UserError(f"{q}: a broken symbolic link (or a link loop) in the input folder; remove or fix it")
+        if q.is_file() and q.suffix in suffixes and not is_sidecar(q.name):
+            found.append(q)
+    return sorted(found)
 
 
 def _hash_file(h, path: Path) -> None:
@@ -89,8 +96,9 @@ def differences(old: dict, new: dict) -> list[str]:
     return sorted(out)
 
 
-def _clear(out: Path) -> None:
-    for name in HALA_ENTRIES:
+def _clear(out: Path, owned: tuple[str, ...] | None) -> None:
+    names = owned if owned is not None else [p.name for p in out.iterdir() if p.name != LOCK_FILE]
+    for name in names:
         p = out / name
         if p.is_dir() and not p.is_symlink():
             shutil.rmtree(p)
@@ -120,11 +128,18 @@ def prepare_folder(out: str | Path) -> Path:
     return out
 
 
-def check_run(out: Path, fingerprint: dict, overwrite: bool) -> None:
-    """Compare OUT's recorded run with this one (the lock is held); clear it on `overwrite`; record this run."""
+def check_run(out: Path, fingerprint: dict, overwrite: bool, owned: tuple[str, ...] | None = HALA_ENTRIES) -> None:
+    """Compare OUT's recorded run with this one (the lock is held); clear it on `overwrite`; record this run.
+
+    `owned`: the entries hala writes there (what --overwrite removes); None for a folder that is wholly the run's
+    (a model folder of training): everything in it, removed only when its run.json says hala made it."""
     run_file = out / RUN_FILE
+    others = [p.name for p in out.iterdir() if p.name != LOCK_FILE]
     if overwrite:
-        _clear(out)
+        if owned is None and others and not run_file.is_file():
+            raise UserError(f"{out} holds files no hala run recorded (no {RUN_FILE}); --overwrite only clears a "
+                            "folder hala wrote: give an empty or new folder")
+        _clear(out, owned)
     elif run_file.is_file():
         try:
             old = json.loads(run_file.read_text())
@@ -137,7 +152,7 @@ def check_run(out: Path, fingerprint: dict, overwrite: bool) -> None:
             raise UserError(f"{out} holds another run ({shown} differ); use --overwrite to start it clean, or "
                             "another output folder")
         return
-    elif any((out / name).exists() for name in HALA_ENTRIES):
+    elif (others if owned is None else any((out / name).exists() for name in owned)):
         raise UserError(f"{out} holds output of a run it does not describe (no {RUN_FILE}); use --overwrite to "
                         "start it clean, or another output folder")
     tmp = run_file.with_name(RUN_FILE + ".tmp")
@@ -146,29 +161,38 @@ def check_run(out: Path, fingerprint: dict, overwrite: bool) -> None:
 
 
 @contextmanager
-def bound_run(out: str | Path, fingerprint: dict, overwrite: bool = False) -> Iterator[Path]:
-    """Hold OUT for this run: locked against other writers, bound to `fingerprint` (see the module doc). A folder
-    this call created is removed again when the run stops on bad input before writing a row (UserError): a typo
-    leaves nothing behind."""
+def locked_folder(out: str | Path) -> Iterator[tuple[Path, bool]]:
+    """OUT created and locked against other hala writers for the block: (folder, whether this call took the lock —
+    False inside a flow of this process that already holds it). A folder this call created is removed again when
+    the block stops with a UserError before writing anything but the lock and run.json (nothing started)."""
     created = not Path(out).exists()
     out = prepare_folder(out)
     key = out.resolve()
-    if key in _HELD:  # a flow nested in one that already holds the folder
-        yield out
+    if key in _HELD:
+        yield out, False
         return
     fh = _lock(out)
     _HELD[key] = fh
     try:
-        check_run(out, json.loads(json.dumps(fingerprint, default=str)), overwrite)
-        yield out
+        yield out, True
     except UserError:
-        if created:
+        if created and {p.name for p in out.iterdir()} <= {LOCK_FILE, RUN_FILE}:
             shutil.rmtree(out, ignore_errors=True)
         raise
     finally:
         _HELD.pop(key, None)
         fcntl.flock(fh, fcntl.LOCK_UN)
         fh.close()
+
+
+@contextmanager
+def bound_run(out: str | Path, fingerprint: dict, overwrite: bool = False,
+              owned: tuple[str, ...] | None = HALA_ENTRIES) -> Iterator[Path]:
+    """Hold OUT for this run: locked against other writers, bound to `fingerprint` (see the module doc)."""
+    with locked_folder(out) as (folder, took):
+        if took:  # a nested flow is covered by the outer one's fingerprint
+            check_run(folder, json.loads(json.dumps(fingerprint, default=str)), overwrite, owned)
+        yield folder
 
 
 def recipe_fingerprint(flow: str, recipe: dict, inputs: dict[str, str], ignore: tuple[str, ...] = (),

@@ -20,14 +20,31 @@ def step_name(step: dict) -> str:
     return step.get("name", "?").split(":", 1)[-1].strip()
 
 
+def rank_stats_files(logging_dir: str | Path) -> list[Path]:
+    """Every completed task's own stats (`LOGS/stats/<rank>.json`, written by datatrove when a task completes)."""
+    return sorted((Path(logging_dir) / "stats").glob("*.json"))
+
+
+def merged_steps(logging_dir: str | Path) -> list[dict]:
+    """The per-step stats of every completed task, summed with datatrove's own PipelineStats.
+
+    Not datatrove's `LOGS/stats.json`: that one is rewritten by each invocation with only the tasks *it* ran, so
+    after a resumed multi-task run it would count part of the dataset."""
+    from datatrove.utils.stats import PipelineStats
+
+    total = PipelineStats()
+    for f in rank_stats_files(logging_dir):
+        total = total + PipelineStats.from_json(json.loads(f.read_text()))
+    return json.loads(total.to_json()) if total.stats else []
+
+
 def stage_accounting(logging_dir: str | Path) -> dict[str, dict]:
-    """Per-stage `{read, kept, rejected, reasons}` from datatrove's merged `stats.json`.
+    """Per-stage `{read, kept, rejected, reasons}` over every task of a stage (`merged_steps`).
 
     Only filter steps appear (every `HalaStage` is one): a stage's `read` is datatrove's `total`, `kept` its
     `forwarded`, `rejected` its `dropped`.
     """
-    stats_file = Path(logging_dir) / "stats.json"
-    steps = json.loads(stats_file.read_text())
+    steps = merged_steps(logging_dir)
     out: dict[str, dict] = {}
     for step in steps:
         stats = step.get("stats", {})
@@ -77,11 +94,9 @@ def source_accounting(logging_dir: str | Path) -> dict[str, dict[str, dict]]:
 
 
 def step_counters(logging_dir: Path, name: str) -> dict[str, int]:
-    """The counters a (non-filter) datatrove step logged, e.g. {"rows": 6, "pairs": 12}; {} when it never ran."""
-    stats_file = Path(logging_dir) / "stats.json"
-    if not stats_file.is_file():
-        return {}
-    for step in json.loads(stats_file.read_text()):
+    """The counters a (non-filter) datatrove step logged over every task, e.g. {"rows": 6, "pairs": 12}; {} when it
+    never ran."""
+    for step in merged_steps(logging_dir):
         if step_name(step) == name:
             return {k: _total(v) for k, v in step.get("stats", {}).items()
                     if isinstance(v.get("total", 0) if isinstance(v, dict) else v, (int, float))}
@@ -100,14 +115,14 @@ def write_stats(out: Path, logging_dirs: list[Path] | None = None, extra: dict |
     """OUT/stats.json from the stage accounting of every executor's logs (in run order; by default every
     folder under OUT/logs, oldest first), with the translation counters when a `translate` stage ran."""
     out = Path(out)
-    if logging_dirs is None:
-        found = [d for d in (out / "logs").glob("*") if (d / "stats.json").is_file()]
-        logging_dirs = sorted(found, key=lambda d: (d / "stats.json").stat().st_mtime)
+    if logging_dirs is None:  # in the order the stages first completed a task
+        found = [d for d in (out / "logs").glob("*") if rank_stats_files(d)]
+        logging_dirs = sorted(found, key=lambda d: min(f.stat().st_mtime for f in rank_stats_files(d)))
     stages: dict[str, dict] = {}
     by_source: dict[str, dict] = {}
     translation: dict[str, int] = {}
     for d in logging_dirs:
-        if not (d / "stats.json").is_file():
+        if not rank_stats_files(d):
             continue
         stages.update(stage_accounting(d))
         by_source.update(source_accounting(d))

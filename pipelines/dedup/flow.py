@@ -154,7 +154,7 @@ def _run_dedup(input_dir: str, out: Path, config: DedupConfig, engine: ExecutorC
         mark.append(KeeperRecorder(str(work / "keepers" / "near"), "near"))
     stage("dedup_6_mark", mark)
     stage("dedup_7_final", [*reader(str(out)), StageProgress("dedup", input_rows(input_dir)),
-                            DedupStage(str(out), str(work)), record_writer(kind, str(out / "data"))])
+                            DedupStage(str(out), str(work), exact=config.exact), record_writer(kind, str(out / "data"))])
     (work / "exact_dups").mkdir(parents=True, exist_ok=True)  # read by the MinHash pass even with no duplicate
     if not run_stages(engine, stages):
         return submitted(out, stages[-1][1], kind)

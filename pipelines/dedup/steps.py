@@ -7,7 +7,10 @@ dedup key). These steps add what the rejects convention needs: the kept twin's i
 - `SetDedupKey` puts the normalized key in `doc.text` (what both dedup algorithms read) and numbers the documents.
 - In the *mark* pass, datatrove's filters drop duplicates into `DecisionWriter`s (position, reason, key hash or
   cluster id), and `KeeperRecorder` notes which id was kept for each duplicated key hash / MinHash cluster.
-- In the final pass `DedupStage` replays those decisions by position and writes `kept=<id>` in each reject.
+- In the final pass `DedupStage` joins those groups (an exact group and the MinHash cluster its row is in are one
+  group), keeps the member with the smallest id — the same row whatever the task count, where datatrove keeps the
+  first in (rank, position) order, which moves with the sharding — and rejects the others by position, each with
+  `kept=<id>`.
 """
 
 import hashlib
@@ -68,7 +71,7 @@ class SetDedupKey(PipelineStep):
 
 def _decision_adapter(self: "DecisionWriter", doc: Document) -> dict:
     return {"pos": doc.metadata[POS_KEY], "reason": self.reason, "hash": doc.metadata[HASH_KEY],
-            "cluster": doc.metadata.get("minhash_cluster_id", -1), "id": doc.id}
+            "cluster": doc.metadata.get("minhash_cluster_id", -1), "id": doc.id, "rank": self._rank}
 
 
 class DecisionWriter(JsonlWriter):
@@ -78,7 +81,12 @@ class DecisionWriter(JsonlWriter):
 
     def __init__(self, output_dir: str, reason: str):
         self.reason = reason
+        self._rank = 0
         super().__init__(output_dir, output_filename="${rank}.jsonl", compression=None, adapter=_decision_adapter)
+
+    def write(self, document: Document, rank: int = 0, **kwargs):
+        self._rank = rank
+        return super().write(document, rank, **kwargs)
 
 
 class EnsureRankFiles(PipelineStep):
@@ -118,10 +126,11 @@ class KeeperRecorder(PipelineStep):
         with self.output_folder.open(f"{rank:05d}.jsonl", "w") as f:
             for doc in data:
                 meta = doc.metadata
+                row = {"id": doc.id, "rank": rank, "pos": meta[POS_KEY], "hash": meta[HASH_KEY]}
                 if self.mode == "exact" and meta.get("duplicate_count", 0) > 0:
-                    f.write(json.dumps({"hash": meta[HASH_KEY], "id": doc.id}) + "\n")
+                    f.write(json.dumps(row) + "\n")
                 elif self.mode == "near" and meta.get("minhash_cluster_id", -1) != -1:
-                    f.write(json.dumps({"cluster": meta["minhash_cluster_id"], "id": doc.id}) + "\n")
+                    f.write(json.dumps({**row, "cluster": meta["minhash_cluster_id"]}) + "\n")
                 yield doc
 
 
@@ -139,31 +148,48 @@ class DedupStage(HalaStage):
 
     stage = "dedup"
 
-    def __init__(self, output_dir: str, work_dir: str):
+    def __init__(self, output_dir: str, work_dir: str, exact: bool = True):
         super().__init__(output_dir)
         self.work_dir = work_dir
+        self.exact = exact  # whether exact dedup ran: a twin with the same key is then an exact duplicate
         self._decisions: dict[int, dict] = {}
         self._pos = 0
 
     def _load(self, rank: int) -> None:
         work = Path(self.work_dir)
-        keep_hash = {row["hash"]: row["id"] for row in _read_jsonl_dir(work / "keepers" / "exact")}
-        keep_cluster = {row["cluster"]: row["id"] for row in _read_jsonl_dir(work / "keepers" / "near")}
-        # an exact twin may itself be a near-duplicate of a third row: point at the row that survives
-        near_kept = {row["id"]: keep_cluster.get(row["cluster"])
-                     for row in _read_jsonl_dir(work / "decisions" / "near_duplicate")}
+        members: dict[str, dict] = {}  # id -> {rank, pos, hash}
+        parent: dict[str, str] = {}
+
+        def find(x: str) -> str:
+            while parent.setdefault(x, x) != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        def link(row: dict, group: str) -> None:
+            members[row["id"]] = row
+            a, b = find("id:" + row["id"]), find(group)
+            if a != b:
+                parent[a] = b
+
+        for row in _read_jsonl_dir(work / "keepers" / "exact"):
+            link(row, "hash:" + row["hash"])
+        for row in _read_jsonl_dir(work / "decisions" / "exact_duplicate"):
+            link(row, "hash:" + row["hash"])
+        for row in [*_read_jsonl_dir(work / "keepers" / "near"), *_read_jsonl_dir(work / "decisions" / "near_duplicate")]:
+            link(row, f"cluster:{row['cluster']}")
+        groups: dict[str, list[str]] = {}
+        for rid in members:
+            groups.setdefault(find("id:" + rid), []).append(rid)
         self._decisions = {}
-        for reason in ("exact_duplicate", "near_duplicate"):
-            for row in _read_jsonl_dir(work / "decisions" / reason, f"{rank:05d}.jsonl"):
-                if reason == "exact_duplicate":
-                    twin = keep_hash.get(row["hash"])
-                    twin = near_kept.get(twin, twin)
-                else:
-                    twin = keep_cluster.get(row["cluster"])
-                if twin is None:
-                    raise RuntimeError(f"dedup: no kept twin recorded for {row['id']} ({reason}); remove "
-                                       f"{work} and the dedup logs, then re-run")
-                self._decisions[row["pos"]] = {"reason": reason, "kept": twin}
+        for ids in groups.values():
+            kept = min(ids)  # the same twin whatever the task count
+            for rid in ids:
+                row = members[rid]
+                if rid != kept and row["rank"] == rank:
+                    same_key = self.exact and row["hash"] == members[kept]["hash"]
+                    reason = "exact_duplicate" if same_key else "near_duplicate"
+                    self._decisions[row["pos"]] = {"reason": reason, "kept": kept}
         self._pos = 0
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:

@@ -9,6 +9,8 @@ is Latin script; a short Arabic greeting is Arabic script).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from datatrove.data import Document
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -37,6 +39,24 @@ def accepted_codes(lang: str, arabic: set[str]) -> set[str]:
     """The codes that count as `lang`: every Arabic label (MSA and dialects) for Arabic, else its own code."""
     code = base_code(lang)
     return arabic if code in arabic else {code}
+
+
+FASTTEXT_MAGIC = 793712314  # the int32 every fastText .bin/.ftz model starts with
+
+
+def check_lid_model(path: str) -> None:
+    """A `--lid-model` that is not a fastText model is one line before any task (fastText would crash inside it)."""
+    from hala.pipelines.core.errors import UserError
+
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"--lid-model {path}: no such file")
+    with open(p, "rb") as f:
+        head = f.read(4)
+    if len(head) < 4 or int.from_bytes(head, "little", signed=True) != FASTTEXT_MAGIC:
+        raise UserError(f"--lid-model {path}: not a fastText model (lid.176.bin, GlotLID's model.bin)")
+
+
 
 
 def expected_score(scores: dict[str, float], accepted: set[str]) -> float:

@@ -67,6 +67,7 @@ def _run_corpus(recipe: CorpusRecipe) -> dict:
     out = Path(recipe.output)
     later = build_filter_steps("instructions", str(out), recipe.filters) if recipe.filters else []
     staged = out / "work" / "filtered"
+    (staged / "data").mkdir(parents=True, exist_ok=True)  # exists even when the filters reject every row
     merge_task_memories(recipe)  # what tasks of an earlier submission translated (a no-op when merged already)
     first, finalize = translate_pipelines(recipe, later, data_dir=str(staged / "data") if recipe.dedup else None)
     if not run_stages(recipe.executor, *translate_stages(recipe, first, finalize)):

@@ -79,9 +79,10 @@ def retry_policy(server: ServerConfig) -> RetryPolicy:
 
 
 class RetryingRequests:
-    """The request path of every hala server class: httpx with a pooled client, transient failures retried and,
-    when exhausted, a failed task (hala.pipelines.serving.requests). Replaces datatrove's `_make_request`, whose
-    caller retries a dropped connection a few times and then hands the rollout an error that became a reject."""
+    """The request path of every hala server class (raw HTTP/1.1 for http, pooled httpx for https): transient
+    failures retried and, when exhausted, a failed task (hala.pipelines.serving.requests). Replaces datatrove's
+    `_make_request`, whose caller retried a dropped connection a few times and then handed the rollout an error
+    that became a reject."""
 
     retry_policy: RetryPolicy = RetryPolicy()
     _http = None
@@ -93,15 +94,18 @@ class RetryingRequests:
         return ()
 
     async def _make_request(self, payload: dict) -> dict:
-        import httpx
+        """Plain http (a server on this machine or the cluster's network): one raw connection per request, as
+        datatrove does; https: a pooled httpx client."""
+        url = f"{self.get_base_url()}{'/v1/chat/completions' if self.config.use_chat else '/v1/completions'}"
+        if url.startswith("https://") and self._http is None:
+            import httpx
 
-        if self._http is None:
             n = max(1, int(self.config.max_concurrent_generations))
             self._http = httpx.AsyncClient(timeout=self.config.request_timeout,
                                            limits=httpx.Limits(max_connections=n, max_keepalive_connections=n))
-        route = "/v1/chat/completions" if self.config.use_chat else "/v1/completions"
-        return await post_with_retries(self._http, f"{self.get_base_url()}{route}", payload, self._headers(),
-                                       self.retry_policy, self._secrets())
+        client = self._http if url.startswith("https://") else None
+        return await post_with_retries(client, url, payload, self._headers(), self.retry_policy, self._secrets(),
+                                       timeout=self.config.request_timeout)
 
     async def __aexit__(self, exc_type, exc_val, exc_tb):
         if self._http is not None:

@@ -53,13 +53,14 @@ class TranslateConfig(BaseModel):
 
     flow: Literal["translate"] = "translate"
     input: str = Field(..., description="file or folder of jsonl/parquet, or a Hub dataset id")
-    output: str = Field(..., description="output folder: data/*.parquet, rejects/, stats.json")
+    output: str = Field(..., min_length=1, pattern=r"\S", description="output folder: data/*.parquet, rejects/, "
+                        "stats.json")
     format: str = Field("auto", description=FORMAT_HELP)
     columns: dict[str, Any] | None = Field(None, description=COLUMNS_HELP)
     dataset_name: str | None = Field(None, description="source dataset name recorded on every row")
     config: str | None = Field(None, description="Hub dataset config")
     split: str = Field("train", description="split to read and to record")
-    limit: int = Field(-1, description="the first N rows of the input in total, however many tasks (-1: all)")
+    limit: int = Field(-1, ge=-1, description="the first N rows of the input in total, however many tasks (-1: all)")
     server: ServerConfig = Field(default_factory=ServerConfig)
     prompt: str = Field("lfm2", description="built-in prompt (lfm2, teacher, plain) or a YAML prompt file")
     max_segment_tokens: int = Field(384, ge=16, description="longer content is split at sentence ends")
@@ -205,6 +206,23 @@ TINY_WARNED: list[bool] = []  # the tiny model's notice is shown once per proces
 _RESOLVED: dict[str, tuple[str, bool, str]] = {}
 
 
+def check_tm(path: str) -> None:
+    """The translation memory opens (a folder or a file that is not SQLite is one line, before any task)."""
+    import sqlite3
+
+    from hala.pipelines.core.errors import UserError
+
+    p = Path(path)
+    if p.is_dir():
+        raise UserError(f"--tm {path}: a folder; give the translation memory's file (it is created if missing)")
+    if p.exists():
+        try:
+            with sqlite3.connect(f"file:{p}?mode=ro", uri=True) as con:
+                con.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
+        except sqlite3.DatabaseError as e:
+            raise UserError(f"--tm {path}: not a translation memory ({e})") from None
+
+
 def resolve_model(server: ServerConfig) -> tuple[str, bool]:
     """The model to serve, and whether it is the tiny demo model (only when named `tiny`: never a default).
 
@@ -234,6 +252,12 @@ def _resolve_model(server: ServerConfig) -> tuple[str, bool]:
 
     if not server.model:
         raise UserError(NO_MODEL)
+    if server.type in ("vllm", "sglang"):
+        import importlib.util
+
+        if importlib.util.find_spec(server.type) is None:
+            raise UserError(f"--server {server.type}: {server.type} is not installed here (pip install {server.type}, "
+                            "on a GPU machine); on CPU use --server transformers or batched")
     if server.type == "endpoint":
         check_endpoint(server, server.model)
         return server.model, False
@@ -277,6 +301,7 @@ def translate_pipelines(cfg: TranslateConfig, later_steps: list[PipelineStep] | 
     load_prompt(cfg.prompt)  # a bad prompt file fails here with one line, not inside a task
     model, _ = resolve_model(cfg.server)
     identity = model_identity_of(cfg.server)
+    check_tm(cfg.tm_path or str(DEFAULT_TM))
     write_recipe(out, cfg)  # the first thing written: every check above has passed
     runner = HalaInferenceRunner(
         rollout_fn=translate_rollout,

@@ -15,6 +15,8 @@ client's request building, LFS protocol and NDJSON commit payload. It implements
 - POST /api/datasets/{repo}/tag/{rev}                     create a tag (409 if it exists)
 
 Test hooks: `fail(method, path_part, status)` answers the next matching request with that status (once);
+`hold_tag_response` (an Event) stores a tag and then waits before answering — a client killed after its tag request
+reached the Hub;
 `die_after_lfs_uploads = N` refuses (403, not retryable) every LFS upload after N stored objects — a push dying
 half-way. Every request, commit and LFS PUT is recorded for the tests to assert on.
 
@@ -58,6 +60,7 @@ class Repo:
     files: dict[str, StoredFile] = field(default_factory=dict)
     commits: list[str] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
+    snapshots: dict[str, dict[str, StoredFile]] = field(default_factory=dict)  # commit -> files at that commit
 
     @property
     def head(self) -> str | None:
@@ -76,6 +79,10 @@ class HubTestServer:
         self.commits: list[dict] = []  # {repo, oid, summary, operations: [{key, path, oid?}]}
         self.requests: list[tuple[str, str, int]] = []  # (method, path, status answered)
         self.die_after_lfs_uploads: int | None = None
+        # `hold_tag_response`: a tag is stored, `tag_stored` set, and the answer waits until this event is set (or
+        # 60 s): the client's tag request has reached the Hub, and the test can kill the client before it hears back
+        self.hold_tag_response: threading.Event | None = None
+        self.tag_stored = threading.Event()
         self._failures: list[tuple[str, str, int]] = []
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
@@ -119,6 +126,7 @@ class HubTestServer:
         oid = hashlib.sha1(json.dumps([parent, summary, ops], sort_keys=True).encode()).hexdigest()
         repo.files.update(adds)
         repo.commits.append(oid)
+        repo.snapshots[oid] = dict(repo.files)
         self.commits.append({"repo": repo.repo_id, "oid": oid, "summary": summary, "operations": ops})
         return oid
 
@@ -207,7 +215,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "tags": [{"name": t, "ref": f"refs/tags/{t}", "targetCommit": c} for t, c in sorted(repo.tags.items())],
             })
         if op == "tree" and self.command == "GET":
-            return self._tree(repo, unquote((m["sub"] or "/")[1:]))
+            return self._tree(repo, unquote((m["sub"] or "/")[1:]), unquote(m["rev"] or "main"))
         if op == "preupload" and self.command == "POST":
             return self._preupload(repo, json.loads(body))
         if op == "commit" and self.command == "POST":
@@ -239,10 +247,14 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(400, {"errors": [{"message": str(e)}], "warnings": []})
         self._send(200, {"errors": [], "warnings": []})
 
-    def _tree(self, repo: Repo, prefix: str) -> None:
-        """Every file under `prefix` (the test server always answers recursively, in one page)."""
+    def _tree(self, repo: Repo, prefix: str, rev: str = "main") -> None:
+        """Every file under `prefix` at `rev` (main, a tag or a commit; always recursive, in one page)."""
+        rev = repo.tags.get(rev, rev)
+        if rev != "main" and rev not in repo.snapshots:
+            return self._error(404, f"revision {rev} not found")
+        files = repo.files if rev == "main" else repo.snapshots[rev]
         out = []
-        for p, f in sorted(repo.files.items()):
+        for p, f in sorted(files.items()):
             if prefix and not p.startswith(prefix.rstrip("/") + "/"):
                 continue
             item = {"type": "file", "path": p, "size": f.size, "oid": f.blob_id}
@@ -318,4 +330,7 @@ class _Handler(BaseHTTPRequestHandler):
         if target not in repo.commits:
             return self._error(404, f"revision {rev} not found")
         repo.tags[tag] = target
+        self.hub.tag_stored.set()
+        if self.hub.hold_tag_response is not None:
+            self.hub.hold_tag_response.wait(60)
         self._send(200, {})

@@ -32,7 +32,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         if self.path == "/v1/models":
-            return self._send(200, {"object": "list", "data": [{"id": MODEL, "object": "model"}]})
+            return self._send(200, {"object": "list", "data": [{"id": self.server.model, "object": "model"}]})
         self._send(404, {"error": {"message": f"no route {self.path}"}})
 
     def do_POST(self):
@@ -61,9 +61,11 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def openai_test_server(flaky_every: int = 0, poison: str | None = None) -> Iterator[ThreadingHTTPServer]:
+def openai_test_server(flaky_every: int = 0, poison: str | None = None,
+                       model: str = MODEL) -> Iterator[ThreadingHTTPServer]:
     """The server, running on 127.0.0.1 for the block; `.url`, `.count` (requests), `.served`, `.down`."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.model = model
     server.flaky_every, server.poison, server.down = flaky_every, poison, False
     server.count, server.failures, server.served, server.lock = 0, 0, [], threading.Lock()
     server.url = f"http://127.0.0.1:{server.server_port}"

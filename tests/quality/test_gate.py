@@ -63,7 +63,8 @@ def test_clean_audit_output_passes(audit_out):
     assert result["success"] is True  # the demo reads it like a dict
     saved = json.loads((audit_out / "validation.json").read_text())
     assert set(saved) == {"suite", "success", "fingerprint", "dataset_kind", "created_at", "statistics", "failed",
-                          "gx_version"}
+                          "gx_version", "missing_required"}
+    assert saved["missing_required"] == []  # the bundled suite itself leaves nothing out
     assert saved["success"] is True and saved["suite"] == "arabic_instructions"
     assert saved["dataset_kind"] == "instructions" and saved["statistics"]["rows"] == 150
     assert saved["statistics"]["unsuccessful_expectations"] == 0

@@ -122,6 +122,15 @@ def test_bad_version_and_repo_are_user_errors(dataset, tmp_path):
         publish(dataset, REPO, "1.0", dry_run=tmp_path / "x")
     with pytest.raises(UserError, match="ORG/NAME"):
         publish(dataset, "noslash", "1.0.0", dry_run=tmp_path / "x")
+    for version in ("1.0.0\n", "01.0.0", "1.0.0-", " 1.0.0"):
+        with pytest.raises(UserError, match="X.Y.Z"):
+            publish(dataset, REPO, version, dry_run=tmp_path / "x")
+    for repo in ("x/..", "org/x.git", "org/--x", "org/.hidden"):
+        with pytest.raises(UserError, match="refuses this name|ORG/NAME"):
+            publish(dataset, repo, "1.0.0", dry_run=tmp_path / "x")
+    with pytest.raises(UserError, match="--recipe /nope.yaml: no such file"):
+        publish(dataset, REPO, "1.0.0", dry_run=tmp_path / "x", recipe="/nope.yaml")
+    assert not (tmp_path / "x").exists()  # refused before the dry run built anything
 
 
 def test_push_one_commit_tag_retry_and_no_token_leak(dataset, hub, caplog):
@@ -156,13 +165,17 @@ def test_push_one_commit_tag_retry_and_no_token_leak(dataset, hub, caplog):
     assert SECRET not in result.output and SECRET not in caplog.text
 
 
-def test_public_flag_and_existing_tag_refused(dataset, hub):
+def test_public_flag_and_existing_tag_refused(dataset, hub, tmp_path):
     assert _publish(str(dataset), "--repo", REPO, "--version", "2.0.0", "--endpoint", hub.url,
                     "--public").exit_code == 0
     assert hub.repos[REPO].private is False
     n_commits = len(hub.commits)
-    result = _publish(str(dataset), "--repo", REPO, "--version", "2.0.0", "--endpoint", hub.url, "--public")
-    assert result.exit_code == 1 and "already has tag v2.0.0" in result.output
+    again = _publish(str(dataset), "--repo", REPO, "--version", "2.0.0", "--endpoint", hub.url, "--public")
+    assert again.exit_code == 0 and "0 files uploaded" in again.output  # its own tag: this release, done
+    other = write_instructions(tmp_path / "other", {name: n + 1 for name, n in SOURCES.items()})
+    write_validation(other)
+    result = _publish(str(other), "--repo", REPO, "--version", "2.0.0", "--endpoint", hub.url, "--public")
+    assert result.exit_code == 1 and "already has tag v2.0.0 on another commit" in result.output
     assert len(hub.commits) == n_commits
 
 
@@ -384,3 +397,24 @@ def test_translator_set_chat_rows_must_be_derived_from_the_gated_pairs(tmp_path)
     (ts / "validation.json").write_text(json.dumps({**saved, "dataset_kind": "instructions"}))
     with pytest.raises(GateRefused, match="gated on its pairs"):
         publish(ts, REPO, "1.0.0", dry_run=tmp_path / "out3")
+
+
+def test_hub_connection_errors_are_retried():
+    import httpx
+
+    from hala.quality.publish import RetryPolicy
+
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise httpx.ConnectError("connection refused")
+        return "ok"
+
+    waits: list[float] = []
+    assert RetryPolicy(base_wait=0.01, sleep=waits.append).call("list refs", flaky) == "ok"
+    assert len(calls) == 3 and len(waits) == 2
+    with pytest.raises(httpx.ConnectError):
+        RetryPolicy(attempts=2, base_wait=0.0, sleep=lambda s: None).call("x", lambda: (_ for _ in ()).throw(
+            httpx.ConnectError("down")))

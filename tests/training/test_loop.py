@@ -491,3 +491,26 @@ def test_tiny_eval_recipe_holds_out_pairs_the_models_never_saw(tmp_path):
     assert r.returncode == 0, r.stderr
     scores = json.loads((tmp_path / "ev" / "eval_results.json").read_text())["translation"]["base"]
     assert scores["rows"] == len(held) and scores["bleu"] < 50
+
+
+def test_a_model_folder_is_bound_to_its_run(loop, tmp_path):
+    """Another merge into the merged folder stops before any work (exit 2) unless --overwrite; a folder of files
+    hala did not write is never cleared."""
+    import subprocess
+    import sys
+
+    def hala(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "hala.pipelines.cli.app", *args], cwd=REPO, capture_output=True,
+                              text=True, timeout=600)
+
+    merged = loop["merged"]
+    before = (merged / "model.safetensors").read_bytes()
+    r = hala("merge", str(loop["base"]), str(loop["sft"]), str(merged), "--t", "0.3")
+    assert r.returncode == 2 and "differ" in r.stderr and "--overwrite" in r.stderr, r.stderr
+    assert (merged / "model.safetensors").read_bytes() == before
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    r = hala("merge", str(loop["base"]), str(loop["sft"]), str(foreign), "--overwrite")
+    assert r.returncode == 2 and "no hala run recorded" in r.stderr, r.stderr
+    assert (foreign / "notes.txt").read_text() == "mine"

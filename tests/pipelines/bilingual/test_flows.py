@@ -194,8 +194,8 @@ def test_translator_set_splits_by_source_and_reverses(tmp_path):
     judged = _sample_pairs(30, "opus-100", "o")
     judged[0]["judge"] = {"verdict": "ACCEPT", "model": "fake", "prompt_version": "judge_v1@x", "raw": "ACCEPT"}
     extra = [
-        {**teacher[3], "id": "dup-exact"},                                        # exact duplicate across inputs
-        {**teacher[4], "id": "dup-variant", "src": teacher[4]["src"].upper() + "!!"},  # same normalized pair
+        {**teacher[3], "id": "x-dup-exact"},                                        # exact duplicate across inputs
+        {**teacher[4], "id": "x-dup-variant", "src": teacher[4]["src"].upper() + "!!"},  # same normalized pair
         {**teacher[5], "id": "same-src", "tgt": "ترجمة أخرى للجملة نفسها."},      # same source, other target
         {"id": "empty", "src": "", "tgt": "نص", "origin": "opus-100"},
     ]
@@ -207,9 +207,9 @@ def test_translator_set_splits_by_source_and_reverses(tmp_path):
     st = stats["stages"]
     assert st["pair_check"] == {"read": 74, "kept": 73, "rejected": 1, "reasons": {"empty_content": 1}}
     assert st["dedup"] == {"read": 73, "kept": 71, "rejected": 2, "reasons": {"exact_duplicate": 2}}
-    # datatrove's exact dedup (hala.pipelines.dedup.flow) keeps the first copy read: the teacher's, not the later input's
+    # dedup (hala.pipelines.dedup.flow) keeps the smallest id of each group, whatever the task count
     dups = {r["id"]: r["detail"] for r in read_rejects(out) if r["stage"] == "dedup"}
-    assert dups == {"dup-exact": "kept=t3", "dup-variant": "kept=t4"}
+    assert dups == {"x-dup-exact": "kept=t3", "x-dup-variant": "kept=t4"}
     assert stats["rows_added"] == {"reverse": 71}
     assert st["split"]["read"] == st["dedup"]["kept"] + stats["rows_added"]["reverse"]
     assert st["split"]["read"] == 142 and st["split"]["read"] == st["split"]["kept"] + st["split"]["rejected"]
@@ -255,9 +255,15 @@ def test_translator_set_splits_by_source_and_reverses(tmp_path):
             assert n == sum(1 for r in pairs[s] if r["origin"] == origin)
     judged_row = next(r for rows in pairs.values() for r in rows if r["id"] == "o0")
     assert judged_row["judge"]["verdict"] == "ACCEPT"
-    # a rebuild gives the same split (deterministic), and without --reverse only forward rows
+    # a rebuild gives the same split (deterministic), and without --reverse only forward rows; another recipe into
+    # the same folder is refused unless it asks to overwrite
+    from hala.pipelines.core.errors import UserError
+
+    with pytest.raises(UserError, match="reverse differ"):
+        build_translator_set(TranslatorSetRecipe(inputs=[str(a), str(b)], output=str(out), test_size=0.2,
+                                                 dev_size=0.15))
     again = build_translator_set(TranslatorSetRecipe(inputs=[str(a), str(b)], output=str(out), test_size=0.2,
-                                                     dev_size=0.15))
+                                                     dev_size=0.15, overwrite=True))
     assert again["splits"]["test"]["directions"] == {"en-ar": sum(1 for r in pairs["test"] if r["src_lang"] == "en")}
     assert not list((out / "work" / "build").glob("**/*.parquet"))  # everything moved into place
 

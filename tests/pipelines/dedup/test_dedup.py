@@ -72,7 +72,7 @@ def test_dedup_keys():
 
 @pytest.fixture()
 def dup_rows() -> list[dict]:
-    return [row("keep", Q, A), row("copy", Q, A), row("vocalized", Q, A_VOCALIZED), row("near", Q, A_ONE_WORD),
+    return [row("keep", Q, A), row("keep_copy", Q, A), row("vocalized", Q, A_VOCALIZED), row("near", Q, A_ONE_WORD),
             row("other", OTHER_Q, OTHER_A), row("short", "ما عاصمة كندا؟", "أوتاوا."),
             row("short_copy", "ما عاصمة كندا؟", "أوتاوا.")]
 
@@ -84,7 +84,7 @@ def test_exact_tashkeel_and_near_duplicates(tmp_path, dup_rows):
     assert kept_ids(out) == ["keep", "other", "short"]
     found = rejects(out)
     assert {k: (v["reason"], v["detail"]) for k, v in found.items()} == {
-        "copy": ("exact_duplicate", "kept=keep"),
+        "keep_copy": ("exact_duplicate", "kept=keep"),
         "vocalized": ("exact_duplicate", "kept=keep"),
         "near": ("near_duplicate", "kept=keep"),
         "short_copy": ("exact_duplicate", "kept=short"),
@@ -107,7 +107,7 @@ def test_exact_only_and_near_only(tmp_path, dup_rows):
     found = rejects(tmp_path / "near")
     # MinHash alone also removes the copies (identical shingles of the normalized key)
     assert {k: (v["reason"], v["detail"]) for k, v in found.items()} == {
-        "copy": ("near_duplicate", "kept=keep"), "vocalized": ("near_duplicate", "kept=keep"),
+        "keep_copy": ("near_duplicate", "kept=keep"), "vocalized": ("near_duplicate", "kept=keep"),
         "near": ("near_duplicate", "kept=keep"), "short_copy": ("near_duplicate", "kept=short")}
 
 
