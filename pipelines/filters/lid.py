@@ -21,8 +21,8 @@ from hala.pipelines.core.stages import HalaStage
 from hala.pipelines.filters.arabic import ARABIC_LETTER_RE, LATIN_LETTER_RE, strip_diacritics
 from hala.pipelines.filters.views import record_view
 
-__all__ = ["ARABIC_LABELS", "LATIN_SCRIPT_LANGS", "LidConfig", "LidStage", "PathFastTextLID", "base_code",
-           "count_letters", "default_lid_model"]
+__all__ = ["ARABIC_LABELS", "LATIN_SCRIPT_LANGS", "LidConfig", "LidStage", "PathFastTextLID", "accepted_codes",
+           "base_code", "count_letters", "default_lid_model", "expected_score", "lid_ready", "top_label"]
 
 ARABIC_LABELS = ["ar", "arb", "arz", "ary", "acm", "apc", "ajp", "ars", "aeb", "arq", "acq", "ayp", "afb", "ayl", "shu"]
 LATIN_SCRIPT_LANGS = {"en", "fr", "de", "es", "it", "pt", "nl", "sv", "da", "no", "fi", "pl", "cs", "ro", "tr", "id",
