@@ -10,8 +10,9 @@ from pathlib import Path
 DATA_DIR = "data"
 RECORD_SUFFIXES = (".parquet", ".jsonl")
 # What hala writes next to (or, in a bare folder, among) the data: never a row.
-SIDECARS = frozenset({"validation.json", "report.json", "stats.json", "recipe.yaml", "manifest.json", "run.json"})
-# Folders hala writes next to the data in a folder without `data/`.
+SIDECARS = frozenset({"validation.json", "report.json", "stats.json", "recipe.yaml", "manifest.json", "run.json",
+                      "executor.json"})
+# Folders hala writes into an output folder: never input rows, wherever they are met.
 NOT_DATA_DIRS = frozenset({"rejects", "logs", "work", "report"})
 
 
@@ -30,16 +31,25 @@ def data_folder(path: str | Path) -> Path:
 
 def record_files(path: str | Path, suffixes: tuple[str, ...] = RECORD_SUFFIXES) -> list[Path]:
     """The record files of PATH, sorted: the file itself, or every `suffixes` file under its data folder, leaving
-    out sidecars and, in a folder without `data/`, hala's own rejects/logs/work/report folders."""
+    out sidecars and hala's own rejects/logs/work/report folders. A broken symlink (or a link loop) among them is a
+    UserError: a folder is never silently one file short."""
+    from hala.pipelines.core.errors import UserError
+
     p = Path(path)
     if p.is_file():
         return [p]
     if not p.is_dir():
         return []
     base = data_folder(p)
-    skip = NOT_DATA_DIRS if base == p else frozenset()
-    return sorted(q for q in base.rglob("*") if q.is_file() and q.name.endswith(suffixes) and not is_sidecar(q)
-                  and not skip.intersection(q.relative_to(base).parts[:-1]))
+    found = []
+    for q in base.rglob("*"):
+        if NOT_DATA_DIRS.intersection(q.relative_to(base).parts[:-1]):
+            continue
+        if q.is_symlink() and not q.exists():
+            raise UserError(f"{q}: a broken symbolic link (or a link loop) in the input folder; remove or fix it")
+        if q.is_file() and q.name.endswith(suffixes) and not is_sidecar(q):
+            found.append(q)
+    return sorted(found)
 
 
 def recorded_kind(path: str | Path) -> str | None:

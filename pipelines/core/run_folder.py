@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from hala.pipelines.core.datasets import data_folder, record_files
 from hala.pipelines.core.errors import UserError
 
 RUN_FILE = "run.json"
@@ -27,30 +28,7 @@ LOCK_FILE = ".lock"
 # what hala writes into an output folder: what --overwrite removes (nothing else in the folder is touched)
 HALA_ENTRIES = ("data", "rejects", "logs", "work", "stats.json", "recipe.yaml", RUN_FILE, "validation.json",
                 "manifest.json", "report.json", "report.md", "report.html", "plots")
-# hala's own sidecars: never read as data (see hala.pipelines.io)
-SIDECARS = frozenset({"validation.json", "stats.json", "recipe.yaml", "manifest.json", RUN_FILE, "report.json",
-                      "executor.json"})
-HALA_SUBTREES = ("logs", "work", "rejects")  # inside an output folder: never input rows
 _HELD: dict[Path, Any] = {}  # folders this process holds the lock of (nested flows)
-
-
-def is_sidecar(name: str) -> bool:
-    """Whether a file name is one of hala's own sidecars (`stats.json`, `x.jsonl.validation.json`…), not data."""
-    return name in SIDECARS or name.endswith(".validation.json") or name.endswith(".tmp")
-
-
-def data_files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
-    """The data files under `folder` (sorted): files with one of `suffixes`, minus hala's sidecars and minus the
-    logs/work/rejects subtrees of an output folder."""
-    found = []
-    for q in folder.rglob("*"):
-        if any(part in HALA_SUBTREES for part in q.relative_to(folder).parts[:-1]):
-            continue
-        if q.is_symlink() and not q.exists():  # dangling, or a loop: never silently one file fewer
-            raise UserError(f"{q}: a broken symbolic link (or a link loop) in the input folder; remove or fix it")
-        if q.is_file() and q.suffix in suffixes and not is_sidecar(q.name):
-            found.append(q)
-    return sorted(found)
 
 
 def _hash_file(h, path: Path) -> None:
@@ -69,8 +47,8 @@ def data_fingerprint(spec: str) -> str:
     if p.is_file():
         _hash_file(h, p)
         return h.hexdigest()
-    root = p / "data" if (p / "data").is_dir() else p
-    for q in data_files(root, (".jsonl", ".json", ".parquet")):
+    root = data_folder(p)
+    for q in record_files(p, (".jsonl", ".json", ".parquet")):
         h.update(str(q.relative_to(root)).encode() + b"\0")
         _hash_file(h, q)
     return h.hexdigest()

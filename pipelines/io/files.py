@@ -2,7 +2,7 @@
 
 datatrove's disk readers list a folder and filter it with a glob, and a glob without magic characters gets a `*`
 in front: a single file `a.jsonl` handed over as folder + name also read `backup_of_a.jsonl`, and `b[1].jsonl`
-matched nothing. Here the files are listed once, by hala (`data_files`: no sidecars, no logs/work/rejects), and
+matched nothing. Here the files are listed once, by hala (`hala.pipelines.core.datasets.record_files`: no sidecars, no logs/work/rejects), and
 each task reads its share of that list (every world_size-th file, as datatrove shards).
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hala.pipelines.core.run_folder import data_files
+from hala.pipelines.core.datasets import record_files
 
 
 class ListedFiles:
@@ -24,7 +24,7 @@ class ListedFiles:
         if p.is_file():
             self.listed = [p.name]
             return str(p.parent)
-        self.listed = [str(q.relative_to(p)) for q in data_files(p, suffixes)]
+        self.listed = [str(q.relative_to(p)) for q in record_files(p, suffixes)]
         return str(p)
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
