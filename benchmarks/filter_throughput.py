@@ -20,82 +20,14 @@ Prints rows/s for each, the ratio hala/baseline, whether each target of issue 3 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import random
-import re
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-TEMPLATES = [
-    ("The {item} costs {n} dollars at the {place}.", "يكلف {item} {n} دولارًا في {place}."),
-    ("We bought {n} {item} from the {place} yesterday.", "اشترينا {n} من {item} من {place} أمس."),
-    ("The {place} opens at {n} in the morning.", "يفتح {place} أبوابه في الساعة {n} صباحًا."),
-    ("Please bring the {item} to the {place} before {n}.", "يرجى إحضار {item} إلى {place} قبل الساعة {n}."),
-    ("About {n} people visited the {place} to see the {item}.", "زار نحو {n} شخصًا {place} لرؤية {item}."),
-]
-ITEMS = [("book", "الكتاب"), ("lamp", "المصباح"), ("bicycle", "الدراجة"), ("coffee", "القهوة"), ("map", "الخريطة"),
-         ("camera", "الكاميرا"), ("bread", "الخبز"), ("ticket", "التذكرة"), ("painting", "اللوحة"), ("clock", "الساعة")]
-PLACES = [("market", "السوق"), ("museum", "المتحف"), ("library", "المكتبة"), ("station", "المحطة"),
-          ("school", "المدرسة"), ("hospital", "المستشفى"), ("park", "الحديقة"), ("airport", "المطار")]
-
-
-def vocabularies() -> tuple[list[str], list[str]]:
-    """English and Arabic words of the bundled audit sample (so the synthetic text has real words of each language)."""
-    en, ar = set(), set()
-    for line in (REPO / "samples" / "audit" / "instructions.jsonl").read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
-        for m in row["messages_en"]:
-            en.update(w for w in re.findall(r"[A-Za-z]{3,}", m["content"]))
-        for m in row["messages"]:
-            ar.update(w for w in re.findall(r"[\u0621-\u064A]{3,}", m["content"]))
-    return sorted(en), sorted(ar)
-
-
-def synthetic_pairs(n: int, seed: int = 0) -> list[dict]:
-    rng = random.Random(seed)
-    en_words, ar_words = vocabularies()
-    rows = []
-    for i in range(n):
-        src_parts, tgt_parts = [], []
-        for _ in range(2):
-            t_en, t_ar = rng.choice(TEMPLATES)
-            (i_en, i_ar), (p_en, p_ar), num = rng.choice(ITEMS), rng.choice(PLACES), str(rng.randint(2, 9999))
-            src_parts.append(t_en.format(item=i_en, place=p_en, n=num))
-            tgt_parts.append(t_ar.format(item=i_ar, place=p_ar, n=num))
-        k = rng.randint(4, 10)
-        src = " ".join(src_parts) + " " + " ".join(rng.choices(en_words, k=k)) + "."
-        tgt = " ".join(tgt_parts) + " " + " ".join(rng.choices(ar_words, k=k)) + "."
-        defect = rng.random()
-        if defect < 0.02:
-            src, tgt = tgt, src  # swapped
-        elif defect < 0.04:
-            tgt = src  # untranslated
-        elif defect < 0.06:
-            tgt = tgt[: len(tgt) // 6]  # truncated
-        elif defect < 0.08:
-            tgt = re.sub(r"\d+", "", tgt)  # numbers lost
-        rows.append({"id": f"b{i}", "src_lang": "en", "tgt_lang": "ar", "src": src, "tgt": tgt,
-                     "origin": "synthetic", "judge": None, "meta": "{}"})
-    return rows
-
-
-def write_shards(rows: list[dict], folder: Path, shards: int) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from hala.pipelines.core.records import pair_schema
-
-    folder.mkdir(parents=True, exist_ok=True)
-    for s in range(shards):
-        part = rows[s::shards]
-        pq.write_table(pa.Table.from_pylist(part, schema=pair_schema()), folder / f"shard_{s}.parquet")
+from bench_common import REPO, cpu_seconds, load, synthetic_pairs, write_shards  # noqa: F401  (REPO on sys.path)
 
 
 # --------------------------------------------------------------------------------------------------------- baseline
@@ -146,14 +78,6 @@ def baseline(rows: list[dict], model_path: str) -> tuple[float, int]:
 
 
 # --------------------------------------------------------------------------------------------------------- hala
-def cpu_seconds() -> float:
-    """CPU time of this process and of its finished children (the executor's workers)."""
-    import resource
-
-    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
-
-
 def hala_filter(shards: Path, out: Path, workers: int) -> tuple[float, float, dict]:
     from hala.pipelines.filters.flow import run_filter
 
