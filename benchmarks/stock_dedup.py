@@ -142,10 +142,38 @@ def partition(clusters: list[set[str]], leave_out: set[str]) -> set[frozenset[st
     return {frozenset(c - leave_out) for c in clusters if len(c - leave_out) > 1}
 
 
+def stage_seconds(logs: Path) -> dict[str, float]:
+    """Wall seconds of each dedup executor, from the first to the last line of its task logs."""
+    from translate_throughput import _log_time
+
+    out = {}
+    for stage in sorted(logs.glob("dedup_*")):
+        times = [_log_time(line) for log in (stage / "logs").glob("task_*.log")
+                 for line in log.read_text(encoding="utf-8", errors="replace").splitlines() if line[:2] == "20"]
+        if times:
+            out[stage.name] = max(times) - min(times)
+    return out
+
+
+def hala_scale(tmp: Path, n: int, workers: int) -> int:
+    """`hala dedup` alone at scale: wall and CPU time, each executor's time, the largest process's peak RSS."""
+    c0, t0 = cpu_seconds(), time.perf_counter()
+    stats = run_hala(tmp / "in", tmp / "hala", workers)
+    t_h, c_h = time.perf_counter() - t0, cpu_seconds() - c0
+    d = stats["stages"]["dedup"]
+    print(f"hala dedup (exact + MinHash, 7 executors, {workers} tasks at once, 14 bucket tasks): {t_h:7.1f} s "
+          f"{n / t_h:9,.0f} rows/s  removed {d['rejected']:,} {d['reasons']}  CPU {c_h / n * 1e6:5.0f} µs/row  "
+          f"[{load()}]")
+    print("  executors: " + ", ".join(f"{k} {v:.1f} s" for k, v in stage_seconds(tmp / "hala" / "logs").items()))
+    print(f"  peak RSS: this process {peak_rss_mb():,.0f} MB, the largest worker {peak_rss_mb(children=True):,.0f} MB")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--hala-only", action="store_true", help="scale run: hala's time, stage times and peak RSS only")
     args = ap.parse_args(argv)
     quiet_logs()
     rows, alef = planted(args.rows)
@@ -155,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         write_shards(rows, tmp / "in", args.workers)
         print(f"{n:,} pairs (target side deduplicated), {len(alef):,} alef-variant copies; {args.workers} workers  "
               f"[{load()}]")
+        if args.hala_only:
+            return hala_scale(tmp, n, args.workers)
         c0, t0 = cpu_seconds(), time.perf_counter()
         run_stock(tmp / "in", tmp / "stock", args.workers)
         t_s, c_s = time.perf_counter() - t0, cpu_seconds() - c0

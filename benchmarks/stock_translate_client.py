@@ -119,6 +119,21 @@ def run_hala(src: Path, out: Path, concurrency: int, url: str) -> dict:
     return run_translate(cfg)
 
 
+def chunk_rates(logs: Path, rows_per_chunk: int = 200) -> tuple[float, float] | None:
+    """rows/s over the first and the last quarter of the finished checkpoint chunks (from the task log's
+    "Finished chunk" times): a TM or a client that slows down as it grows shows up as a lower second figure."""
+    from translate_throughput import _log_time
+
+    times = sorted(_log_time(line) for log in logs.glob("task_*.log")
+                   for line in log.read_text(encoding="utf-8", errors="replace").splitlines()
+                   if "Finished chunk" in line)
+    q = len(times) // 4
+    if q < 2:
+        return None
+    first, last = times[:q], times[-q:]
+    return ((q - 1) * rows_per_chunk / (first[-1] - first[0]), (q - 1) * rows_per_chunk / (last[-1] - last[0]))
+
+
 def timed(fn, *args) -> tuple[float, float, dict, object]:
     """Wall seconds, client CPU seconds (this process and its children, the endpoint's own CPU left out), the
     endpoint's counts and `fn`'s result, with a fresh endpoint."""
@@ -189,6 +204,10 @@ def main(argv: list[str] | None = None) -> int:
         per_h, per_s = c_h / max(1, ep_h["requests"]), c_s / max(1, ep_s["requests"])
         verdict("client CPU per model request hala/stock", f"{per_h / per_s:.2f}× ({per_h * 1e6:.0f} vs "
                 f"{per_s * 1e6:.0f} µs)", "≤ 1.0×", per_h <= per_s)
+        rates = chunk_rates(tmp / "hala" / "out" / "logs" / "translate" / "logs")
+        if rates:
+            print(f"hala rows/s over the first quarter of its chunks {rates[0]:,.0f}, over the last {rates[1]:,.0f} "
+                  f"(last/first {rates[1] / rates[0]:.2f})")
         stock = stock_rows(tmp / "stock_True")
         kept, bad = hala_mismatches(tmp / "hala")
         wrong_stock = [r["id"] for r in rows if stock.get(r["id"]) != [r[k] for k in FIELDS if r[k]]]
