@@ -87,7 +87,7 @@ def hala_path(path: Path, lid: bool) -> tuple[dict, dict]:
     """The report's own code path: metrics table, then the report's aggregates from sql/."""
     import duckdb
 
-    from hala.quality.metrics import build_metrics, load_records, locate
+    from hala.quality.metrics import build_metrics, find_dataset, load_records
     from hala.quality.report import FLAGGED_ROWS_SHOWN, SEGMENT_MIN_CHARS, TOP_SEGMENTS, _sql_number
     from hala.quality.sql import query
     from hala.quality.suites import DEFAULT_SUITE, bands
@@ -97,7 +97,7 @@ def hala_path(path: Path, lid: bool) -> tuple[dict, dict]:
     times = {}
     t0 = time.perf_counter()
     con = duckdb.connect()
-    kind = load_records(con, locate(path))
+    kind = load_records(con, find_dataset(path))
     times["records"] = time.perf_counter() - t0
     build_metrics(con, kind, lid=lid)
     times["metrics"] = time.perf_counter() - t0 - times["records"]
