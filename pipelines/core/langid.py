@@ -36,7 +36,7 @@ def base_code(label: str) -> str:
 
 
 _LETTER_RE = re.compile(r"[^\W\d_]")
-_LABEL_CODES: dict[str, str] = {}  # fastText label → base code (a plain dict: cheaper than the lru_cache per label)
+LABEL_CODES: dict[str, str] = {}  # fastText label → base code (a plain dict: cheaper than the lru_cache per label)
 
 
 @lru_cache(maxsize=8)
@@ -72,13 +72,20 @@ class PathFastTextLID(FastTextLID):
                 return super().model
         return self._model
 
+    def predict_raw(self, texts: list[str]) -> tuple[list, list]:
+        """fastText's own answer for each text: (labels, probabilities), nothing converted (the lid stage reads only
+        the expected language's probability of most texts)."""
+        if not texts:
+            return [], []
+        return self.model.predict([t.replace("\n", " ") for t in texts], k=self.k)
+
     def predict_many(self, texts: list[str]) -> list[dict[str, float]]:
         """Top-k {base language code: probability} for each text (probabilities of one code summed)."""
         if not texts:
             return []
         labels, probs = self.model.predict([t.replace("\n", " ") for t in texts], k=self.k)
         out = []
-        codes = _LABEL_CODES
+        codes = LABEL_CODES
         for ls, ps in zip(labels, probs):
             scores: dict[str, float] = {}
             for label, p in zip(ls, ps.tolist()):  # Python floats at once (the same values as float() of each)

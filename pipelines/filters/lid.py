@@ -4,7 +4,8 @@ Instruction records: every message `content` must be Arabic. Pairs: `src` must b
 `tgt_lang`. Each text is judged with its protected spans (code, LaTeX, URLs) removed and tashkeel stripped, so a
 code-heavy answer is not called English and a fully vocalized one is not called Persian. fastText is unreliable on a
 handful of letters: texts shorter than `short_letters` are judged by their script instead (a short English leftover
-is Latin script; a short Arabic greeting is Arabic script).
+is Latin script; a short Arabic greeting is Arabic script). Very long texts are judged on a bounded sample (start,
+middle and end windows, `max_chars` in all: `lid_sample`), so fastText's cost per record has a ceiling.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datatrove.data import Document
 from pydantic import BaseModel, ConfigDict, Field
 
 from hala.pipelines.core.compat import BatchedStatsFilter
-from hala.pipelines.core.langid import PathFastTextLID, base_code, count_letters, default_lid_model
+from hala.pipelines.core.langid import LABEL_CODES, PathFastTextLID, base_code, count_letters, default_lid_model
 from hala.pipelines.core.records import stage_meta
 from hala.pipelines.core.stages import HalaStage
 from hala.pipelines.filters.arabic import ARABIC_LETTER_RE, LATIN_LETTER_RE, strip_diacritics
@@ -27,6 +28,28 @@ __all__ = ["ARABIC_LABELS", "LATIN_SCRIPT_LANGS", "LidConfig", "LidStage", "Path
 ARABIC_LABELS = ["ar", "arb", "arz", "ary", "acm", "apc", "ajp", "ars", "aeb", "arq", "acq", "ayp", "afb", "ayl", "shu"]
 LATIN_SCRIPT_LANGS = {"en", "fr", "de", "es", "it", "pt", "nl", "sv", "da", "no", "fi", "pl", "cs", "ro", "tr", "id",
                       "ms", "vi", "sw", "hu", "ca", "hr", "sk", "sl", "et", "lv", "lt"}
+
+
+def _whole_words(window: str, cut_left: bool, cut_right: bool) -> str:
+    """A window without the partial words at its cut ends (unchanged when it holds no space)."""
+    if cut_left and (i := window.find(" ")) >= 0:
+        window = window[i + 1 :]
+    if cut_right and (j := window.rfind(" ")) > 0:
+        window = window[:j]
+    return window
+
+
+def lid_sample(text: str, max_chars: int | None) -> str:
+    """What fastText reads of a very long text: three windows of `max_chars // 3` characters from its start, its
+    middle and its end, whole words only (fastText's cost grows with the length; its answer needs a few hundred
+    words, not thousands). Texts of at most `max_chars` characters, and any text when `max_chars` is None, are read
+    whole. A long text whose language changes only between the windows is judged by the windows."""
+    if max_chars is None or len(text) <= max_chars:
+        return text
+    w = max_chars // 3
+    mid = (len(text) - w) // 2
+    return " ".join((_whole_words(text[:w], False, True), _whole_words(text[mid : mid + w], True, True),
+                     _whole_words(text[len(text) - w :], True, False)))
 
 
 def lid_ready(text: str) -> str:
@@ -88,6 +111,8 @@ class LidConfig(BaseModel):
     top_k: int = Field(3, ge=1, description="fastText labels read per text (the expected language's score is "
                                                 "summed over those)")
     batch_size: int = Field(512, ge=1, description="records per fastText call")
+    max_chars: int | None = Field(3000, ge=30, description="longer texts are judged on three windows of max_chars/3 "
+                                  "characters (start, middle, end) instead of in full; null: always the full text")
 
 
 class LidStage(BatchedStatsFilter, HalaStage):
@@ -105,6 +130,7 @@ class LidStage(BatchedStatsFilter, HalaStage):
         self.lid = PathFastTextLID(self.config.model or default_lid_model(), k=self.config.top_k)
         self.arabic = {base_code(x) for x in self.config.arabic_labels} | set(self.config.arabic_labels)
         self._accepted_sets: dict[str, set[str]] = {}
+        self._label_accepted: dict[str, dict[str, bool]] = {}  # lang → {fastText label: counts as lang}
 
     def _accepted(self, lang: str) -> set[str]:
         accepted = self._accepted_sets.get(lang)
@@ -137,12 +163,13 @@ class LidStage(BatchedStatsFilter, HalaStage):
 
     def filter_batch(self, batch: list[Document]) -> list[bool | tuple[bool, str]]:
         min_letters, short_letters = self.config.min_letters, self.config.short_letters
+        max_chars = self.config.max_chars
         plans = []  # per doc: (side name, expected language, letters, script verdict or index into `texts`)
         texts: list[str] = []
         for doc in batch:
             plan = []
             for name, text, lang in self._checks(doc):
-                text = lid_ready(text)
+                text = lid_ready(lid_sample(text, max_chars))
                 letters = count_letters(text, short_letters)
                 if letters < min_letters:
                     continue
@@ -154,10 +181,34 @@ class LidStage(BatchedStatsFilter, HalaStage):
                 plan.append((name, lang, letters, len(texts)))
                 texts.append(text)
             plans.append(plan)
-        scores = self.lid.predict_many(texts)
-        return [self._judge(doc, plan, scores) for doc, plan in zip(batch, plans)]
+        labels, probs = self.lid.predict_raw(texts)
+        return [self._judge(doc, plan, labels, probs) for doc, plan in zip(batch, plans)]
 
-    def _judge(self, doc: Document, plan, scores) -> bool | tuple[bool, str]:
+    def _expected(self, lang: str, labels, probs) -> float:
+        """`expected_score` straight from fastText's labels (same sum, same order; no dict per text)."""
+        accepts = self._label_accepted.get(lang)
+        if accepts is None:
+            accepts = self._label_accepted[lang] = {}
+        p = 0.0
+        for label, v in zip(labels, probs.tolist()):
+            ok = accepts.get(label)
+            if ok is None:
+                code = LABEL_CODES.get(label) or LABEL_CODES.setdefault(label, base_code(label))
+                ok = accepts[label] = code in self._accepted(lang)
+            if ok:
+                p += v
+        return p
+
+    @staticmethod
+    def _scores(labels, probs) -> dict[str, float]:
+        """{code: probability} of one text (what `predict_many` gives), for the detail of a reject."""
+        scores: dict[str, float] = {}
+        for label, v in zip(labels, probs.tolist()):
+            code = LABEL_CODES.get(label) or LABEL_CODES.setdefault(label, base_code(label))
+            scores[code] = scores.get(code, 0.0) + v
+        return scores
+
+    def _judge(self, doc: Document, plan, labels, probs) -> bool | tuple[bool, str]:
         lowest = None
         threshold = self.config.threshold
         for name, lang, letters, found in plan:
@@ -166,12 +217,10 @@ class LidStage(BatchedStatsFilter, HalaStage):
                     return self._fail(doc, name, lang, f"{name}: {letters} letters, not in the {lang} script "
                                                        f"(short text judged by script)")
                 continue
-            accepted = self._accepted(lang)
-            s = scores[found]
-            p = expected_score(s, accepted)
+            p = self._expected(lang, labels[found], probs[found])
             lowest = p if lowest is None else min(lowest, p)
             if p < threshold:
-                top, top_p = top_label(s)
+                top, top_p = top_label(self._scores(labels[found], probs[found]))
                 top = top or "?"
                 return self._fail(doc, name, lang, f"{name}: detected {top} {top_p:.2f}, {lang} {p:.2f} "
                                                    f"< {threshold}")

@@ -220,18 +220,19 @@ class QualityStage(BatchedStatsFilter, HalaStage):
     def _leak_regex(self, view: RecordView) -> re.Pattern | None:
         """One regex of the preambles that count as leaks here. A pattern that also occurs in the source is the task,
         not a leak; "ترجمة:" in an answer to a translation request is the answer, not a preamble."""
-        if view.leak_re is not False:
-            return view.leak_re
+        if view.leak_re is not False and view.leak_re[0] is self:  # views are shared: the regex is this stage's
+            return view.leak_re[1]
         patterns = self.leak_patterns
         sources = " ".join(seg.src.text for seg in view.segments if seg.src)
         about_translation = "translat" in sources.lower()
         if not about_translation and not (self._may_leak(sources) and self._leak_any.search(sources)):
-            view.leak_re = self._leak_any  # the common case: every pattern applies
-            return view.leak_re
+            view.leak_re = (self, self._leak_any)  # the common case: every pattern applies
+            return self._leak_any
         allowed = [p.pattern for p, arabic in zip(patterns, self._leak_arabic)
                    if not p.search(sources) and not (about_translation and arabic)]
-        view.leak_re = re.compile("|".join(f"(?:{p})" for p in allowed), re.IGNORECASE) if allowed else None
-        return view.leak_re
+        leak = re.compile("|".join(f"(?:{p})" for p in allowed), re.IGNORECASE) if allowed else None
+        view.leak_re = (self, leak)
+        return leak
 
     def _may_leak_view(self, tv: TextView) -> bool:
         """`_may_leak(tv.text)` with the lowercased text kept on the view (the prefix and the leak check share it)."""

@@ -91,7 +91,7 @@ class RecordView:
     roles_src: list[str] | None = None
     src_lang: str = "en"
     tgt_lang: str = "ar"
-    leak_re: object = False  # the quality stage's preamble regex for this record (False: not computed yet)
+    leak_re: object = False  # (quality stage, its preamble regex for this record); False: not computed yet
 
 
 def _content(message) -> str:
@@ -99,8 +99,57 @@ def _content(message) -> str:
     return content if isinstance(content, str) else ""
 
 
+class _SharedViews:
+    """The views the last few thousand records got, so that the `lid` and `quality` stages (one after the other in
+    every pipeline) find each record's protected spans once. Keyed by the Document object (kept alive by the entry,
+    so its id cannot be reused) and valid while the record's text fields are still the same objects: a stage that
+    rewrites a text (the leaked-preamble strip) builds new ones. Bounded: the oldest entries go first."""
+
+    def __init__(self, size: int = 4096):
+        self.size = size
+        self.entries: dict[int, tuple[Document, tuple, RecordView]] = {}
+
+    def get(self, doc: Document, kind: str, key: tuple) -> RecordView | None:
+        entry = self.entries.get(id(doc))
+        if entry is None or entry[0] is not doc or entry[2].kind != kind:
+            return None
+        old = entry[1]
+        if len(old) != len(key) or any(a is not b for a, b in zip(old, key)):
+            return None
+        return entry[2]
+
+    def put(self, doc: Document, key: tuple, view: RecordView) -> None:
+        entries = self.entries
+        if len(entries) >= self.size:
+            for k in list(entries)[: self.size // 2]:
+                del entries[k]
+        entries[id(doc)] = (doc, key, view)
+
+
+_SHARED = _SharedViews()
+
+
+def _view_key(meta: dict, kind: str) -> tuple:
+    """The objects a view is built from: unchanged objects, unchanged view."""
+    if kind == "pairs":
+        return meta.get("src"), meta.get("tgt"), meta.get("src_lang"), meta.get("tgt_lang")
+    messages, english = meta.get("messages") or (), meta.get("messages_en") or ()
+    return (meta.get("lang"), len(messages), *(m.get("content") if isinstance(m, dict) else m for m in messages),
+            *(m.get("content") if isinstance(m, dict) else m for m in english), messages, english)
+
+
 def record_view(doc: Document, kind: str) -> RecordView:
-    """The segments of a record (instruction messages against their English originals, or a pair's tgt against src)."""
+    """The segments of a record (instruction messages against their English originals, or a pair's tgt against src),
+    shared by every stage that asks while the record's texts are unchanged (`_SharedViews`)."""
+    key = _view_key(doc.metadata, kind)
+    view = _SHARED.get(doc, kind, key)
+    if view is None:
+        view = _build_view(doc, kind)
+        _SHARED.put(doc, key, view)
+    return view
+
+
+def _build_view(doc: Document, kind: str) -> RecordView:
     meta = doc.metadata
     if kind == "pairs":
         src, tgt = meta.get("src") or "", meta.get("tgt") or ""

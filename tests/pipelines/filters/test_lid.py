@@ -108,3 +108,69 @@ def test_batches_match_single_calls(lid_instructions):
     batch = lid_instructions.filter_batch([record_to_document(r) for r in records])
     single = [judge(lid_instructions, r)[0] for r in records]
     assert batch == single == [True, (False, "lid_not_arabic"), True, True]
+
+
+def _long_pair(path: Path) -> Path:
+    """A pair whose long target is Arabic at its start, middle and end and English in between (mostly English)."""
+    import json
+
+    arabic, english = " ".join([ARABIC_ANSWER] * 6), " ".join([ENGLISH] * 80)
+    tgt = " ".join([arabic, english, arabic, english, arabic])
+    row = {"id": "long", "src_lang": "en", "tgt_lang": "ar", "src": " ".join([ENGLISH] * 60), "tgt": tgt,
+           "origin": "test", "judge": None, "meta": {}}
+    path.write_text(json.dumps(row, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("max_chars, reason", [(900, None), ("null", "lid_tgt_mismatch")])
+def test_cli_long_texts_are_judged_on_a_bounded_sample(tmp_path, max_chars, reason):
+    """`filters.lid.max_chars`: a very long text is judged on its start, middle and end windows; null: in full."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from hala.pipelines.cli.app import get_app
+
+    cfg = tmp_path / "filters.yaml"
+    cfg.write_text(f"lid:\n  max_chars: {max_chars}\nquality: null\n", encoding="utf-8")
+    out = tmp_path / "out"
+    res = CliRunner().invoke(get_app(), ["filter", str(_long_pair(tmp_path / "p.jsonl")), str(out), "--kind",
+                                         "pairs", "--config", str(cfg)])
+    assert res.exit_code == 0, res.output
+    rejects = [json.loads(x) for f in (out / "rejects").glob("*/*.jsonl") for x in f.read_text().splitlines()]
+    assert [r["reason"] for r in rejects] == ([reason] if reason else [])
+
+
+def test_lid_sample_keeps_whole_words_and_short_texts():
+    from hala.pipelines.filters.lid import lid_sample
+
+    text = " ".join(f"w{i}" for i in range(3000))
+    sample = lid_sample(text, 300)
+    assert len(sample) <= 300 and sample.startswith("w0 w1 ") and sample.endswith(" w2999")
+    assert set(sample.split()) <= set(text.split())  # no word cut in half
+    assert lid_sample(ENGLISH, 300) == ENGLISH and lid_sample(text, None) == text
+
+
+def test_stage_scores_equal_predict_many(lid_pairs):
+    """The stage reads fastText's labels directly; its expected-language score is `expected_score` of
+    `predict_many` (the report's path), to the last bit."""
+    from hala.pipelines.filters.lid import accepted_codes, expected_score
+
+    texts = [ENGLISH, ARABIC_ANSWER, "Bonjour tout le monde, comment allez-vous aujourd'hui ?", CODE]
+    labels, probs = lid_pairs.lid.predict_raw(texts)
+    for lang in ("ar", "en", "fr"):
+        want = [expected_score(s, accepted_codes(lang, lid_pairs.arabic)) for s in lid_pairs.lid.predict_many(texts)]
+        assert [lid_pairs._expected(lang, ls, ps) for ls, ps in zip(labels, probs)] == want
+
+
+def test_lid_and_quality_share_one_view_until_a_text_changes():
+    from hala.pipelines.filters.views import record_view
+
+    doc = record_to_document(pair(ENGLISH, ARABIC_ANSWER))
+    view = record_view(doc, "pairs")
+    assert record_view(doc, "pairs") is view  # the quality stage finds the lid stage's view
+    doc.metadata["tgt"] = ARABIC_ANSWER + " انتهى."
+    assert record_view(doc, "pairs") is not view
+    assert record_view(doc, "pairs").segments[0].tgt.text.endswith("انتهى.")
+    other = record_to_document(pair(ENGLISH, ARABIC_ANSWER))
+    assert record_view(other, "pairs") is not record_view(doc, "pairs")
