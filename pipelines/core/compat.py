@@ -12,10 +12,14 @@ attribute used here is gone. Elsewhere hala uses the public APIs.
   `_running_variance`), with the same files, rows and counts.
 - fastText (`fasttext_model`): datatrove's `FastTextLID` only loads models from its asset cache; a local model file
   is opened with fastText's `_FastText` class, as `fasttext.load_model` does without its stderr warning.
-- datatrove inference servers (in hala.pipelines.serving.servers, which call `init_inference_server` here):
-  `CustomServer.__init__` requires a script path, hala's servers run modules, so they call `InferenceServer.__init__`
-  directly; `VLLMServer._start_vllm_task` is overridden to drop the `--trust-remote-code` datatrove 0.10.1 always adds;
-  `InferenceRunner._init_server` is overridden to add hala's server types.
+- datatrove inference servers (hala.pipelines.serving.servers subclasses them; each override below is a protected
+  hook of datatrove 0.10.1, checked by the compat test): `CustomServer.__init__` requires a script path, hala's
+  servers run modules, so they call `InferenceServer.__init__` directly (`init_inference_server`);
+  `VLLMServer._start_vllm_task` drops the `--trust-remote-code` datatrove always adds; `InferenceRunner._init_server`
+  adds hala's server types; `InferenceServer._make_request` is hala's one request path (retries with backoff, a
+  failed task when exhausted, redacted errors: datatrove's turns a dropped connection into a rejected row);
+  `InferenceServer._wait_until_ready` announces a starting server on screen and names its log
+  (`_get_log_file_path`), since datatrove only logs the attempts.
 - typer's help layout (`PlainHelpCommand`, `PlainHelpGroup`): typer renders a type column and `{input}` usage pieces;
   hala's usage lines read `INPUT OUTPUT` as the README writes them (`display_type_rich`, `collect_usage_pieces`).
 """

@@ -41,3 +41,7 @@ def test_every_private_attribute_used_still_exists():
     assert list(inspect.signature(InferenceServer.__init__).parameters) == ["self", "config", "rank"]
     assert inspect.iscoroutinefunction(VLLMServer._start_vllm_task)
     assert callable(InferenceRunner._init_server)
+    for name in ("_make_request", "_wait_until_ready"):  # overridden by hala.pipelines.serving.servers
+        assert inspect.iscoroutinefunction(getattr(InferenceServer, name)), name
+    assert list(inspect.signature(InferenceServer._make_request).parameters) == ["self", "payload"]
+    assert callable(InferenceServer._get_log_file_path)
