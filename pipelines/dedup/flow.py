@@ -82,7 +82,6 @@ def _run_dedup(input_dir: str, out: Path, config: DedupConfig, engine: ExecutorC
         MinhashConfig,
         MinhashDedupBuckets,
         MinhashDedupCluster,
-        MinhashDedupFilter,
         MinhashDedupSignature,
     )
     from datatrove.utils.hashing import HashConfig
@@ -90,8 +89,8 @@ def _run_dedup(input_dir: str, out: Path, config: DedupConfig, engine: ExecutorC
     from hala.pipelines.dedup.steps import (
         DecisionWriter,
         DedupStage,
-        EnsureRankFiles,
         KeeperRecorder,
+        RankFilesMinhashFilter,
         SetDedupKey,
         SplitWordTokenizer,
         key_content,
@@ -143,12 +142,12 @@ def _run_dedup(input_dir: str, out: Path, config: DedupConfig, engine: ExecutorC
         stage("dedup_5_minhash_cluster", [MinhashDedupCluster(str(work / "mh_buckets"), str(work / "mh_remove"),
                                                               config=mh_cfg, save_cluster_id=True)], 1)
 
-    mark = [EnsureRankFiles(str(work / "mh_remove")), *reader(), key] if config.near else [*reader(), key]
+    mark = [*reader(), key]
     if config.exact:
         mark.append(exact_filter(DecisionWriter(str(work / "decisions" / "exact_duplicate"), "exact_duplicate")))
         mark.append(KeeperRecorder(str(work / "keepers" / "exact"), "exact"))
     if config.near:
-        mark.append(MinhashDedupFilter(str(work / "mh_remove"), load_cluster_ids=True,
+        mark.append(RankFilesMinhashFilter(str(work / "mh_remove"), load_cluster_ids=True,
                                        exclusion_writer=DecisionWriter(str(work / "decisions" / "near_duplicate"),
                                                                        "near_duplicate")))
         mark.append(KeeperRecorder(str(work / "keepers" / "near"), "near"))

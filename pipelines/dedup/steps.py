@@ -20,6 +20,7 @@ from pathlib import Path
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.io import get_datafolder
 from datatrove.pipeline.base import PipelineStep
+from datatrove.pipeline.dedup.minhash import MinhashDedupFilter
 from datatrove.pipeline.writers.jsonl import JsonlWriter
 from datatrove.utils.word_tokenizers import WordTokenizer
 
@@ -89,25 +90,18 @@ class DecisionWriter(JsonlWriter):
         return super().write(document, rank, **kwargs)
 
 
-class EnsureRankFiles(PipelineStep):
-    """MinhashDedupFilter needs a `.remove` and a `.clusters` file for its rank; a rank without near-duplicates gets
-    empty ones. Done inside the task (first step of the mark pass): on Slurm the pass may start on another machine
-    right after the clustering job, with no command in between."""
-
-    type = "🫂 - DEDUP"
-    name = "🗂 dedup rank files"
-
-    def __init__(self, folder: str, suffixes: tuple[str, ...] = (".remove", ".clusters")):
-        super().__init__()
-        self.folder = get_datafolder(folder)
-        self.suffixes = suffixes
+class RankFilesMinhashFilter(MinhashDedupFilter):
+    """datatrove's MinhashDedupFilter, which passes every row through unmarked (no cluster ids) when its rank has no
+    `.remove` file: a rank without near-duplicates gets empty `.remove`/`.clusters` files here first, inside the task
+    (on Slurm the pass may start on another machine right after the clustering job, with no command in between).
+    It has to be this step's own preamble: an earlier step's generator only starts after this one has looked."""
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        for suffix in self.suffixes:
-            if not self.folder.exists(f"{rank:06d}{suffix}"):
-                with self.folder.open(f"{rank:06d}{suffix}", "wb"):
+        for suffix in (".remove", ".clusters"):
+            if not self.data_folder.exists(f"{rank:06d}{suffix}"):
+                with self.data_folder.open(f"{rank:06d}{suffix}", "wb"):
                     pass
-        yield from data or ()
+        yield from super().run(data, rank, world_size)
 
 
 class KeeperRecorder(PipelineStep):

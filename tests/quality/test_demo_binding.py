@@ -20,13 +20,13 @@ def hala(*args: str) -> subprocess.CompletedProcess:
 def test_demo_with_another_model_is_refused_then_overwritten(tmp_path):
     out = tmp_path / "demo"
     with openai_test_server(model="first-model") as first:
-        r = hala("demo", "--out", str(out), "--server", "endpoint", "--endpoint", first.url, "--model", "first-model")
+        r = hala("demo", str(out), "--server", "endpoint", "--endpoint", first.url, "--model", "first-model")
     assert r.returncode in (0, 1), r.stderr
     with openai_test_server(model="second-model") as second:
-        refused = hala("demo", "--out", str(out), "--server", "endpoint", "--endpoint", second.url,
+        refused = hala("demo", str(out), "--server", "endpoint", "--endpoint", second.url,
                        "--model", "second-model")
         assert second.count == 0  # nothing was sent: it stopped before any work
-        again = hala("demo", "--out", str(out), "--server", "endpoint", "--endpoint", second.url,
+        again = hala("demo", str(out), "--server", "endpoint", "--endpoint", second.url,
                      "--model", "second-model", "--overwrite")
     assert refused.returncode == 2 and "model" in refused.stderr and "--overwrite" in refused.stderr, refused.stderr
     assert again.returncode in (0, 1), again.stderr
@@ -38,5 +38,5 @@ def test_a_report_folder_has_one_writer(tmp_path):
     rep.mkdir()
     with open(rep / ".lock", "a+") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        r = hala("report", str(REPO / "samples" / "audit" / "instructions.jsonl"), "--out", str(rep), "--no-lid")
+        r = hala("report", str(REPO / "samples" / "audit" / "instructions.jsonl"), str(rep), "--no-lid")
     assert r.returncode == 2 and "another hala command is writing" in r.stderr, r.stderr

@@ -42,7 +42,7 @@ def test_tm_that_is_a_folder_or_not_sqlite(tmp_path):
     notdb = tmp_path / "tm.sqlite"
     notdb.write_text("not a database, just text" * 100)
     for tm, words in ((tmp_path, "a folder"), (notdb, "not a translation memory")):
-        one_line(hala("translate", str(ALPACA), str(tmp_path / "o"), "--tm", str(tm)), words)
+        one_line(hala("translate", str(ALPACA), str(tmp_path / "o"), "--model", "tiny", "--tm", str(tm)), words)
 
 
 def test_garbage_lid_model(tmp_path):
@@ -70,9 +70,9 @@ def test_report_on_a_corrupt_parquet_or_malformed_rejects(tmp_path):
     shutil.copytree(ds, broken)
     part = sorted((broken / "data").glob("*.parquet"))[0]
     part.write_bytes(part.read_bytes()[:300])
-    one_line(hala("report", str(broken), "--out", str(tmp_path / "r1"), "--no-lid"), "cannot read the records")
+    one_line(hala("report", str(broken), str(tmp_path / "r1"), "--no-lid"), "cannot read the records")
     bad_rejects = tmp_path / "bad_rejects"
     shutil.copytree(ds, bad_rejects)
     f: Path = sorted(bad_rejects.glob("rejects/*/*.jsonl"))[0]
     f.write_text(f.read_text() + "not json\n")
-    one_line(hala("report", str(bad_rejects), "--out", str(tmp_path / "r2"), "--no-lid"), "cannot read the rejects")
+    one_line(hala("report", str(bad_rejects), str(tmp_path / "r2"), "--no-lid"), "cannot read the rejects")

@@ -39,7 +39,8 @@ def rows(path: Path, n: int = 2) -> Path:
 @pytest.mark.parametrize("command", ["translate", "teacher-pairs", "mine"])
 def test_no_model_is_a_one_line_error_naming_the_flag(tmp_path, command):
     src = REPO / "samples" / "opus" / "ar_en.jsonl" if command == "mine" else rows(tmp_path / "a.jsonl")
-    err = one_line_error(hala(command, str(src), str(tmp_path / "out")))
+    fmt = ["--format", "alpaca"] if command == "teacher-pairs" else []  # the input is checked before the model
+    err = one_line_error(hala(command, str(src), str(tmp_path / "out"), *fmt))
     assert "--model" in err and "--model tiny" in err
     assert not (tmp_path / "out").exists()
 
@@ -59,7 +60,9 @@ def test_bundled_recipes_name_their_model():
 # 2. zero rows kept is a result, not a crash; an empty input is a one-line error
 def test_zero_rows_kept_writes_rejects_and_stats_and_exits_0(tmp_path):
     out = tmp_path / "out"
-    r = hala("translate", str(rows(tmp_path / "a.jsonl")), str(out), "--model", "tiny", "--format", "sharegpt")
+    src = tmp_path / "a.jsonl"  # rows of no known shape: each a reasoned reject (a named --format that fits none of
+    src.write_text('{"foo": 1, "bar": "x"}\n{"foo": 2, "bar": "y"}\n', encoding="utf-8")  # them is exit 2 instead)
+    r = hala("translate", str(src), str(out), "--model", "tiny")
     assert r.returncode == 0, r.stderr
     assert "0 rows kept (2 rejected: unknown_format=2)" in r.stdout
     assert "run the same command again" not in r.stdout + r.stderr and "Traceback" not in r.stderr

@@ -135,7 +135,7 @@ def test_cli_long_texts_are_judged_on_a_bounded_sample(tmp_path, max_chars, reas
     cfg.write_text(f"lid:\n  max_chars: {max_chars}\nquality: null\n", encoding="utf-8")
     out = tmp_path / "out"
     res = CliRunner().invoke(get_app(), ["filter", str(_long_pair(tmp_path / "p.jsonl")), str(out), "--kind",
-                                         "pairs", "--config", str(cfg)])
+                                         "pairs", "--settings", str(cfg)])
     assert res.exit_code == 0, res.output
     rejects = [json.loads(x) for f in (out / "rejects").glob("*/*.jsonl") for x in f.read_text().splitlines()]
     assert [r["reason"] for r in rejects] == ([reason] if reason else [])

@@ -60,7 +60,7 @@ def test_filter_then_dedup_on_ray_match_local(ray_address, tmp_path):
         r = hala("filter", str(rows), str(tmp_path / engine / "filtered"), "--kind", "instructions",
                  "--executor", engine, "--tasks", "2", address=ray_address if engine == "ray" else None)
         assert r.returncode == 0, r.stderr[-3000:]
-        r = hala("dedup", str(tmp_path / engine / "filtered"), str(tmp_path / engine / "deduped"), "--config",
+        r = hala("dedup", str(tmp_path / engine / "filtered"), str(tmp_path / engine / "deduped"), "--settings",
                  str(dedup_cfg), "--executor", engine, "--tasks", "2", address=ray_address if engine == "ray" else None)
         assert r.returncode == 0, r.stderr[-3000:]
         timings[engine] = time.monotonic() - started
@@ -101,8 +101,8 @@ def test_translate_on_ray_matches_local(ray_address, tmp_path):
 
 def test_failed_ray_task_is_one_line_naming_its_log(tmp_path):
     """Also the path without a cluster: no RAY_ADDRESS, so hala starts a local Ray of its own (and it ends with it)."""
-    broken = tmp_path / "lid.bin"
-    broken.write_bytes(b"not a fastText model")
+    broken = tmp_path / "lid.bin"  # fastText's magic number, then nothing a model holds: it fails inside the tasks
+    broken.write_bytes((793712314).to_bytes(4, "little", signed=True) + b"\x0c\x00\x00\x00 not a model")
     r = hala("filter", str(_split(AUDIT, tmp_path / "in")), str(tmp_path / "out"), "--kind", "instructions",
              "--executor", "ray", "--tasks", "2", "--lid-model", str(broken))
     assert r.returncode == 1, r.stderr[-3000:]

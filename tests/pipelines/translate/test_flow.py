@@ -142,7 +142,8 @@ def test_killed_run_resumes_without_duplicates(tmp_path, tiny_model_dir):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     marker = out / "work" / "checkpoints" / "last_chunk" / "00000.txt"
     deadline = time.monotonic() + 120
-    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+    # datatrove creates the marker, then writes the chunk index into it: wait for the index
+    while not (marker.exists() and marker.read_text().strip()) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert proc.poll() is None, "the run finished before it could be killed; make the input larger"
     os.killpg(proc.pid, signal.SIGKILL)  # the runner and its model server, mid-way
