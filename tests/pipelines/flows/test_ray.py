@@ -101,10 +101,9 @@ def test_translate_on_ray_matches_local(ray_address, tmp_path):
 
 def test_failed_ray_task_is_one_line_naming_its_log(tmp_path):
     """Also the path without a cluster: no RAY_ADDRESS, so hala starts a local Ray of its own (and it ends with it)."""
-    broken = tmp_path / "lid.bin"  # fastText's magic number, then nothing a model holds: it fails inside the tasks
-    broken.write_bytes((793712314).to_bytes(4, "little", signed=True) + b"\x0c\x00\x00\x00 not a model")
+    broken = "hf://nobody-hala-test/none/model.bin"  # a remote model no task can fetch here: each task fails
     r = hala("filter", str(_split(AUDIT, tmp_path / "in")), str(tmp_path / "out"), "--kind", "instructions",
-             "--executor", "ray", "--tasks", "2", "--lid-model", str(broken))
+             "--executor", "ray", "--tasks", "2", "--lid-model", broken)
     assert r.returncode == 1, r.stderr[-3000:]
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: filter: task 0 failed (and 1 more)"), r.stderr
