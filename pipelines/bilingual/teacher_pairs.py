@@ -22,7 +22,7 @@ from pydantic import Field
 
 from hala.pipelines.bilingual.common import has_rows
 from hala.pipelines.core.executors import make_executor
-from hala.pipelines.core.records import stable_id, stage_meta
+from hala.pipelines.core.records import Role, stable_id, stage_meta
 from hala.pipelines.core.run_folder import bound_run
 from hala.pipelines.core.stages import HalaStage
 from hala.pipelines.core.stats import stage_accounting, step_counters, write_stats
@@ -46,7 +46,7 @@ class TeacherPairsRecipe(TranslateConfig):
     format: str = Field("openorca", description="input format: a preset name, or auto (detected per row)")
     revision: str | None = Field(None, description="teacher model revision recorded in `origin` (a local folder is "
                                                    "recorded as @local)")
-    roles: list[Literal["system", "user", "assistant"]] = Field(
+    roles: list[Role] = Field(
         default_factory=lambda: ["user", "assistant"], description="which translated messages become pairs")
     filters: FilterConfig | None = Field(None, description="LID/quality filters on the pairs (null: none; the "
                                                            "rollout already verified every segment)")

@@ -10,11 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 from functools import lru_cache
-from typing import Any, Collection, Iterable, TypedDict
+from typing import Any, Collection, Iterable, Literal, TypedDict
 
 from datatrove.data import Document
 
-ROLES: tuple[str, ...] = ("system", "user", "assistant")
+Role = Literal["system", "user", "assistant"]  # the roles a record's messages may have
 
 # Fields of an instruction record (besides `id`), in the order they are written.
 INSTRUCTION_FIELDS: tuple[str, ...] = ("source", "messages", "messages_en", "lang", "meta")

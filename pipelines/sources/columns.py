@@ -9,14 +9,13 @@ sources is one of these (`hala.pipelines.sources.presets`). An empty system mess
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from hala.pipelines.core.records import Message
+from hala.pipelines.core.records import Message, Role
 
 MAX_CONTENT_CHARS = 100_000
-RoleName = Literal["system", "user", "assistant"]
 
 
 class AdapterError(ValueError):
@@ -51,7 +50,7 @@ class ColumnMapping(BaseModel):
     turns: str | None = Field(None, description="turn list: the column holding the list of turns")
     role: str = Field("role", description="turn list: the field of a turn naming its speaker")
     content: str = Field("content", description="turn list: the field of a turn holding its text")
-    roles: dict[str, RoleName] = Field(default_factory=lambda: {"system": "system", "user": "user",
+    roles: dict[str, Role] = Field(default_factory=lambda: {"system": "system", "user": "user",
                                                                 "assistant": "assistant"},
                                        description="turn list: the dataset's role names → system/user/assistant")
 
