@@ -24,7 +24,7 @@ from hala.pipelines.bilingual.judge import (
     judge_rollout,
     load_judge_prompt,
 )
-from hala.pipelines.core.executors import ExecutorConfig, make_executor
+from hala.pipelines.core.executors import ExecutorConfig, followed, make_executor, run_stages
 from hala.pipelines.core.progress import StageProgress, input_rows
 from hala.pipelines.core.records import PAIR_FIELDS, document_to_record
 from hala.pipelines.core.stages import HalaStage
@@ -195,19 +195,19 @@ def _run_mine(recipe: MineRecipe) -> dict:
              ParallelRowStage(str(out), recipe.src_lang, recipe.tgt_lang, recipe.origin),
              *(build_filter_steps("pairs", str(out), recipe.filters) if recipe.filters else []),
              record_writer("pairs", str(prefiltered / "data"))]
-    make_executor(recipe.executor, steps, str(out / "logs" / "prefilter")).run()
+    engine = followed(recipe.executor)  # each stage reads the last one's output
+    run_stages(engine, [("prefilter", make_executor(engine, steps, str(out / "logs" / "prefilter")))])
     logs = [out / "logs" / "prefilter"]
     current = prefiltered / "data"
     if recipe.dedup and has_rows(current):
         deduped = work / "deduped"
-        run_dedup(str(prefiltered), str(deduped), recipe.dedup, tasks=recipe.executor.tasks,
-                  workers=recipe.executor.workers, kind="pairs")
+        run_dedup(str(prefiltered), str(deduped), recipe.dedup, kind="pairs", executor=engine)
         merge_rejects(deduped, out)
         logs += sorted(p for p in (deduped / "logs").glob("dedup*") if p.is_dir())
         current = deduped / "data"
     if recipe.judge and has_rows(current):
-        _, decide = judge_pipelines(recipe, current, out)
-        decide.run()
+        ask, decide = judge_pipelines(recipe, current, out)
+        run_stages(engine, [("judge", ask), ("judge_finalize", decide)])
         logs += [out / "logs" / "judge", out / "logs" / "judge_finalize"]
     elif not recipe.judge and has_rows(current):
         for f in sorted(current.glob("*.parquet")):

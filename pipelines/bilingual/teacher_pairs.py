@@ -21,7 +21,7 @@ from datatrove.pipeline.base import PipelineStep
 from pydantic import Field
 
 from hala.pipelines.bilingual.common import has_rows
-from hala.pipelines.core.executors import make_executor
+from hala.pipelines.core.executors import followed, make_executor, run_stages
 from hala.pipelines.core.records import Role, stable_id, stage_meta
 from hala.pipelines.core.run_folder import bound_run
 from hala.pipelines.core.stages import HalaStage
@@ -33,6 +33,7 @@ from hala.pipelines.translate.flow import (
     resolve_model,
     translate_fingerprint,
     translate_pipelines,
+    translate_stages,
 )
 
 PAIRS_STEP = "instruction messages"
@@ -138,10 +139,11 @@ def _run_teacher_pairs(recipe: TeacherPairsRecipe) -> dict:
 
     out = Path(recipe.output)
     records = out / "work" / "records"
-    finalize = translate_pipelines(recipe, [], data_dir=str(records / "data"))[1]  # every check, then recipe.yaml
+    translation = translate_pipelines(recipe, [], data_dir=str(records / "data"))  # every check, then recipe.yaml
     model, tiny = resolve_model(recipe.server)
     origin = teacher_origin(model, recipe.revision, tiny)
-    finalize.run()
+    engine = followed(recipe.executor)  # pairing reads the translation's output
+    run_stages(engine, *translate_stages(recipe, *translation))
     (out / "data").mkdir(parents=True, exist_ok=True)
     logs = [out / "logs" / "translate", out / "logs" / "finalize"]
     if has_rows(records / "data"):
@@ -149,7 +151,7 @@ def _run_teacher_pairs(recipe: TeacherPairsRecipe) -> dict:
                  PairSelection(str(out)),
                  *(build_filter_steps("pairs", str(out), recipe.filters) if recipe.filters else []),
                  record_writer("pairs", str(out / "data"))]
-        make_executor(recipe.executor, steps, str(out / "logs" / "pairs"), tasks=1).run()
+        run_stages(engine, [("pairs", make_executor(engine, steps, str(out / "logs" / "pairs"), tasks=1))])
         logs.append(out / "logs" / "pairs")
     counters = step_counters(out / "logs" / "pairs", PAIRS_STEP)
     rows, candidates = counters.get("rows", 0), counters.get("candidates", 0)

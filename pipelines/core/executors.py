@@ -143,6 +143,14 @@ def run_executor(executor, stage: str) -> bool:
     return not executor.get_incomplete_ranks(skip_completed=True)
 
 
+def followed(cfg: ExecutorConfig | None) -> ExecutorConfig:
+    """cfg for a flow that reads each stage's output before it starts the next (mine, teacher-pairs): on Slurm its
+    jobs are always followed, as `--wait` does; submitting and returning would leave the later stages nothing to
+    read."""
+    cfg = cfg or ExecutorConfig()
+    return cfg.model_copy(update={"wait": True}) if cfg.type == "slurm" else cfg
+
+
 def run_stages(cfg: ExecutorConfig | None, stages: list[tuple[str, object]],
                after: dict[str, Callable[[], None]] | None = None, echo: Callable[[str], None] | None = None) -> bool:
     """Run `stages` ([(name, executor)], in order) on cfg's engine; True when every task of every stage is complete

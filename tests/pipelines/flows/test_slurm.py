@@ -15,10 +15,11 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.helpers import REPO
 from tests.helpers.arabic_endpoint import arabic_endpoint
-from tests.helpers.cluster_flows import corpus_recipe, english_rows, outcome, translate_recipe
+from tests.helpers.cluster_flows import DEDUP, corpus_recipe, english_rows, outcome, translate_recipe
 from tests.helpers.slurm_cluster import skip_or_fail_without_slurm, slurm_cluster
 
 pytestmark = pytest.mark.cluster
@@ -152,3 +153,27 @@ def test_without_wait_submits_and_returns_then_a_rerun_finishes(cluster, tmp_pat
     assert done.returncode == 0 and "submitted Slurm job" not in done.stderr, done.stderr[-2000:]
     assert hala("filter", str(src), str(tmp_path / "local"), "--kind", "instructions").returncode == 0
     assert outcome(out) == outcome(tmp_path / "local")
+
+
+def test_mine_on_slurm_without_wait_follows_its_stages_and_matches_local(cluster, tmp_path):
+    """mine reads each stage's output before it starts the next: on Slurm it follows its jobs even without --wait
+    (it used to submit the pre-filter, find no rows yet and write empty stats)."""
+    opus = REPO / "samples" / "opus" / "ar_en.jsonl"
+    slurm = {"type": "slurm", "tasks": 2, "slurm": {"partition": cluster.partition, "mem_per_cpu_gb": 1,
+                                                    "time": "00:10:00"}}
+
+    def recipe(name: str, executor: dict) -> Path:
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump({"flow": "mine", "input": str(opus), "output": str(tmp_path / name),
+                                        "judge": None, "dedup": DEDUP, "executor": executor}))
+        return path
+
+    local = hala("run", str(recipe("local", {"tasks": 2, "workers": 2})))
+    assert local.returncode == 0, local.stderr[-2000:]
+    r = hala("run", str(recipe("slurm", slurm)))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert re.search(r"prefilter: submitted Slurm job \d+", r.stderr) and "submitted: the tasks run" not in r.stdout
+    assert not cluster.active_jobs()
+    got, want = outcome(tmp_path / "slurm"), outcome(tmp_path / "local")
+    assert got == want and got["rows"]  # same pairs, same rejects, same counts per stage
+    assert got["stages"]["parallel_rows"]["read"] == len(opus.read_text().splitlines())
