@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Iterator
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -56,8 +57,12 @@ CODE = ["```python\ndef total(items):\n    return sum(i.price for i in items)\n`
 
 def openorca_sample(n: int, seed: int = 0) -> list[dict]:
     """Open-Orca-shaped rows: repeated system prompts, unique questions, short/long/list/code answers."""
+    return list(iter_openorca(n, seed))
+
+
+def iter_openorca(n: int, seed: int = 0) -> Iterator[dict]:
+    """`openorca_sample`'s rows one at a time (a million rows need not sit in memory)."""
     rng = random.Random(seed)
-    rows = []
     for i in range(n):
         topic, verb, year = rng.choice(TOPICS), rng.choice(VERBS), rng.randint(1900, 2024)
         question = f"In {year}, {topic} {verb} after {rng.randint(2, 90)} days. What happened to {topic}?"
@@ -76,9 +81,8 @@ def openorca_sample(n: int, seed: int = 0) -> list[dict]:
             response = " ".join(sents) + "\n\n" + " ".join(reversed(sents))
         else:  # code answer
             response = f"Here is how to do it for {topic}:\n\n{rng.choice(CODE)}\n\nRun it once and check the result."
-        rows.append({"id": f"orca.{i}", "system_prompt": rng.choice(SYSTEM_PROMPTS), "question": question,
-                     "response": response})
-    return rows
+        yield {"id": f"orca.{i}", "system_prompt": rng.choice(SYSTEM_PROMPTS), "question": question,
+               "response": response}
 
 
 def read_stats(logs: Path) -> dict:

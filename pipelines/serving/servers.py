@@ -28,7 +28,7 @@ from datatrove.pipeline.inference.servers import (
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hala.pipelines.core.compat import init_inference_server
-from hala.pipelines.serving.requests import RetryPolicy, post_with_retries
+from hala.pipelines.serving.requests import Connections, RetryPolicy, post_with_retries
 
 ServerType = Literal["transformers", "batched", "endpoint", "vllm", "sglang"]
 
@@ -79,10 +79,10 @@ def retry_policy(server: ServerConfig) -> RetryPolicy:
 
 
 class RetryingRequests:
-    """The request path of every hala server class (raw HTTP/1.1 for http, pooled httpx for https): transient
-    failures retried and, when exhausted, a failed task (hala.pipelines.serving.requests). Replaces datatrove's
-    `_make_request`, whose caller retried a dropped connection a few times and then handed the rollout an error
-    that became a reject."""
+    """The request path of every hala server class (keep-alive HTTP/1.1 connections for http, pooled httpx for
+    https): transient failures retried and, when exhausted, a failed task (hala.pipelines.serving.requests).
+    Replaces datatrove's `_make_request`, whose caller retried a dropped connection a few times and then handed the
+    rollout an error that became a reject, and which opened a connection per request."""
 
     retry_policy: RetryPolicy = RetryPolicy()
     _http = None
@@ -94,23 +94,27 @@ class RetryingRequests:
         return ()
 
     async def _make_request(self, payload: dict) -> dict:
-        """Plain http (a server on this machine or the cluster's network): one raw connection per request, as
-        datatrove does; https: a pooled httpx client."""
+        """Plain http (a server on this machine or the cluster's network): hala's keep-alive `Connections`, one
+        per concurrent request at most; https: a pooled httpx client."""
         url = f"{self.get_base_url()}{'/v1/chat/completions' if self.config.use_chat else '/v1/completions'}"
-        if url.startswith("https://") and self._http is None:
-            import httpx
-
+        if self._http is None:
             n = max(1, int(self.config.max_concurrent_generations))
-            self._http = httpx.AsyncClient(timeout=self.config.request_timeout,
-                                           limits=httpx.Limits(max_connections=n, max_keepalive_connections=n))
-        client = self._http if url.startswith("https://") else None
-        return await post_with_retries(client, url, payload, self._headers(), self.retry_policy, self._secrets(),
+            if url.startswith("https://"):
+                import httpx
+
+                self._http = httpx.AsyncClient(timeout=self.config.request_timeout,
+                                               limits=httpx.Limits(max_connections=n, max_keepalive_connections=n))
+            else:
+                self._http = Connections(limit=n)
+        return await post_with_retries(self._http, url, payload, self._headers(), self.retry_policy, self._secrets(),
                                        timeout=self.config.request_timeout)
 
     async def __aexit__(self, exc_type, exc_val, exc_tb):
-        if self._http is not None:
+        if isinstance(self._http, Connections):
+            self._http.close()
+        elif self._http is not None:
             await self._http.aclose()
-            self._http = None
+        self._http = None
         return await super().__aexit__(exc_type, exc_val, exc_tb)
 
 
