@@ -20,6 +20,13 @@ attribute used here is gone. Elsewhere hala uses the public APIs.
   failed task when exhausted, redacted errors: datatrove's turns a dropped connection into a rejected row);
   `InferenceServer._wait_until_ready` announces a starting server on screen and names its log
   (`_get_log_file_path`), since datatrove only logs the attempts.
+- datatrove inference checkpoints and reading (`ChunkCheckpoints`, `read_ahead`): `CheckpointManager.write_document`
+  deep-copies each document (`dataclasses.asdict`) and appends it to its chunk file through aiofiles, three
+  thread-pool hops per document; `ChunkCheckpoints` writes the same line (orjson serializes the dataclass itself)
+  to a chunk file it keeps open unbuffered (each line reaches the file at once, as before) and otherwise keeps the
+  manager's own bookkeeping (`per_chunk_counts`, `new_completed_chunks`, `update_last_chunk_index`, the writer's
+  `close_file`/`_get_output_filename`). `InferenceRunner._async_data_gen` hands the reader thread one document per
+  hop; `read_ahead` hands it `READ_AHEAD`.
 - typer's help layout (`PlainHelpCommand`, `PlainHelpGroup`): typer renders a type column and `{input}` usage pieces;
   hala's usage lines read `INPUT OUTPUT` as the README writes them (`display_type_rich`, `collect_usage_pieces`).
 """
@@ -284,6 +291,85 @@ def init_inference_server(server, config, rank: int) -> None:
     from datatrove.pipeline.inference.servers import InferenceServer
 
     InferenceServer.__init__(server, config, rank)
+
+
+# ------------------------------------------------------------------------- datatrove inference checkpoints, reading
+try:  # the inference extra; the core layer must import without it
+    from datatrove.pipeline.inference.checkpointing import CheckpointManager
+except ImportError:  # pragma: no cover
+    CheckpointManager = object  # type: ignore[assignment,misc]
+
+READ_AHEAD = 64
+
+
+class ChunkCheckpoints(CheckpointManager):  # type: ignore[misc,valid-type]
+    """datatrove's CheckpointManager with the same files, lines and chunk bookkeeping, without its per-document
+    copy and thread hops (see the module docstring). Under another datatrove release it is datatrove's own."""
+
+    @classmethod
+    def like(cls, manager) -> "ChunkCheckpoints":
+        return cls(manager.checkpoints_local_dir, manager.records_per_chunk, request_cache=manager.request_cache)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._files: dict = {}
+        self._fast = internals_ok("datatrove")
+
+    async def write_document(self, document: Document, rank: int, chunk_index: int, output_writer_context) -> None:
+        if not self._fast or self.checkpoints_local_dir is None:
+            return await super().write_document(document, rank, chunk_index, output_writer_context)
+        import os
+
+        import orjson
+        from loguru import logger
+
+        # nothing below awaits before the chunk is complete: no other document of the chunk can come in between
+        if "__no_rollouts_remove" not in document.metadata:
+            output_writer_context.write(document, rank=rank, chunk_index=chunk_index)
+        self.per_chunk_counts[chunk_index] += 1
+        f = self._files.get(chunk_index)
+        if f is None:
+            path = os.path.join(self.checkpoints_local_dir, f"{rank:05d}/chunk_{chunk_index:05d}.jsonl")
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            if not os.path.exists(path):
+                logger.info(f"Creating checkpoint file {path}")
+            f = self._files[chunk_index] = open(path, "ab", buffering=0)
+        f.write(orjson.dumps(document, option=orjson.OPT_APPEND_NEWLINE))
+        if self.per_chunk_counts[chunk_index] == self.records_per_chunk:
+            self._files.pop(chunk_index).close()
+            output_writer_context.close_file(
+                output_writer_context._get_output_filename(document, rank, chunk_index=chunk_index))
+            self.new_completed_chunks.add(chunk_index)
+            await self.update_last_chunk_index(rank)
+
+    def close_files(self) -> None:
+        for f in self._files.values():
+            f.close()
+        self._files.clear()
+
+    async def cleanup_last_chunk(self, rank: int, chunk_index: int):
+        self.close_files()
+        return await super().cleanup_last_chunk(rank, chunk_index)
+
+
+async def read_ahead(sync_gen, n: int = READ_AHEAD):
+    """`InferenceRunner._async_data_gen`: the documents of `sync_gen`, read on one worker thread `n` at a time."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+    from itertools import islice
+
+    threadpool = ThreadPoolExecutor(max_workers=1)
+    try:
+        iterator = iter(sync_gen)
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = await loop.run_in_executor(threadpool, lambda: list(islice(iterator, n)))
+            for doc in batch:
+                yield doc
+            if len(batch) < n:
+                return
+    finally:
+        threadpool.shutdown(wait=False, cancel_futures=True)
 
 
 # --- typer's help layout -------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from datatrove.pipeline.inference.servers import (
 )
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from hala.pipelines.core.compat import init_inference_server
+from hala.pipelines.core.compat import ChunkCheckpoints, init_inference_server, internals_ok, read_ahead
 from hala.pipelines.serving.requests import Connections, RetryPolicy, post_with_retries
 
 ServerType = Literal["transformers", "batched", "endpoint", "vllm", "sglang"]
@@ -361,6 +361,10 @@ class HalaInferenceRunner(InferenceRunner):
         self.retry = retry or RetryPolicy()
         if not replay_cache:
             self.request_cache.enabled = False
+        self.checkpoint_manager = ChunkCheckpoints.like(self.checkpoint_manager)
+
+    def _async_data_gen(self, sync_gen):
+        return read_ahead(sync_gen) if internals_ok("datatrove") else super()._async_data_gen(sync_gen)
 
     def _init_server(self, rank: int) -> InferenceServer:
         server = self._hala_server(rank)

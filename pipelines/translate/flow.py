@@ -22,7 +22,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from hala.pipelines.core.config import write_recipe
 from hala.pipelines.core.executors import ExecutorConfig, make_executor, run_stages, submitted
 from hala.pipelines.core.progress import StageProgress, input_rows
-from hala.pipelines.core.records import instruction_schema, instruction_writer_adapter, messages_text, stage_meta
+from hala.pipelines.core.records import (
+    document_row_adapter,
+    instruction_schema,
+    instruction_writer_adapter,
+    messages_text,
+    stage_meta,
+)
 from hala.pipelines.core.run_folder import bound_run, recipe_fingerprint
 from hala.pipelines.core.stages import HalaStage
 from hala.pipelines.core.stats import write_stats
@@ -307,7 +313,7 @@ def translate_pipelines(cfg: TranslateConfig, later_steps: list[PipelineStep] | 
         rollout_fn=translate_rollout,
         config=inference_config(cfg.server, model, log_folder=str(out / "logs" / "translate" / "server")),
         output_writer=JsonlWriter(str(work / "translated"), output_filename="${rank}_chunk_${chunk_index}.jsonl",
-                                  compression=None),
+                                  compression=None, adapter=document_row_adapter),
         shared_context=TranslatorContext(model, cfg.prompt, cfg.tm_path or str(DEFAULT_TM), cfg.max_segment_tokens,
                                          identity, str(task_tm_dir(cfg)) if task_tm_dir(cfg) else None),
         checkpoints_local_dir=str(work / "checkpoints"),
