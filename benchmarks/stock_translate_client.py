@@ -312,11 +312,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hala-only", action="store_true", help="hala alone (no stock runs): rows/s over the first and "
                     "last --window rows, peak memory of all its processes")
     ap.add_argument("--window", type=int, default=100_000, help="rows per window for --hala-only's flatness check")
+    ap.add_argument("--work-dir", default="/dev/shm" if Path("/dev/shm").is_dir() else None,
+                    help="where the work folder goes (default /dev/shm; a million rows take about 3 GB there)")
     args = ap.parse_args(argv)
     quiet_logs()
     # tmpfs when there is one: the stock replay cache commits to SQLite per answer, and a shared disk's fsync
     # latency would be the figure instead of the client (both runs write there)
-    tmp = Path(tempfile.mkdtemp(prefix="hala-stock-client-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
+    tmp = Path(tempfile.mkdtemp(prefix="hala-stock-client-", dir=args.work_dir))
     try:
         if args.hala_only:
             return hala_only(tmp, args.rows, args.concurrency, args.window)
