@@ -116,6 +116,25 @@ def steady_seconds(logs: Path) -> float | None:
     return done - ready if ready is not None and done is not None and done > ready else None
 
 
+def phases(out: Path, started: float, ended: float) -> dict:
+    """Where a run's wall time went, from the task logs' timestamps: the checks before the first task
+    (`before_s`), the task's launch until the model server answered (`startup_s`), the translating (`steady_s`),
+    and the rest (the finalize executor, stats: `after_s`)."""
+    launch = ready = done = None
+    for log in sorted((out / "logs" / "translate" / "logs").glob("task_*.log")):
+        for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+            if "Launching pipeline" in line and launch is None:
+                launch = _log_time(line)
+            elif "server is ready" in line and ready is None:
+                ready = _log_time(line)
+            elif "Finished chunk" in line:
+                done = _log_time(line)
+    if None in (launch, ready, done):
+        return {}
+    return {"before_s": launch - started, "startup_s": ready - launch, "steady_s": done - ready,
+            "after_s": ended - done}
+
+
 def server_summary(logs: Path) -> dict | None:
     """The batched server's own last line (hala.pipelines.serving.batched): batches, padding, seconds the model was busy."""
     for log in sorted((logs / "logs").glob("task_*.log")):
@@ -133,14 +152,15 @@ def run_hala(input_path: Path, out: Path, tm: Path, engine: str, concurrency: in
     cfg = TranslateConfig(input=str(input_path), output=str(out), format="openorca", tm_path=str(tm),
                           server=ServerConfig(type=engine, model="tiny", max_concurrency=concurrency, max_batch=max_batch,
                                               max_batch_tokens=max_batch_tokens))
-    t0 = time.perf_counter()
+    t0, started = time.perf_counter(), time.time()
     stats = run_translate(cfg)
     wall = time.perf_counter() - t0
     inf = read_stats(out / "logs" / "translate")
     tr = stats["stages"].get("translate", {})
     return {"engine": engine, "wall_s": wall, "steady_s": steady_seconds(out / "logs" / "translate"), "rows_in": tr.get("read", 0), "rows_kept": tr.get("kept", 0),
             "rows_rejected": tr.get("rejected", 0), "reasons": tr.get("reasons", {}), **inf,
-            "translation": stats.get("translation", {}), "server": server_summary(out / "logs" / "translate")}
+            "translation": stats.get("translation", {}), "server": server_summary(out / "logs" / "translate"),
+            "phases": phases(out, started, time.time())}
 
 
 def tokens_without_tm(input_rows: list[dict], model: str, tm_path: Path, prompt: str = "lfm2",
@@ -150,12 +170,14 @@ def tokens_without_tm(input_rows: list[dict], model: str, tm_path: Path, prompt:
     Returns (tokens, segment occurrences, occurrences found in the TM)."""
     from transformers import AutoTokenizer
 
+    from hala.pipelines.serving.identity import model_identity
     from hala.pipelines.sources.adapters import to_messages
     from hala.pipelines.translate.masking import mask
     from hala.pipelines.translate.memory import TranslationMemory
     from hala.pipelines.translate.prompts import load_prompt
     from hala.pipelines.translate.segmenter import segment
 
+    identity = model_identity("batched", model)  # what the TM keys on (not the folder's path)
     tok = AutoTokenizer.from_pretrained(model)
     count = lambda t: len(tok(t, add_special_tokens=False)["input_ids"])  # noqa: E731
     version = load_prompt(prompt).version
@@ -171,7 +193,7 @@ def tokens_without_tm(input_rows: list[dict], model: str, tm_path: Path, prompt:
                         continue
                     occurrences += 1
                     if piece.text not in cache:
-                        target = tm.get(model, version, piece.text)
+                        target = tm.get(identity, version, piece.text)
                         cache[piece.text] = None if target is None else count(target) + 1
                     if cache[piece.text] is not None:
                         found += 1
@@ -218,7 +240,7 @@ def main(argv: list[str] | None = None) -> dict:
     from hala.pipelines.serving.servers import ServerConfig
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=2000)
+    parser.add_argument("--rows", type=int, default=10000)
     parser.add_argument("--baseline-rows", type=int, default=300, help="rows the baseline's rows/s is measured on")
     parser.add_argument("--engines", default="batched,transformers", help="comma list: batched, transformers")
     parser.add_argument("--concurrency", type=int, default=128, help="requests in flight (InferenceRunner)")
@@ -274,6 +296,12 @@ def main(argv: list[str] | None = None) -> dict:
                   f"{first['rows_kept']}/{first['rows_in']} {first['reasons'] or ''}", flush=True)
             print(f"  second: {second['rows_per_s']:.1f} rows/s ({second['wall_s']:.1f}s), {second['requests']} "
                   f"requests", flush=True)
+            ph = first.get("phases") or {}
+            if ph:
+                print(f"  where the first run's {first['wall_s']:.1f} s went: checks {ph['before_s']:.1f} s, task launch to "
+                      f"server ready {ph['startup_s']:.1f} s, translating {ph['steady_s']:.1f} s, finalize "
+                      f"{ph['after_s']:.1f} s; start-up and the rest {1 - ph['steady_s'] / first['wall_s']:.0%} of "
+                      "the run", flush=True)
             srv = first.get("server")
             if srv and srv["batches"]:
                 print(f"  server: {srv['requests'] / srv['batches']:.1f} requests per generate, prompt tokens "

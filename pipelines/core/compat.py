@@ -25,8 +25,8 @@ attribute used here is gone. Elsewhere hala uses the public APIs.
   thread-pool hops per document; `ChunkCheckpoints` writes the same line (orjson serializes the dataclass itself)
   to a chunk file it keeps open unbuffered (each line reaches the file at once, as before) and otherwise keeps the
   manager's own bookkeeping (`per_chunk_counts`, `new_completed_chunks`, `update_last_chunk_index`, the writer's
-  `close_file`/`_get_output_filename`). `InferenceRunner._async_data_gen` hands the reader thread one document per
-  hop; `read_ahead` hands it `READ_AHEAD`.
+  `close_file`/`_get_output_filename`). `InferenceRunner._async_data_gen` asks its reader thread for one document
+  at a time; `read_ahead` lets the reader run ahead, `READ_AHEAD` documents per batch.
 - typer's help layout (`PlainHelpCommand`, `PlainHelpGroup`): typer renders a type column and `{input}` usage pieces;
   hala's usage lines read `INPUT OUTPUT` as the README writes them (`display_type_rich`, `collect_usage_pieces`).
 """
@@ -300,6 +300,7 @@ except ImportError:  # pragma: no cover
     CheckpointManager = object  # type: ignore[assignment,misc]
 
 READ_AHEAD = 64
+READ_AHEAD_BATCHES = 64  # 4,096 documents
 
 
 class ChunkCheckpoints(CheckpointManager):  # type: ignore[misc,valid-type]
@@ -352,24 +353,56 @@ class ChunkCheckpoints(CheckpointManager):  # type: ignore[misc,valid-type]
         return await super().cleanup_last_chunk(rank, chunk_index)
 
 
-async def read_ahead(sync_gen, n: int = READ_AHEAD):
-    """`InferenceRunner._async_data_gen`: the documents of `sync_gen`, read on one worker thread `n` at a time."""
+async def read_ahead(sync_gen, n: int = READ_AHEAD, depth: int = READ_AHEAD_BATCHES):
+    """`InferenceRunner._async_data_gen`: the documents of `sync_gen`, read on a thread of their own `n` at a time and
+    up to `depth` batches ahead of the runner. Reading, normalizing and checking the first rows thus go on while the
+    model server starts (the runner takes no more rows than it has requests in flight), and the event loop and the
+    reader meet once per batch instead of once per document."""
     import asyncio
-    from concurrent.futures import ThreadPoolExecutor
+    import threading
     from itertools import islice
 
-    threadpool = ThreadPoolExecutor(max_workers=1)
-    try:
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue = asyncio.Queue(depth)
+    stop = threading.Event()
+
+    def produce() -> None:
         iterator = iter(sync_gen)
-        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            batch, error = [], None
+            try:
+                batch.extend(islice(iterator, n))
+            except BaseException as e:  # the reader's error is the runner's, after the rows read before it
+                error = e
+            done = error is not None or len(batch) < n
+            try:
+                put = asyncio.run_coroutine_threadsafe(queue.put((batch, error, done)), loop)
+            except RuntimeError:  # the runner's loop has closed: nobody is reading
+                return
+            while not stop.is_set():
+                try:
+                    put.result(timeout=0.5)
+                    break
+                except TimeoutError:
+                    continue
+            else:
+                put.cancel()
+            if done:
+                return
+
+    thread = threading.Thread(target=produce, name="hala-read-ahead", daemon=True)
+    thread.start()
+    try:
         while True:
-            batch = await loop.run_in_executor(threadpool, lambda: list(islice(iterator, n)))
+            batch, error, done = await queue.get()
             for doc in batch:
                 yield doc
-            if len(batch) < n:
+            if error is not None:
+                raise error
+            if done:
                 return
     finally:
-        threadpool.shutdown(wait=False, cancel_futures=True)
+        stop.set()
 
 
 # --- typer's help layout -------------------------------------------------------------------------------------------

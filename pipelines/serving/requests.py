@@ -103,14 +103,16 @@ class Connections:
         self._idle: dict[tuple[str, int], list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]] = {}
 
     async def post(self, url: str, payload: dict, headers: dict, timeout: float | None) -> Answer:
+        return await self.request("POST", url, json.dumps(payload).encode(), headers, timeout)
+
+    async def request(self, method: str, url: str, data: bytes | None, headers: dict, timeout: float | None) -> Answer:
         from urllib.parse import urlparse
 
         u = urlparse(url)
         host, port = u.hostname, u.port or 80
-        data = json.dumps(payload).encode()
         head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-        request = (f"POST {u.path or '/'} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-                   f"Content-Length: {len(data)}\r\n{head}\r\n").encode() + data
+        body = "" if data is None else f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n"
+        request = f"{method} {u.path or '/'} HTTP/1.1\r\nHost: {host}\r\n{body}{head}\r\n".encode() + (data or b"")
         go = self._exchange(host, port, request)
         return await asyncio.wait_for(go, timeout) if timeout else await go
 
@@ -193,6 +195,16 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
             return bytes(body)
         body += await reader.readexactly(size)
         await reader.readexactly(2)
+
+
+async def http_status(url: str, timeout: float = 5.0) -> int | None:
+    """The status of a GET over a fresh plain-http connection, None when nothing answers: a readiness check that
+    costs next to nothing (an httpx client per check builds an SSL context, tens of milliseconds of CPU, while the
+    server it polls is starting on the same cores)."""
+    try:
+        return (await Connections(limit=0).request("GET", url, None, {}, timeout)).status
+    except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError):
+        return None
 
 
 async def _send(client, url: str, payload: dict, headers: dict, timeout: float | None) -> Answer:

@@ -51,3 +51,42 @@ def test_read_ahead_yields_every_document_in_order():
     assert asyncio.run(collect(130, 64)) == list(range(130))
     assert asyncio.run(collect(128, 64)) == list(range(128))
     assert asyncio.run(collect(0, 64)) == []
+
+
+def test_read_ahead_raises_the_readers_error_after_the_rows_before_it():
+    def rows():
+        yield from range(70)
+        raise ValueError("bad row 70")
+
+    async def collect() -> list[int]:
+        got = []
+        try:
+            async for x in read_ahead(rows(), 64):
+                got.append(x)
+        except ValueError as e:
+            got.append(str(e))
+        return got
+
+    assert asyncio.run(collect()) == [*range(70), "bad row 70"]  # every row read before the error, then the error
+
+
+def test_read_ahead_stops_reading_when_the_runner_stops():
+    import itertools
+    import threading
+    import time
+
+    async def first_few() -> list[int]:
+        out = []
+        gen = read_ahead(itertools.count(), 8, depth=2)
+        async for x in gen:
+            out.append(x)
+            if len(out) == 5:
+                break
+        await gen.aclose()
+        return out
+
+    assert asyncio.run(first_few()) == [0, 1, 2, 3, 4]
+    deadline = time.monotonic() + 5
+    while any(t.name == "hala-read-ahead" for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "the reader thread kept running"
+        time.sleep(0.05)
