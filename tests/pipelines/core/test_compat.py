@@ -62,3 +62,7 @@ def test_inference_checkpoint_and_reader_internals_still_exist(tmp_path):
         "self", "document", "rank", "chunk_index", "output_writer_context"]
     assert list(inspect.signature(InferenceRunner._async_data_gen).parameters) == ["self", "sync_gen"]
     assert compat.ChunkCheckpoints.like(manager).records_per_chunk == 7
+    # hala.pipelines.serving.servers.AnnouncedStart._poll_fast reads the server process datatrove keeps
+    from datatrove.pipeline.inference.servers import InferenceServer
+
+    assert "self._server_process" in inspect.getsource(InferenceServer.__init__)
