@@ -260,7 +260,8 @@ def write_input(path: Path, n: int) -> None:
 
 
 def hala_only(tmp: Path, n: int, concurrency: int, window: int) -> int:
-    """hala alone over `n` rows: rows/s, CPU, the first and last window's rows/s and peak memory, with verdicts."""
+    """hala alone over `n` rows: rows/s, CPU, the first and last window's rows/s and peak memory, with verdicts;
+    1 when a row is missing or changed (a target not met is a printed verdict, as in the comparison)."""
     import resource
 
     src = tmp / "orca"
@@ -283,26 +284,24 @@ def hala_only(tmp: Path, n: int, concurrency: int, window: int) -> int:
     print(f"hala translate (--server endpoint):    {t:7.2f} s {n / t:8,.0f} rows/s  {served['requests']:,} requests  "
           f"client CPU {cpu / max(1, served['requests']) * 1e6:5.0f} µs/request, {cpu / n * 1e6:5.0f} µs/row  "
           f"(endpoint CPU {served['cpu_s']:.1f} s)  kept {tr['kept']:,} {tr['reasons']}  [{load()}]")
-    ok = True
     rates = window_rates(tmp / "hala" / "out" / "logs" / "translate" / "logs", min(window, n // 2))
     if rates is None:
         print("rows/s per window: too few finished chunks in the task log")
-        ok = False
     else:
         first, last, w = rates
         if w < window:
             print(f"(--rows {n:,} is under 2 × --window {window:,}: windows of {w:,} rows)")
-        ok &= verdict(f"rows/s flat (last {w:,} rows / first {w:,})", f"{last / first:.2f} ({last:,.0f} vs "
+        verdict(f"rows/s flat (last {w:,} rows / first {w:,})", f"{last / first:.2f} ({last:,.0f} vs "
                       f"{first:,.0f} rows/s)", "≥ 0.9", last >= 0.9 * first)
     peak = run["peak_tree_bytes"]
-    ok &= verdict("peak RSS of all hala processes together", f"{peak / 1e9:.2f} GB ({run['procs_at_peak']} processes; "
+    verdict("peak RSS of all hala processes together", f"{peak / 1e9:.2f} GB ({run['procs_at_peak']} processes; "
                   f"largest single process {largest / 1e9:.2f} GB)", "≤ 1.5 GB", peak <= 1.5e9)
     kept, bad = hala_mismatches(tmp / "hala")
     print(f"rows out: hala {kept:,} (+{tr['rejected']:,} rejected); hala messages ≠ input: {len(bad)}")
     if kept != n or bad:
         print(f"MISMATCH: hala {bad[:10]}")
         return 1
-    return 0 if ok else 2
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
