@@ -1,6 +1,7 @@
 """Translation client: hala's translate flow against datatrove's stock `InferenceRunner`, on an instant endpoint.
 
     python benchmarks/stock_translate_client.py [--rows 20000] [--concurrency 32]
+    python benchmarks/stock_translate_client.py --hala-only --rows 1000000 [--window 100000]
 
 The endpoint is benchmarks/echo_endpoint.py on 127.0.0.1 (answers at once with its input; a fresh one per run, its
 own CPU measured and left out), so what is timed is the client: reading, normalizing, masking, segmenting, the
@@ -19,6 +20,13 @@ a handful of system prompts repeated over the rows), same concurrency, same prom
 Targets (issue 16): hala ≥ 3× stock rows/s; hala's client CPU per model request ≤ 1.0× stock's. Agreement: the echo
 makes every translation the identity, so every row must come out of both, and hala's Arabic messages must equal
 the English ones (masking, segmenting and rejoining are lossless); otherwise exit 1.
+
+`--hala-only` runs hala alone, as the `hala translate --server endpoint` command in a process of its own (so its
+memory is its own; the input is written row by row, never held here), and prints its rows/s over the first and the
+last `--window` rows (from the task log's "Finished chunk" times; the first window starts when the endpoint is ready),
+the peak resident memory of all its processes together (sampled from /proc every 0.2 s) and of the largest one
+(getrusage), and the verdicts (issue 16): flat = last window ≥ 0.9× the first; peak RSS ≤ 1.5 GB. Its client CPU
+includes the interpreter's start and imports (a second or two: small at a million rows).
 """
 
 from __future__ import annotations
@@ -26,16 +34,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 from bench_common import cpu_seconds, load, quiet_logs, verdict
-from translate_throughput import openorca_sample
+from translate_throughput import iter_openorca, openorca_sample
 
 HERE = Path(__file__).resolve().parent
 FIELDS = ("system_prompt", "question", "response")
@@ -119,19 +129,93 @@ def run_hala(src: Path, out: Path, concurrency: int, url: str) -> dict:
     return run_translate(cfg)
 
 
-def chunk_rates(logs: Path, rows_per_chunk: int = 200) -> tuple[float, float] | None:
-    """rows/s over the first and the last quarter of the finished checkpoint chunks (from the task log's
-    "Finished chunk" times): a TM or a client that slows down as it grows shows up as a lower second figure."""
+def chunk_times(logs: Path) -> tuple[float | None, list[float]]:
+    """When the server was ready and when each checkpoint chunk finished, in order (the task logs' lines)."""
     from translate_throughput import _log_time
 
-    times = sorted(_log_time(line) for log in logs.glob("task_*.log")
-                   for line in log.read_text(encoding="utf-8", errors="replace").splitlines()
-                   if "Finished chunk" in line)
-    q = len(times) // 4
-    if q < 2:
+    ready, done = None, []
+    for log in logs.glob("task_*.log"):
+        for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+            if "Finished chunk" in line:
+                done.append(_log_time(line))
+            elif "server is ready" in line and ready is None:
+                ready = _log_time(line)
+    return ready, sorted(done)
+
+
+def window_rates(logs: Path, window: int, rows_per_chunk: int = 200) -> tuple[float, float, int] | None:
+    """rows/s over the first and over the last `window` rows (whole checkpoint chunks of `rows_per_chunk`), and the
+    window used: a TM or a client that slows down as it grows shows up as a lower second figure."""
+    ready, done = chunk_times(logs)
+    k = window // rows_per_chunk
+    if ready is None or k < 1 or len(done) < 2 * k:
         return None
-    first, last = times[:q], times[-q:]
-    return ((q - 1) * rows_per_chunk / (first[-1] - first[0]), (q - 1) * rows_per_chunk / (last[-1] - last[0]))
+    first = k * rows_per_chunk / (done[k - 1] - ready)
+    last = k * rows_per_chunk / (done[-1] - done[-k - 1])
+    return first, last, k * rows_per_chunk
+
+
+class TreeMemory:
+    """Peak resident memory of a process and all its descendants together, sampled from /proc."""
+
+    def __init__(self, pid: int, every_s: float = 0.2):
+        self.pid, self.every_s, self.peak, self.peak_procs = pid, every_s, 0, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _tree(self) -> list[int]:
+        parents: dict[int, list[int]] = {}
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    stat = Path(f"/proc/{d}/stat").read_text()
+                except OSError:
+                    continue
+                parents.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(d))
+        tree, todo = [], [self.pid]
+        while todo:
+            pid = todo.pop()
+            tree.append(pid)
+            todo += parents.get(pid, [])
+        return tree
+
+    def _run(self) -> None:
+        page = os.sysconf("SC_PAGE_SIZE")
+        while not self._stop.is_set():
+            total, n = 0, 0
+            for pid in self._tree():
+                try:
+                    total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
+                    n += 1
+                except (OSError, IndexError, ValueError):
+                    pass
+            if total > self.peak:
+                self.peak, self.peak_procs = total, n
+            self._stop.wait(self.every_s)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
+def run_hala_cli(src: Path, out: Path, concurrency: int, url: str) -> dict:
+    """`hala translate --server endpoint` in a process of its own; its wall seconds, peak memory and stats."""
+    cmd = [sys.executable, "-m", "hala.pipelines.cli.app", "translate", str(src), str(out / "out"), "--format",
+           "openorca", "--server", "endpoint", "--endpoint", url, "--model", "echo", "--tm", str(out / "tm.sqlite"),
+           "--concurrency", str(concurrency)]
+    t0 = time.perf_counter()
+    with open(out.parent / f"{out.name}.stderr", "w") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, cwd=HERE.parent)
+        memory = TreeMemory(proc.pid)
+        rc = proc.wait()
+        peak = memory.stop()
+    wall = time.perf_counter() - t0
+    if rc:
+        raise RuntimeError(f"hala translate exited {rc}: {(out.parent / f'{out.name}.stderr').read_text()[-2000:]}")
+    return {"wall_s": wall, "peak_tree_bytes": peak, "procs_at_peak": memory.peak_procs,
+            "stats": json.loads((out / "out" / "stats.json").read_text())}
 
 
 def timed(fn, *args) -> tuple[float, float, dict, object]:
@@ -161,23 +245,82 @@ def hala_mismatches(out: Path) -> tuple[int, list[str]]:
 
     n, bad = 0, []
     for f in sorted((out / "out" / "data").glob("*.parquet")):
-        for row in pq.read_table(f, columns=["id", "messages", "messages_en"]).to_pylist():
-            n += 1
-            if [m["content"] for m in row["messages"]] != [m["content"] for m in row["messages_en"]]:
-                bad.append(row["id"])
+        for batch in pq.ParquetFile(f).iter_batches(10_000, columns=["id", "messages", "messages_en"]):
+            for row in batch.to_pylist():
+                n += 1
+                if [m["content"] for m in row["messages"]] != [m["content"] for m in row["messages_en"]]:
+                    bad.append(row["id"])
     return n, bad
+
+
+def write_input(path: Path, n: int) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for row in iter_openorca(n):
+            f.write(json.dumps(row) + "\n")
+
+
+def hala_only(tmp: Path, n: int, concurrency: int, window: int) -> int:
+    """hala alone over `n` rows: rows/s, CPU, the first and last window's rows/s and peak memory, with verdicts;
+    1 when a row is missing or changed (a target not met is a printed verdict, as in the comparison)."""
+    import resource
+
+    src = tmp / "orca"
+    src.mkdir()
+    write_input(src / "rows.jsonl", n)
+    print(f"{n:,} Open-Orca-like rows, concurrency {concurrency}, instant echo endpoint, hala only, work in {tmp}  "
+          f"[{load()}]", flush=True)
+    ep = Endpoint()
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    c0 = kids.ru_utime + kids.ru_stime
+    try:
+        run = run_hala_cli(src, tmp / "hala", concurrency, ep.url)
+    finally:
+        served = ep.stop()
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = kids.ru_utime + kids.ru_stime - c0 - served["cpu_s"]
+    largest = kids.ru_maxrss * 1024  # the largest single process (the endpoint's is a few tens of MB)
+    tr = run["stats"]["stages"]["translate"]
+    t = run["wall_s"]
+    print(f"hala translate (--server endpoint):    {t:7.2f} s {n / t:8,.0f} rows/s  {served['requests']:,} requests  "
+          f"client CPU {cpu / max(1, served['requests']) * 1e6:5.0f} µs/request, {cpu / n * 1e6:5.0f} µs/row  "
+          f"(endpoint CPU {served['cpu_s']:.1f} s)  kept {tr['kept']:,} {tr['reasons']}  [{load()}]")
+    rates = window_rates(tmp / "hala" / "out" / "logs" / "translate" / "logs", min(window, n // 2))
+    if rates is None:
+        print("rows/s per window: too few finished chunks in the task log")
+    else:
+        first, last, w = rates
+        if w < window:
+            print(f"(--rows {n:,} is under 2 × --window {window:,}: windows of {w:,} rows)")
+        verdict(f"rows/s flat (last {w:,} rows / first {w:,})", f"{last / first:.2f} ({last:,.0f} vs "
+                      f"{first:,.0f} rows/s)", "≥ 0.9", last >= 0.9 * first)
+    peak = run["peak_tree_bytes"]
+    verdict("peak RSS of all hala processes together", f"{peak / 1e9:.2f} GB ({run['procs_at_peak']} processes; "
+                  f"largest single process {largest / 1e9:.2f} GB)", "≤ 1.5 GB", peak <= 1.5e9)
+    kept, bad = hala_mismatches(tmp / "hala")
+    print(f"rows out: hala {kept:,} (+{tr['rejected']:,} rejected); hala messages ≠ input: {len(bad)}")
+    if kept != n or bad:
+        print(f"MISMATCH: hala {bad[:10]}")
+        return 1
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=20_000)
     ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--hala-only", action="store_true", help="hala alone (no stock runs): rows/s over the first and "
+                    "last --window rows, peak memory of all its processes")
+    ap.add_argument("--window", type=int, default=100_000, help="rows per window for --hala-only's flatness check")
+    ap.add_argument("--work-dir", default="/dev/shm" if Path("/dev/shm").is_dir() else None,
+                    help="where the work folder goes (default /dev/shm; a million rows take about 3 GB there)")
     args = ap.parse_args(argv)
     quiet_logs()
     # tmpfs when there is one: the stock replay cache commits to SQLite per answer, and a shared disk's fsync
     # latency would be the figure instead of the client (both runs write there)
-    tmp = Path(tempfile.mkdtemp(prefix="hala-stock-client-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
+    tmp = Path(tempfile.mkdtemp(prefix="hala-stock-client-", dir=args.work_dir))
     try:
+        if args.hala_only:
+            return hala_only(tmp, args.rows, args.concurrency, args.window)
         rows = openorca_sample(args.rows)
         src = tmp / "orca"
         src.mkdir()
@@ -204,10 +347,10 @@ def main(argv: list[str] | None = None) -> int:
         per_h, per_s = c_h / max(1, ep_h["requests"]), c_s / max(1, ep_s["requests"])
         verdict("client CPU per model request hala/stock", f"{per_h / per_s:.2f}× ({per_h * 1e6:.0f} vs "
                 f"{per_s * 1e6:.0f} µs)", "≤ 1.0×", per_h <= per_s)
-        rates = chunk_rates(tmp / "hala" / "out" / "logs" / "translate" / "logs")
+        rates = window_rates(tmp / "hala" / "out" / "logs" / "translate" / "logs", n // 4)
         if rates:
-            print(f"hala rows/s over the first quarter of its chunks {rates[0]:,.0f}, over the last {rates[1]:,.0f} "
-                  f"(last/first {rates[1] / rates[0]:.2f})")
+            print(f"hala rows/s over its first {rates[2]:,} rows {rates[0]:,.0f}, over its last {rates[2]:,} "
+                  f"{rates[1]:,.0f} (last/first {rates[1] / rates[0]:.2f})")
         stock = stock_rows(tmp / "stock_True")
         kept, bad = hala_mismatches(tmp / "hala")
         wrong_stock = [r["id"] for r in rows if stock.get(r["id"]) != [r[k] for k in FIELDS if r[k]]]

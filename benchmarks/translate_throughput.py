@@ -1,6 +1,6 @@
 """Throughput of the translate stage (real path) against a naive baseline in the same run.
 
-    python benchmarks/translate_throughput.py [--rows 2000] [--baseline-rows 300] [--engines batched,transformers]
+    python benchmarks/translate_throughput.py [--rows 10000] [--baseline-rows 300] [--engines batched[,transformers]]
 
 Builds an Open-Orca-like sample (a handful of system prompts repeated over the rows, short and long answers, lists,
 code blocks) and times, on the tiny LFM2 from `hala.pipelines.serving.tiny_model` on CPU:
@@ -19,7 +19,11 @@ segmentation over every message and counts each segment occurrence's stored tran
 what the same path would generate with no memory (exact for greedy decoding: a segment always gets the same answer).
 Targets (issue 8, 2 cores): hala ≥ 8x baseline rows/s; TM cuts model tokens ≥ 30%; the second run sends 0 requests.
 "End to end" includes process spawn and model-server start-up (seconds, paid once per run); "translating" is the
-steady state from "server is ready" to the last finished chunk.
+steady state from "server is ready" to the last finished chunk. The default workload, 10,000 Open-Orca-like rows
+(about 19,000 model requests after the TM, 1.5 minutes of translating on 2 cores), is sized so that the fixed costs
+(checks, the server's start-up — mostly importing torch and transformers — and the finalize) are a small part of the
+run (the script prints each part); at the old 2,000 rows they were about half of it. While the server starts, the
+task already reads, normalizes and checks rows (up to 4,096 ahead) and looks its first rows up in the TM.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Iterator
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -56,8 +61,12 @@ CODE = ["```python\ndef total(items):\n    return sum(i.price for i in items)\n`
 
 def openorca_sample(n: int, seed: int = 0) -> list[dict]:
     """Open-Orca-shaped rows: repeated system prompts, unique questions, short/long/list/code answers."""
+    return list(iter_openorca(n, seed))
+
+
+def iter_openorca(n: int, seed: int = 0) -> Iterator[dict]:
+    """`openorca_sample`'s rows one at a time (a million rows need not sit in memory)."""
     rng = random.Random(seed)
-    rows = []
     for i in range(n):
         topic, verb, year = rng.choice(TOPICS), rng.choice(VERBS), rng.randint(1900, 2024)
         question = f"In {year}, {topic} {verb} after {rng.randint(2, 90)} days. What happened to {topic}?"
@@ -76,9 +85,8 @@ def openorca_sample(n: int, seed: int = 0) -> list[dict]:
             response = " ".join(sents) + "\n\n" + " ".join(reversed(sents))
         else:  # code answer
             response = f"Here is how to do it for {topic}:\n\n{rng.choice(CODE)}\n\nRun it once and check the result."
-        rows.append({"id": f"orca.{i}", "system_prompt": rng.choice(SYSTEM_PROMPTS), "question": question,
-                     "response": response})
-    return rows
+        yield {"id": f"orca.{i}", "system_prompt": rng.choice(SYSTEM_PROMPTS), "question": question,
+               "response": response}
 
 
 def read_stats(logs: Path) -> dict:
@@ -112,6 +120,25 @@ def steady_seconds(logs: Path) -> float | None:
     return done - ready if ready is not None and done is not None and done > ready else None
 
 
+def phases(out: Path, started: float, ended: float) -> dict:
+    """Where a run's wall time went, from the task logs' timestamps: the checks before the first task
+    (`before_s`), the task's launch until the model server answered (`startup_s`), the translating (`steady_s`),
+    and the rest (the finalize executor, stats: `after_s`)."""
+    launch = ready = done = None
+    for log in sorted((out / "logs" / "translate" / "logs").glob("task_*.log")):
+        for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+            if "Launching pipeline" in line and launch is None:
+                launch = _log_time(line)
+            elif "server is ready" in line and ready is None:
+                ready = _log_time(line)
+            elif "Finished chunk" in line:
+                done = _log_time(line)
+    if None in (launch, ready, done):
+        return {}
+    return {"before_s": launch - started, "startup_s": ready - launch, "steady_s": done - ready,
+            "after_s": ended - done}
+
+
 def server_summary(logs: Path) -> dict | None:
     """The batched server's own last line (hala.pipelines.serving.batched): batches, padding, seconds the model was busy."""
     for log in sorted((logs / "logs").glob("task_*.log")):
@@ -129,14 +156,15 @@ def run_hala(input_path: Path, out: Path, tm: Path, engine: str, concurrency: in
     cfg = TranslateConfig(input=str(input_path), output=str(out), format="openorca", tm_path=str(tm),
                           server=ServerConfig(type=engine, model="tiny", max_concurrency=concurrency, max_batch=max_batch,
                                               max_batch_tokens=max_batch_tokens))
-    t0 = time.perf_counter()
+    t0, started = time.perf_counter(), time.time()
     stats = run_translate(cfg)
     wall = time.perf_counter() - t0
     inf = read_stats(out / "logs" / "translate")
     tr = stats["stages"].get("translate", {})
     return {"engine": engine, "wall_s": wall, "steady_s": steady_seconds(out / "logs" / "translate"), "rows_in": tr.get("read", 0), "rows_kept": tr.get("kept", 0),
             "rows_rejected": tr.get("rejected", 0), "reasons": tr.get("reasons", {}), **inf,
-            "translation": stats.get("translation", {}), "server": server_summary(out / "logs" / "translate")}
+            "translation": stats.get("translation", {}), "server": server_summary(out / "logs" / "translate"),
+            "phases": phases(out, started, time.time())}
 
 
 def tokens_without_tm(input_rows: list[dict], model: str, tm_path: Path, prompt: str = "lfm2",
@@ -146,12 +174,14 @@ def tokens_without_tm(input_rows: list[dict], model: str, tm_path: Path, prompt:
     Returns (tokens, segment occurrences, occurrences found in the TM)."""
     from transformers import AutoTokenizer
 
+    from hala.pipelines.serving.identity import model_identity
     from hala.pipelines.sources.adapters import to_messages
     from hala.pipelines.translate.masking import mask
     from hala.pipelines.translate.memory import TranslationMemory
     from hala.pipelines.translate.prompts import load_prompt
     from hala.pipelines.translate.segmenter import segment
 
+    identity = model_identity("batched", model)  # what the TM keys on (not the folder's path)
     tok = AutoTokenizer.from_pretrained(model)
     count = lambda t: len(tok(t, add_special_tokens=False)["input_ids"])  # noqa: E731
     version = load_prompt(prompt).version
@@ -167,7 +197,7 @@ def tokens_without_tm(input_rows: list[dict], model: str, tm_path: Path, prompt:
                         continue
                     occurrences += 1
                     if piece.text not in cache:
-                        target = tm.get(model, version, piece.text)
+                        target = tm.get(identity, version, piece.text)
                         cache[piece.text] = None if target is None else count(target) + 1
                     if cache[piece.text] is not None:
                         found += 1
@@ -214,9 +244,10 @@ def main(argv: list[str] | None = None) -> dict:
     from hala.pipelines.serving.servers import ServerConfig
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=2000)
+    parser.add_argument("--rows", type=int, default=10000)
     parser.add_argument("--baseline-rows", type=int, default=300, help="rows the baseline's rows/s is measured on")
-    parser.add_argument("--engines", default="batched,transformers", help="comma list: batched, transformers")
+    parser.add_argument("--engines", default="batched", help="comma list: batched, transformers (`transformers "
+                        "serve` answers one request at a time: 10k rows take it many minutes)")
     parser.add_argument("--concurrency", type=int, default=128, help="requests in flight (InferenceRunner)")
     parser.add_argument("--max-batch", type=int, default=64, help="batched server: requests per generate")
     parser.add_argument("--max-batch-tokens", type=int, default=ServerConfig().max_batch_tokens,
@@ -270,6 +301,12 @@ def main(argv: list[str] | None = None) -> dict:
                   f"{first['rows_kept']}/{first['rows_in']} {first['reasons'] or ''}", flush=True)
             print(f"  second: {second['rows_per_s']:.1f} rows/s ({second['wall_s']:.1f}s), {second['requests']} "
                   f"requests", flush=True)
+            ph = first.get("phases") or {}
+            if ph:
+                print(f"  where the first run's {first['wall_s']:.1f} s went: checks {ph['before_s']:.1f} s, task launch to "
+                      f"server ready {ph['startup_s']:.1f} s, translating {ph['steady_s']:.1f} s, finalize "
+                      f"{ph['after_s']:.1f} s; start-up and the rest {1 - ph['steady_s'] / first['wall_s']:.0%} of "
+                      "the run", flush=True)
             srv = first.get("server")
             if srv and srv["batches"]:
                 print(f"  server: {srv['requests'] / srv['batches']:.1f} requests per generate, prompt tokens "

@@ -20,6 +20,13 @@ attribute used here is gone. Elsewhere hala uses the public APIs.
   failed task when exhausted, redacted errors: datatrove's turns a dropped connection into a rejected row);
   `InferenceServer._wait_until_ready` announces a starting server on screen and names its log
   (`_get_log_file_path`), since datatrove only logs the attempts.
+- datatrove inference checkpoints and reading (`ChunkCheckpoints`, `read_ahead`): `CheckpointManager.write_document`
+  deep-copies each document (`dataclasses.asdict`) and appends it to its chunk file through aiofiles, three
+  thread-pool hops per document; `ChunkCheckpoints` writes the same line (orjson serializes the dataclass itself)
+  to a chunk file it keeps open unbuffered (each line reaches the file at once, as before) and otherwise keeps the
+  manager's own bookkeeping (`per_chunk_counts`, `new_completed_chunks`, `update_last_chunk_index`, the writer's
+  `close_file`/`_get_output_filename`). `InferenceRunner._async_data_gen` asks its reader thread for one document
+  at a time; `read_ahead` lets the reader run ahead, `READ_AHEAD` documents per batch.
 - typer's help layout (`PlainHelpCommand`, `PlainHelpGroup`): typer renders a type column and `{input}` usage pieces;
   hala's usage lines read `INPUT OUTPUT` as the README writes them (`display_type_rich`, `collect_usage_pieces`).
 """
@@ -284,6 +291,118 @@ def init_inference_server(server, config, rank: int) -> None:
     from datatrove.pipeline.inference.servers import InferenceServer
 
     InferenceServer.__init__(server, config, rank)
+
+
+# ------------------------------------------------------------------------- datatrove inference checkpoints, reading
+try:  # the inference extra; the core layer must import without it
+    from datatrove.pipeline.inference.checkpointing import CheckpointManager
+except ImportError:  # pragma: no cover
+    CheckpointManager = object  # type: ignore[assignment,misc]
+
+READ_AHEAD = 64
+READ_AHEAD_BATCHES = 64  # 4,096 documents
+
+
+class ChunkCheckpoints(CheckpointManager):  # type: ignore[misc,valid-type]
+    """datatrove's CheckpointManager with the same files, lines and chunk bookkeeping, without its per-document
+    copy and thread hops (see the module docstring). Under another datatrove release it is datatrove's own."""
+
+    @classmethod
+    def like(cls, manager) -> "ChunkCheckpoints":
+        return cls(manager.checkpoints_local_dir, manager.records_per_chunk, request_cache=manager.request_cache)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._files: dict = {}
+        self._fast = internals_ok("datatrove")
+
+    async def write_document(self, document: Document, rank: int, chunk_index: int, output_writer_context) -> None:
+        if not self._fast or self.checkpoints_local_dir is None:
+            return await super().write_document(document, rank, chunk_index, output_writer_context)
+        import os
+
+        import orjson
+        from loguru import logger
+
+        # nothing below awaits before the chunk is complete: no other document of the chunk can come in between
+        if "__no_rollouts_remove" not in document.metadata:
+            output_writer_context.write(document, rank=rank, chunk_index=chunk_index)
+        self.per_chunk_counts[chunk_index] += 1
+        f = self._files.get(chunk_index)
+        if f is None:
+            path = os.path.join(self.checkpoints_local_dir, f"{rank:05d}/chunk_{chunk_index:05d}.jsonl")
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            if not os.path.exists(path):
+                logger.info(f"Creating checkpoint file {path}")
+            f = self._files[chunk_index] = open(path, "ab", buffering=0)
+        f.write(orjson.dumps(document, option=orjson.OPT_APPEND_NEWLINE))
+        if self.per_chunk_counts[chunk_index] == self.records_per_chunk:
+            self._files.pop(chunk_index).close()
+            output_writer_context.close_file(
+                output_writer_context._get_output_filename(document, rank, chunk_index=chunk_index))
+            self.new_completed_chunks.add(chunk_index)
+            await self.update_last_chunk_index(rank)
+
+    def close_files(self) -> None:
+        for f in self._files.values():
+            f.close()
+        self._files.clear()
+
+    async def cleanup_last_chunk(self, rank: int, chunk_index: int):
+        self.close_files()
+        return await super().cleanup_last_chunk(rank, chunk_index)
+
+
+async def read_ahead(sync_gen, n: int = READ_AHEAD, depth: int = READ_AHEAD_BATCHES):
+    """`InferenceRunner._async_data_gen`: the documents of `sync_gen`, read on a thread of their own `n` at a time and
+    up to `depth` batches ahead of the runner. Reading, normalizing and checking the first rows thus go on while the
+    model server starts (the runner takes no more rows than it has requests in flight), and the event loop and the
+    reader meet once per batch instead of once per document."""
+    import asyncio
+    import threading
+    from itertools import islice
+
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue = asyncio.Queue(depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        iterator = iter(sync_gen)
+        while not stop.is_set():
+            batch, error = [], None
+            try:
+                batch.extend(islice(iterator, n))
+            except BaseException as e:  # the reader's error is the runner's, after the rows read before it
+                error = e
+            done = error is not None or len(batch) < n
+            try:
+                put = asyncio.run_coroutine_threadsafe(queue.put((batch, error, done)), loop)
+            except RuntimeError:  # the runner's loop has closed: nobody is reading
+                return
+            while not stop.is_set():
+                try:
+                    put.result(timeout=0.5)
+                    break
+                except TimeoutError:
+                    continue
+            else:
+                put.cancel()
+            if done:
+                return
+
+    thread = threading.Thread(target=produce, name="hala-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            batch, error, done = await queue.get()
+            for doc in batch:
+                yield doc
+            if error is not None:
+                raise error
+            if done:
+                return
+    finally:
+        stop.set()
 
 
 # --- typer's help layout -------------------------------------------------------------------------------------------

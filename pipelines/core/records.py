@@ -292,3 +292,13 @@ def instruction_writer_adapter(self, doc: Document) -> dict:
 def pair_writer_adapter(self, doc: Document) -> dict:
     """datatrove writer adapter: Document → bilingual pair row."""
     return document_to_record(doc, PAIR_FIELDS)
+
+
+def document_row_adapter(self, doc: Document) -> dict:
+    """datatrove's default JSONL row for a document (its non-empty fields; media without their bytes unless the
+    writer keeps them) without `dataclasses.asdict`'s deep copy of the metadata: the row is serialized at once, and
+    the copy was most of a work file's writing cost."""
+    from dataclasses import asdict
+
+    media = [{**asdict(m), **({} if self.save_media_bytes else {"media_bytes": None})} for m in doc.media]
+    return {k: v for k, v in (("text", doc.text), ("id", doc.id), ("media", media), ("metadata", doc.metadata)) if v}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import random
 import re
 import time
@@ -87,54 +88,138 @@ class Answer:
         return self.body.decode("utf-8", "replace")
 
 
-async def raw_post(url: str, payload: dict, headers: dict, timeout: float | None) -> Answer:
-    """One HTTP/1.1 POST over a fresh plain-TCP connection (`Connection: close`), as datatrove's own client does for
-    a server on this machine: no pool, no per-request client overhead (measured: a pooled httpx client kept 4
-    requests per batch in flight where this keeps 50)."""
-    import json
-    from urllib.parse import urlparse
+class Connections:
+    """Keep-alive HTTP/1.1 connections to plain-http servers, reused from one request to the next.
 
-    u = urlparse(url)
+    datatrove's client (and hala's before it) opened a TCP connection per request: connect, accept and close cost
+    the client and the server more CPU than an instant answer itself (benchmarks/stock_translate_client.py). An
+    answer that says `Connection: close`, comes from an HTTP/1.0 server without keep-alive, or has no length leaves
+    its connection closed; at most `limit` idle connections are kept. A reused connection that the server closed
+    while idle (its keep-alive timeout) fails before any byte of an answer: that request is sent again at once on a
+    fresh connection, as every HTTP client does; any other failure is the caller's (post_with_retries)."""
 
-    async def go() -> Answer:
-        reader, writer = await asyncio.open_connection(u.hostname, u.port or 80)
-        try:
-            data = json.dumps(payload).encode()
-            head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-            writer.write(f"POST {u.path or '/'} HTTP/1.1\r\nHost: {u.hostname}\r\nContent-Type: application/json\r\n"
-                         f"Content-Length: {len(data)}\r\n{head}Connection: close\r\n\r\n".encode() + data)
-            await writer.drain()
-            status_line = (await reader.readline()).decode("latin-1").split(" ", 2)
-            if len(status_line) < 2 or not status_line[1].isdigit():
-                raise ConnectionError("the server closed the connection without an HTTP answer")
-            answer_headers = {}
-            while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
-                k, _, v = line.decode("latin-1").partition(":")
-                answer_headers[k.strip().lower()] = v.strip()
-            return Answer(int(status_line[1]), answer_headers, await reader.read())
-        finally:
-            writer.close()
+    def __init__(self, limit: int = 64):
+        self.limit = limit
+        self._idle: dict[tuple[str, int], list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]] = {}
+
+    async def post(self, url: str, payload: dict, headers: dict, timeout: float | None) -> Answer:
+        return await self.request("POST", url, json.dumps(payload).encode(), headers, timeout)
+
+    async def request(self, method: str, url: str, data: bytes | None, headers: dict, timeout: float | None) -> Answer:
+        from urllib.parse import urlparse
+
+        u = urlparse(url)
+        host, port = u.hostname, u.port or 80
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        body = "" if data is None else f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n"
+        request = f"{method} {u.path or '/'} HTTP/1.1\r\nHost: {host}\r\n{body}{head}\r\n".encode() + (data or b"")
+        go = self._exchange(host, port, request)
+        return await asyncio.wait_for(go, timeout) if timeout else await go
+
+    async def _exchange(self, host: str, port: int, request: bytes) -> Answer:
+        idle = self._idle.setdefault((host, port), [])
+        while idle:
+            reader, writer = idle.pop()
+            if reader.at_eof() or writer.is_closing():
+                writer.close()
+                continue
             try:
-                await writer.wait_closed()
-            except OSError:
-                pass
+                return await self._send(host, port, reader, writer, request)
+            except _ClosedWhileIdle:
+                continue  # the server dropped it while it waited here: send again on another one
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            return await self._send(host, port, reader, writer, request)
+        except _ClosedWhileIdle:
+            raise ConnectionError("the server closed the connection without an HTTP answer") from None
 
-    return await asyncio.wait_for(go(), timeout) if timeout else await go()
+    async def _send(self, host: str, port: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                    request: bytes) -> Answer:
+        keep = False
+        try:
+            try:
+                writer.write(request)
+                await writer.drain()
+                status_line = await reader.readline()
+            except (ConnectionError, OSError) as e:
+                raise _ClosedWhileIdle() from e
+            if not status_line:
+                raise _ClosedWhileIdle()
+            answer, keep = await _read_answer(status_line, reader)
+            return answer
+        finally:
+            idle = self._idle.setdefault((host, port), [])
+            if keep and len(idle) < self.limit:
+                idle.append((reader, writer))
+            else:
+                writer.close()
+
+    def close(self) -> None:
+        for idle in self._idle.values():
+            for _, writer in idle:
+                writer.close()
+        self._idle.clear()
+
+
+class _ClosedWhileIdle(Exception):
+    """The connection ended before any byte of an answer."""
+
+
+async def _read_answer(status_line: bytes, reader: asyncio.StreamReader) -> tuple[Answer, bool]:
+    """The status, headers and body after `status_line`, and whether the connection may carry another request."""
+    parts = status_line.decode("latin-1").split(" ", 2)
+    if len(parts) < 2 or not parts[1].isdigit():
+        raise ConnectionError("the server answered something that is not HTTP")
+    headers = {}
+    while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
+        k, _, v = line.decode("latin-1").partition(":")
+        headers[k.strip().lower()] = v.strip()
+    connection = headers.get("connection", "").lower()
+    keep = connection == "keep-alive" if parts[0] == "HTTP/1.0" else connection != "close"
+    if "content-length" in headers:
+        body = await reader.readexactly(int(headers["content-length"]))
+    elif headers.get("transfer-encoding", "").lower() == "chunked":
+        body = await _read_chunked(reader)
+    else:
+        body, keep = await reader.read(), False  # the body ends with the connection
+    return Answer(int(parts[1]), headers, body), keep
+
+
+async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+    body = bytearray()
+    while True:
+        size = int((await reader.readline()).split(b";", 1)[0].strip() or b"0", 16)
+        if size == 0:
+            while (await reader.readline()) not in (b"\r\n", b"\n", b""):  # trailers
+                pass
+            return bytes(body)
+        body += await reader.readexactly(size)
+        await reader.readexactly(2)
+
+
+async def http_status(url: str, timeout: float = 5.0) -> int | None:
+    """The status of a GET over a fresh plain-http connection, None when nothing answers: a readiness check that
+    costs next to nothing (an httpx client per check builds an SSL context, tens of milliseconds of CPU, while the
+    server it polls is starting on the same cores)."""
+    try:
+        return (await Connections(limit=0).request("GET", url, None, {}, timeout)).status
+    except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError):
+        return None
 
 
 async def _send(client, url: str, payload: dict, headers: dict, timeout: float | None) -> Answer:
+    if isinstance(client, Connections):
+        return await client.post(url, payload, headers, timeout)
     if client is None:
-        return await raw_post(url, payload, headers, timeout)
+        return await Connections(limit=0).post(url, payload, headers, timeout)
     r = await client.post(url, json=payload, headers=headers)
     return Answer(r.status_code, {k.lower(): v for k, v in r.headers.items()}, r.content)
 
 
 async def post_with_retries(client, url: str, payload: dict, headers: dict, policy: RetryPolicy,
                             secrets: tuple[str, ...] = (), timeout: float | None = None) -> dict:
-    """POST `payload` (through `client`, an httpx.AsyncClient, or `raw_post` when None) and return the JSON answer,
-    following the module's rule for failures."""
-    import json
-
+    """POST `payload` (through `client`: keep-alive `Connections`, an httpx.AsyncClient, or a fresh connection when
+    None) and return the JSON answer, following the module's rule for failures."""
     import httpx
 
     last = ""

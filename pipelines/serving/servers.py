@@ -27,8 +27,8 @@ from datatrove.pipeline.inference.servers import (
 )
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from hala.pipelines.core.compat import init_inference_server
-from hala.pipelines.serving.requests import RetryPolicy, post_with_retries
+from hala.pipelines.core.compat import ChunkCheckpoints, init_inference_server, internals_ok, read_ahead
+from hala.pipelines.serving.requests import Connections, RetryPolicy, http_status, post_with_retries
 
 ServerType = Literal["transformers", "batched", "endpoint", "vllm", "sglang"]
 
@@ -79,10 +79,10 @@ def retry_policy(server: ServerConfig) -> RetryPolicy:
 
 
 class RetryingRequests:
-    """The request path of every hala server class (raw HTTP/1.1 for http, pooled httpx for https): transient
-    failures retried and, when exhausted, a failed task (hala.pipelines.serving.requests). Replaces datatrove's
-    `_make_request`, whose caller retried a dropped connection a few times and then handed the rollout an error
-    that became a reject."""
+    """The request path of every hala server class (keep-alive HTTP/1.1 connections for http, pooled httpx for
+    https): transient failures retried and, when exhausted, a failed task (hala.pipelines.serving.requests).
+    Replaces datatrove's `_make_request`, whose caller retried a dropped connection a few times and then handed the
+    rollout an error that became a reject, and which opened a connection per request."""
 
     retry_policy: RetryPolicy = RetryPolicy()
     _http = None
@@ -94,23 +94,27 @@ class RetryingRequests:
         return ()
 
     async def _make_request(self, payload: dict) -> dict:
-        """Plain http (a server on this machine or the cluster's network): one raw connection per request, as
-        datatrove does; https: a pooled httpx client."""
+        """Plain http (a server on this machine or the cluster's network): hala's keep-alive `Connections`, one
+        per concurrent request at most; https: a pooled httpx client."""
         url = f"{self.get_base_url()}{'/v1/chat/completions' if self.config.use_chat else '/v1/completions'}"
-        if url.startswith("https://") and self._http is None:
-            import httpx
-
+        if self._http is None:
             n = max(1, int(self.config.max_concurrent_generations))
-            self._http = httpx.AsyncClient(timeout=self.config.request_timeout,
-                                           limits=httpx.Limits(max_connections=n, max_keepalive_connections=n))
-        client = self._http if url.startswith("https://") else None
-        return await post_with_retries(client, url, payload, self._headers(), self.retry_policy, self._secrets(),
+            if url.startswith("https://"):
+                import httpx
+
+                self._http = httpx.AsyncClient(timeout=self.config.request_timeout,
+                                               limits=httpx.Limits(max_connections=n, max_keepalive_connections=n))
+            else:
+                self._http = Connections(limit=n)
+        return await post_with_retries(self._http, url, payload, self._headers(), self.retry_policy, self._secrets(),
                                        timeout=self.config.request_timeout)
 
     async def __aexit__(self, exc_type, exc_val, exc_tb):
-        if self._http is not None:
+        if isinstance(self._http, Connections):
+            self._http.close()
+        elif self._http is not None:
             await self._http.aclose()
-            self._http = None
+        self._http = None
         return await super().__aexit__(exc_type, exc_val, exc_tb)
 
 
@@ -131,6 +135,24 @@ class AnnouncedStart:
     the time taken so far, then how long the start took; a start that fails names the server's own log."""
 
     STATUS_EVERY_S = 1.0
+    FAST_POLL_S = 0.0  # a server whose readiness check is cheap is polled every 0.1 s for this long first
+    FAST_POLL_EVERY_S = 0.1
+
+    async def _poll_fast(self) -> bool:
+        """Whether the server became ready within FAST_POLL_S (datatrove polls every `server_ready_delay_sec`: a
+        start that took 5.1 s cost 6). A server process that died is left to datatrove's loop to report."""
+        from loguru import logger
+
+        end = time.monotonic() + self.FAST_POLL_S
+        while time.monotonic() < end:
+            proc = getattr(self, "_server_process", None)
+            if proc is not None and proc.returncode is not None:
+                return False
+            if await self.is_ready():  # type: ignore[attr-defined]
+                logger.info(f"{type(self).__name__} server is ready.")  # datatrove's line (benchmarks read it)
+                return True
+            await asyncio.sleep(self.FAST_POLL_EVERY_S)
+        return False
 
     def _log_hint(self) -> str:
         path = self._get_log_file_path()  # type: ignore[attr-defined]
@@ -151,7 +173,8 @@ class AnnouncedStart:
 
         ticker = asyncio.create_task(status())
         try:
-            await super()._wait_until_ready(max_attempts, delay_sec)  # type: ignore[misc]
+            if not await self._poll_fast():
+                await super()._wait_until_ready(max_attempts, delay_sec)  # type: ignore[misc]
         except ServerError as e:
             screen(f"the model server ({what}) did not start after {time.monotonic() - t0:.0f} s: {e}; "
                    f"{self._log_hint()}")
@@ -170,15 +193,11 @@ class TransformersServer(AnnouncedStart, RetryingRequests, CustomServer):
     def get_base_url(self) -> str:
         return loopback_url(self._port)
 
+    FAST_POLL_S = 60.0
+
     async def is_ready(self) -> bool:
         """`transformers serve` answers /v1/models by listing the Hub cache (fails offline): ask /health."""
-        import httpx
-
-        try:
-            async with httpx.AsyncClient() as client:
-                return (await client.get(f"{self.get_base_url()}/health", timeout=5.0)).status_code == 200
-        except httpx.HTTPError:
-            return False
+        return await http_status(f"{self.get_base_url()}/health") == 200
 
     async def start_server(self) -> asyncio.subprocess.Process:
         kwargs = dict(self.config.model_kwargs or {})
@@ -357,6 +376,10 @@ class HalaInferenceRunner(InferenceRunner):
         self.retry = retry or RetryPolicy()
         if not replay_cache:
             self.request_cache.enabled = False
+        self.checkpoint_manager = ChunkCheckpoints.like(self.checkpoint_manager)
+
+    def _async_data_gen(self, sync_gen):
+        return read_ahead(sync_gen) if internals_ok("datatrove") else super()._async_data_gen(sync_gen)
 
     def _init_server(self, rank: int) -> InferenceServer:
         server = self._hala_server(rank)

@@ -16,17 +16,21 @@ from typing import Any, Callable, Iterator, Literal
 
 from datatrove.data import Document
 from datatrove.pipeline.base import PipelineStep
-from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
+from datatrove.pipeline.writers import JsonlWriter
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hala.pipelines.core.config import write_recipe
 from hala.pipelines.core.executors import ExecutorConfig, make_executor, run_stages, submitted
 from hala.pipelines.core.progress import StageProgress, input_rows
-from hala.pipelines.core.records import instruction_schema, instruction_writer_adapter, messages_text, stage_meta
+from hala.pipelines.core.records import (
+    document_row_adapter,
+    messages_text,
+    stage_meta,
+)
 from hala.pipelines.core.run_folder import bound_run, recipe_fingerprint
 from hala.pipelines.core.stages import HalaStage
 from hala.pipelines.core.stats import write_stats
-from hala.pipelines.io.records import WorkJsonlReader
+from hala.pipelines.io.records import WorkJsonlReader, record_writer
 from hala.pipelines.io.sources import ChainedSources
 from hala.pipelines.serving.identity import model_identity
 from hala.pipelines.serving.servers import (
@@ -307,7 +311,7 @@ def translate_pipelines(cfg: TranslateConfig, later_steps: list[PipelineStep] | 
         rollout_fn=translate_rollout,
         config=inference_config(cfg.server, model, log_folder=str(out / "logs" / "translate" / "server")),
         output_writer=JsonlWriter(str(work / "translated"), output_filename="${rank}_chunk_${chunk_index}.jsonl",
-                                  compression=None),
+                                  compression=None, adapter=document_row_adapter),
         shared_context=TranslatorContext(model, cfg.prompt, cfg.tm_path or str(DEFAULT_TM), cfg.max_segment_tokens,
                                          identity, str(task_tm_dir(cfg)) if task_tm_dir(cfg) else None),
         checkpoints_local_dir=str(work / "checkpoints"),
@@ -318,8 +322,7 @@ def translate_pipelines(cfg: TranslateConfig, later_steps: list[PipelineStep] | 
     progress = StageProgress("translate", input_rows(cfg.input, cfg.limit) if cfg.input else None)
     checks = [SourceLangStage(str(out), cfg.source_lang)] if cfg.source_lang else []
     first = make_executor(cfg.executor, [reader, progress, normalize, *checks, runner], str(out / "logs" / "translate"))
-    writer = ParquetWriter(data_dir or str(out / "data"), output_filename="${rank}.parquet",
-                           adapter=instruction_writer_adapter, schema=instruction_schema())
+    writer = record_writer("instructions", data_dir or str(out / "data"))  # same shards, per-batch bookkeeping
     second = make_executor(
         cfg.executor,
         [WorkJsonlReader(str(work / "translated"), compression=None), TranslateOutcomeStage(str(out), model),

@@ -24,7 +24,16 @@ def tm_key(model: str, prompt_version: str, segment: str) -> str:
 
 
 class TranslationMemory:
-    """SQLite-backed map from `tm_key` to the translated segment."""
+    """SQLite-backed map from `tm_key` to the translated segment.
+
+    A task asks it several times per row, so the hot path stays off the disk: the entries a task has found or
+    written recently are kept in memory (two generations of `CACHE_SIZE`: bounded, however large the TM grows), a
+    row's segments are looked up in one query (`lookup`), and new translations are written `FLUSH_EVERY` at a time in
+    one transaction (`flush`; `close` and `len` flush first). A task killed between two flushes loses at most that
+    many entries: its resumed rows ask the model for them again, nothing else changes."""
+
+    CACHE_SIZE = 50_000
+    FLUSH_EVERY = 256
 
     def __init__(self, path: str | Path, seed: str | Path | None = None, wal: bool = True):
         """`seed`: a TM read (never written) when `path` lacks a segment; `wal=False` for a file on a network
@@ -44,37 +53,83 @@ class TranslationMemory:
             self._seed = sqlite3.connect(f"{Path(seed).resolve().as_uri()}?mode=ro", uri=True,
                                          check_same_thread=False, timeout=60)
         self._inflight: dict[str, asyncio.Future] = {}
+        self._hot: dict[str, str] = {}
+        self._old: dict[str, str] = {}
+        self._pending: list[tuple[str, str, str, str, str]] = []
+
+    def _remember(self, key: str, target: str) -> None:
+        if len(self._hot) >= self.CACHE_SIZE:
+            self._old, self._hot = self._hot, {}
+        self._hot[key] = target
+
+    def _cached(self, key: str) -> str | None:
+        target = self._hot.get(key)
+        if target is None:
+            target = self._old.get(key)
+            if target is not None:
+                self._remember(key, target)
+        return target
+
+    def lookup(self, keys: list[str]) -> list[str | None]:
+        """The stored translation of each key (None where there is none): memory first, then one query per file."""
+        found = {k: t for k in keys if (t := self._cached(k)) is not None}
+        missing = [k for k in dict.fromkeys(keys) if k not in found]
+        for conn in (self._conn, self._seed):
+            if not missing or conn is None:
+                continue
+            for i in range(0, len(missing), 500):
+                part = missing[i : i + 500]
+                with self._lock:
+                    rows = conn.execute(f"SELECT key, target FROM tm WHERE key IN ({','.join('?' * len(part))})",
+                                        part).fetchall()
+                for key, target in rows:
+                    found[key] = target
+                    self._remember(key, target)
+            missing = [k for k in missing if k not in found]
+        return [found.get(k) for k in keys]
 
     def get(self, model: str, prompt_version: str, segment: str) -> str | None:
-        key = tm_key(model, prompt_version, segment)
-        with self._lock:
-            row = self._conn.execute("SELECT target FROM tm WHERE key = ?", (key,)).fetchone()
-            if row is None and self._seed is not None:
-                row = self._seed.execute("SELECT target FROM tm WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else None
+        return self.lookup([tm_key(model, prompt_version, segment)])[0]
 
     def put(self, model: str, prompt_version: str, segment: str, target: str) -> None:
+        key = tm_key(model, prompt_version, segment)
+        self._pending.append((key, model, prompt_version, segment, target))
+        self._remember(key, target)
+        if len(self._pending) >= self.FLUSH_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the pending entries, in one transaction."""
+        if not self._pending:
+            return
+        rows, self._pending = self._pending, []
         with self._lock:
-            self._conn.execute(
-                "INSERT OR REPLACE INTO tm VALUES (?, ?, ?, ?, ?)",
-                (tm_key(model, prompt_version, segment), model, prompt_version, segment, target),
-            )
+            self._conn.execute("BEGIN")
+            try:
+                self._conn.executemany("INSERT OR REPLACE INTO tm VALUES (?, ?, ?, ?, ?)", rows)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
 
     def __len__(self) -> int:
+        self.flush()
         with self._lock:
             return self._conn.execute("SELECT COUNT(*) FROM tm").fetchone()[0]
 
     async def get_or_translate(
-        self, model: str, prompt_version: str, segment: str, translate: Callable[[str], Awaitable[str]]
+        self, model: str, prompt_version: str, segment: str, translate: Callable[[str], Awaitable[str]],
+        looked_up: bool = False,
     ) -> tuple[str, str]:
         """Return `(translation, origin)`: origin is `tm` (stored), `shared` (joined a concurrent call) or `model`.
 
-        A segment is translated once even when many rows ask for it at the same moment.
+        A segment is translated once even when many rows ask for it at the same moment. `looked_up`: the caller
+        has just found the segment missing with `lookup` (only what was written since is checked again).
         """
         key = tm_key(model, prompt_version, segment)
         if key in self._inflight:
             return await asyncio.shield(self._inflight[key]), "shared"
-        cached = self.get(model, prompt_version, segment)
+        cached = self._cached(key) if looked_up else self.lookup([key])[0]
         if cached is not None:
             return cached, "tm"
         future: asyncio.Future = asyncio.get_running_loop().create_future()
@@ -92,6 +147,7 @@ class TranslationMemory:
         return target, "model"
 
     def close(self) -> None:
+        self.flush()
         with self._lock:
             self._conn.close()
             if self._seed is not None:

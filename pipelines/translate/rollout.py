@@ -19,7 +19,7 @@ from datatrove.pipeline.inference.types import InferenceError, ServerError
 from hala.pipelines.core.text import duplicate_fraction
 from hala.pipelines.serving.requests import is_bad_request, redact
 from hala.pipelines.translate.masking import PlaceholderError, check_placeholders, mask, placeholder_counts, unmask
-from hala.pipelines.translate.memory import TranslationMemory
+from hala.pipelines.translate.memory import TranslationMemory, tm_key
 from hala.pipelines.translate.prompts import TranslationPrompt
 from hala.pipelines.translate.segmenter import rejoin, segment
 
@@ -87,10 +87,11 @@ class SegmentTranslator:
                 last_error = f"attempt {attempt + 1}: {e}"
         raise Rejected("structure", last_error)
 
-    async def translate_segment(self, segment_text: str, generate, origins: Counter) -> str:
+    async def translate_segment(self, segment_text: str, generate, origins: Counter, looked_up: bool = False) -> str:
         try:
             out, origin = await self.tm.get_or_translate(
-                self.settings.model, self.settings.prompt.version, segment_text, lambda t: self._ask(t, generate)
+                self.settings.model, self.settings.prompt.version, segment_text, lambda t: self._ask(t, generate),
+                looked_up=looked_up,
             )
         except Rejected:
             origins["failed"] += 1
@@ -99,16 +100,35 @@ class SegmentTranslator:
         return out
 
     async def translate_text(self, content: str, generate, origins: Counter) -> str:
-        masked = mask(content)
-        pieces = segment(masked.text, self.settings.max_segment_tokens, self.count_tokens)
-        todo = [p.text for p in pieces if p.translate]
+        return (await self.translate_texts([content], generate, origins))[0]
+
+    async def translate_texts(self, contents: list[str], generate, origins: Counter) -> list[str]:
+        """Translate the contents of one row: each masked and segmented once, the row's segments looked up in the
+        TM in one query, the rest asked concurrently (a failure raises once every request has ended)."""
+        s = self.settings
+        prepared = []
+        for content in contents:
+            masked = mask(content)
+            pieces = segment(masked.text, s.max_segment_tokens, self.count_tokens)
+            prepared.append((masked, pieces, [p.text for p in pieces if p.translate]))
+        todo = [t for _, _, texts in prepared for t in texts]
         origins["segments"] += len(todo)
-        translated = await _gather_all(self.translate_segment(t, generate, origins) for t in todo)
-        joined = rejoin(pieces, translated)
-        try:
-            return unmask(joined, masked.spans)
-        except PlaceholderError as e:  # cannot happen when every segment passed its check; kept as a guard
-            raise Rejected("structure", str(e)) from e
+        known = self.tm.lookup([tm_key(s.model, s.prompt.version, t) for t in todo])
+        origins["tm_hits"] += sum(k is not None for k in known)
+        misses = [i for i, k in enumerate(known) if k is None]
+        if misses:
+            asked = await _gather_all(self.translate_segment(todo[i], generate, origins, looked_up=True) for i in misses)
+            for i, text in zip(misses, asked):
+                known[i] = text
+        out, start = [], 0
+        for masked, pieces, texts in prepared:
+            joined = rejoin(pieces, known[start : start + len(texts)])
+            start += len(texts)
+            try:
+                out.append(unmask(joined, masked.spans))
+            except PlaceholderError as e:  # cannot happen when every segment passed its check; kept as a guard
+                raise Rejected("structure", str(e)) from e
+        return out
 
 
 async def _gather_all(coros) -> list:
@@ -126,7 +146,7 @@ async def translate_rollout(document: Document, generate, *, translator: Segment
     origins: Counter = Counter()
     messages = document.metadata["messages"]
     try:
-        contents = await _gather_all(translator.translate_text(m["content"], generate, origins) for m in messages)
+        contents = await translator.translate_texts([m["content"] for m in messages], generate, origins)
     except Rejected as e:
         return {"status": "rejected", "reason": e.reason, "detail": e.detail, "origins": dict(origins)}
     except ServerError:

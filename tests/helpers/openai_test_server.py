@@ -2,7 +2,10 @@
 
 It can misbehave on purpose, bounded and on 127.0.0.1 only: answer 429 (with `Retry-After`) or 503 to one request
 in `flaky_every`, fail every request while `down` is set, answer 400 to a payload holding `poison` (with an error
-body that echoes the request's Authorization header, as some servers do).
+body that echoes the request's Authorization header, as some servers do). It speaks HTTP/1.0 (a connection per
+request) unless `keep_alive`: then HTTP/1.1 keep-alive, and with `drop_idle` it closes each connection after one
+answer without saying so (what a server's keep-alive timeout does to an idle connection). `.connections` counts the
+connections it accepted.
 """
 
 from __future__ import annotations
@@ -19,6 +22,11 @@ MODEL = "echo-translator"
 class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
+
+    def setup(self):
+        super().setup()
+        with self.server.lock:
+            self.server.connections += 1
 
     def _send(self, code: int, body: dict, headers: dict | None = None):
         data = json.dumps(body).encode()
@@ -54,18 +62,25 @@ class _Handler(BaseHTTPRequestHandler):
             auth = self.headers.get("Authorization", "")
             return self._send(400, {"error": {"message": f"bad request from {auth} " + "x" * 5000}})
         srv.served.append(text)
+        if srv.drop_idle:
+            self.close_connection = True  # after this answer, with no `Connection: close` to warn the client
         self._send(200, {"id": "x", "object": "chat.completion", "model": payload["model"],
                          "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
                                       "finish_reason": "stop"}],
                          "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}})
 
 
+class _KeepAliveHandler(_Handler):
+    protocol_version = "HTTP/1.1"
+
+
 @contextmanager
-def openai_test_server(flaky_every: int = 0, poison: str | None = None,
-                       model: str = MODEL) -> Iterator[ThreadingHTTPServer]:
-    """The server, running on 127.0.0.1 for the block; `.url`, `.count` (requests), `.served`, `.down`."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.model = model
+def openai_test_server(flaky_every: int = 0, poison: str | None = None, model: str = MODEL, keep_alive: bool = False,
+                       drop_idle: bool = False) -> Iterator[ThreadingHTTPServer]:
+    """The server, running on 127.0.0.1 for the block; `.url`, `.count` (requests), `.served`, `.down`,
+    `.connections`."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _KeepAliveHandler if keep_alive else _Handler)
+    server.model, server.drop_idle, server.connections = model, drop_idle, 0
     server.flaky_every, server.poison, server.down = flaky_every, poison, False
     server.count, server.failures, server.served, server.lock = 0, 0, [], threading.Lock()
     server.url = f"http://127.0.0.1:{server.server_port}"

@@ -45,3 +45,24 @@ def test_every_private_attribute_used_still_exists():
         assert inspect.iscoroutinefunction(getattr(InferenceServer, name)), name
     assert list(inspect.signature(InferenceServer._make_request).parameters) == ["self", "payload"]
     assert callable(InferenceServer._get_log_file_path)
+
+
+def test_inference_checkpoint_and_reader_internals_still_exist(tmp_path):
+    """What `ChunkCheckpoints` and `read_ahead` rely on (datatrove's CheckpointManager and the runner's reader hook)."""
+    from datatrove.pipeline.inference.checkpointing import CheckpointManager
+    from datatrove.pipeline.inference.run_inference import InferenceRunner
+
+    manager = CheckpointManager(str(tmp_path / "ckpt"), 7)
+    for name in ("checkpoints_local_dir", "records_per_chunk", "request_cache", "per_chunk_counts",
+                 "new_completed_chunks", "file_locks"):
+        assert hasattr(manager, name), name
+    for name in ("write_document", "update_last_chunk_index", "cleanup_last_chunk"):
+        assert inspect.iscoroutinefunction(getattr(CheckpointManager, name)), name
+    assert list(inspect.signature(CheckpointManager.write_document).parameters) == [
+        "self", "document", "rank", "chunk_index", "output_writer_context"]
+    assert list(inspect.signature(InferenceRunner._async_data_gen).parameters) == ["self", "sync_gen"]
+    assert compat.ChunkCheckpoints.like(manager).records_per_chunk == 7
+    # hala.pipelines.serving.servers.AnnouncedStart._poll_fast reads the server process datatrove keeps
+    from datatrove.pipeline.inference.servers import InferenceServer
+
+    assert "self._server_process" in inspect.getsource(InferenceServer.__init__)

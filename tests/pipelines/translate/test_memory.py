@@ -77,3 +77,28 @@ def test_tm_user_errors(tmp_path):
     pq.write_table(pa.table({"x": ["1"]}), tmp_path / "other.parquet")
     r = hala("tm", "import", str(tmp_path / "other.parquet"), "--tm", str(tmp_path / "tm.sqlite"))
     assert r.returncode == 2 and "are not a TM export's" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_new_entries_are_written_in_batches_and_found_before_they_are(tmp_path):
+    """A task writes its translations FLUSH_EVERY at a time in one transaction (one commit per segment cost more
+    than the request for it); what is not written yet is still found, and `close` writes the rest."""
+    path = tmp_path / "tm.sqlite"
+    tm = TranslationMemory(path)
+    n = TranslationMemory.FLUSH_EVERY - 1
+    for i in range(n):
+        tm.put("m", "v1", f"segment {i}", f"مقطع {i}")
+    on_disk = lambda: sqlite3.connect(path).execute("SELECT COUNT(*) FROM tm").fetchone()[0]  # noqa: E731
+    assert on_disk() == 0  # nothing committed yet
+    assert tm.get("m", "v1", "segment 3") == "مقطع 3"
+    assert tm.lookup([]) == []
+    tm.put("m", "v1", f"segment {n}", f"مقطع {n}")
+    assert on_disk() == n + 1  # the batch is full: one transaction
+    tm.put("m", "v1", "last", "الأخير")
+    tm.close()
+    assert on_disk() == n + 2
+    again = TranslationMemory(path)
+    from hala.pipelines.translate.memory import tm_key
+
+    assert again.lookup([tm_key("m", "v1", "last"), tm_key("m", "v1", "nothing"), tm_key("m", "v1", "segment 0")]) \
+        == ["الأخير", None, "مقطع 0"]
+    again.close()
