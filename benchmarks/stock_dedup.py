@@ -26,6 +26,10 @@ What hala's Arabic normalization costs is measured twice: on its own (`normalize
 in this process: µs/row and its share of hala's CPU time; hala normalizes each key once, in the signature pass),
 and, with `--normalization-ab`, as an A/B in the same run: hala once more with the normalization switched off
 (the raw key; workers are forked, so they inherit the switch), whose CPU time per row is subtracted from hala's.
+
+`--hala-only` (the scale run) runs `hala dedup` as its own command (`python -m hala.pipelines.cli.app dedup`), so
+its peak RSS is the command's and its workers' (RUSAGE_CHILDREN, the largest of them), printed with this process's
+(RUSAGE_SELF, which generated the rows) and their sum; plus its wall and CPU time and each executor's time.
 """
 
 from __future__ import annotations
@@ -239,19 +243,58 @@ def print_rss() -> None:
     print(f"  peak RSS: this process {me:,.0f} MB + the largest worker {kids:,.0f} MB = {me + kids:,.0f} MB")
 
 
+# `hala dedup` in its own process; with RAW_KEY the key's normalization is switched off first (forked workers
+# inherit the switch; the A/B checks that they did: the raw key removes other rows).
+CLI = "import sys; from hala.pipelines.cli.app import main; {switch}sys.argv = ['hala', *sys.argv[1:]]; main()"
+RAW_KEY = "import hala.pipelines.dedup.steps as s; from hala.pipelines.dedup.keys import key_text; s.dedup_key = key_text; "
+
+
+def cli_hala(shards: Path, out: Path, workers: int, raw_key: bool = False) -> tuple[dict, float, float]:
+    """`hala dedup --key target` as a user runs it, in a process of its own (none of this process's memory):
+    (stats, wall seconds, CPU seconds of it and its workers)."""
+    import json
+    import os
+    import resource
+    import subprocess
+
+    def cpu() -> float:
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return kids.ru_utime + kids.ru_stime
+
+    args = ["dedup", str(shards), str(out), "--key", "target", "--tasks", str(workers), "--workers", str(workers)]
+    c0, t0 = cpu(), time.perf_counter()
+    r = subprocess.run([sys.executable, "-c", CLI.format(switch=RAW_KEY if raw_key else ""), *args],
+                       capture_output=True, text=True, env={**os.environ, "HALA_PROGRESS": "0"})
+    wall, used = time.perf_counter() - t0, cpu() - c0
+    if r.returncode:
+        raise SystemExit(f"hala dedup failed ({r.returncode}): {r.stderr[-2000:]}")
+    return json.loads((out / "stats.json").read_text()), wall, used
+
+
 def hala_scale(rows: list[dict], tmp: Path, workers: int, ab: bool) -> int:
-    """`hala dedup` alone at scale: wall and CPU time, each executor's time, peak RSS, the normalization's cost."""
+    """`hala dedup` alone at scale, as its own command: wall and CPU time, each executor's time, peak RSS, the
+    normalization's cost."""
     n = len(rows)
-    stats, t_h, c_h = timed_hala(tmp / "in", tmp / "hala", workers)
+    stats, t_h, c_h = cli_hala(tmp / "in", tmp / "hala", workers)
     d = stats["stages"]["dedup"]
     print(f"hala dedup (exact + MinHash, 4 executors, {workers} tasks at once, 14 bucket tasks): {t_h:7.1f} s "
           f"{n / t_h:9,.0f} rows/s  removed {d['rejected']:,} {d['reasons']}  CPU {c_h / n * 1e6:5.0f} µs/row  "
           f"[{load()}]")
     print("  executors: " + ", ".join(f"{k} {v:.1f} s" for k, v in stage_seconds(tmp / "hala" / "logs").items()))
-    print_rss()
+    me, kids = peak_rss_mb(), peak_rss_mb(children=True)
+    print(f"  peak RSS: hala dedup's largest process {kids:,.0f} MB (RUSAGE_CHILDREN: the command and its workers) + "
+          f"this benchmark process {me:,.0f} MB (RUSAGE_SELF: it generated the {n:,} rows) = {me + kids:,.0f} MB")
     print_normalization(rows, t_h, c_h, workers)
     if ab:
-        normalization_ab(tmp, n, workers, t_h, c_h)
+        raw, t_raw, c_raw = cli_hala(tmp / "in", tmp / "hala_raw_key", workers, raw_key=True)
+        r = raw["stages"]["dedup"]
+        if r == d:
+            raise SystemExit("normalization A/B: the raw-key run removed exactly the same rows: the switch did not "
+                             "reach the workers")
+        print(f"normalization A/B: hala with the raw key (no normalization) {t_raw:7.1f} s  CPU "
+              f"{c_raw / n * 1e6:5.0f} µs/row, removed {r['rejected']:,}; with normalization {t_h:7.1f} s  CPU "
+              f"{c_h / n * 1e6:5.0f} µs/row → normalization costs {(c_h - c_raw) / n * 1e6:+.1f} µs/row "
+              f"({(c_h - c_raw) / c_h:+.1%} of hala's CPU, {(t_h - t_raw) / t_h:+.1%} of its wall time)")
     return 0
 
 
