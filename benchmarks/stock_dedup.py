@@ -25,7 +25,8 @@ borderline pairs near the LSH threshold fall differently (other shingle hashes):
 What hala's Arabic normalization costs is measured twice: on its own (`normalize_arabic` over every row's raw key,
 in this process: µs/row and its share of hala's CPU time; hala normalizes each key once, in the signature pass),
 and, with `--normalization-ab`, as an A/B in the same run: hala once more with the normalization switched off
-(the raw key; workers are forked, so they inherit the switch), whose CPU time per row is subtracted from hala's.
+(the raw key, shingled with datatrove's default text config as stock's is; workers are forked, so they inherit
+the switch), whose CPU time per row is subtracted from hala's.
 
 `--hala-only` (the scale run) runs `hala dedup` as its own command (`python -m hala.pipelines.cli.app dedup`), so
 its peak RSS is the command's and its workers' (RUSAGE_CHILDREN, the largest of them), printed with this process's
@@ -191,12 +192,15 @@ def normalization_ab(tmp: Path, n: int, workers: int, t_h: float, c_h: float) ->
     if start_method() != "fork":
         print("normalization A/B skipped: workers are spawned here, so they would not see the switch")
         return
-    normalized = steps.dedup_key
-    steps.dedup_key = key_text  # the raw key: no Arabic normalization (forked workers inherit this)
+    from datatrove.utils.text import TextNormConfig
+
+    normalized, norm = steps.dedup_key, steps.KEY_TEXT_NORM
+    # the raw key, shingled with datatrove's default text config as stock does (forked workers inherit this)
+    steps.dedup_key, steps.KEY_TEXT_NORM = key_text, TextNormConfig()
     try:
         stats, t_raw, c_raw = timed_hala(tmp / "in", tmp / "hala_raw_key", workers)
     finally:
-        steps.dedup_key = normalized
+        steps.dedup_key, steps.KEY_TEXT_NORM = normalized, norm
     shutil.rmtree(tmp / "hala_raw_key", ignore_errors=True)
     d = stats["stages"]["dedup"]
     print(f"normalization A/B: hala with the raw key (no normalization) {t_raw:7.2f} s  CPU {c_raw / n * 1e6:5.0f} "
@@ -246,7 +250,8 @@ def print_rss() -> None:
 # `hala dedup` in its own process; with RAW_KEY the key's normalization is switched off first (forked workers
 # inherit the switch; the A/B checks that they did: the raw key removes other rows).
 CLI = "import sys; from hala.pipelines.cli.app import main; {switch}sys.argv = ['hala', *sys.argv[1:]]; main()"
-RAW_KEY = "import hala.pipelines.dedup.steps as s; from hala.pipelines.dedup.keys import key_text; s.dedup_key = key_text; "
+RAW_KEY = ("import hala.pipelines.dedup.steps as s; from hala.pipelines.dedup.keys import key_text; "
+           "from datatrove.utils.text import TextNormConfig; s.dedup_key = key_text; s.KEY_TEXT_NORM = TextNormConfig(); ")
 
 
 def cli_hala(shards: Path, out: Path, workers: int, raw_key: bool = False) -> tuple[dict, float, float]:

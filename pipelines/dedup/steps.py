@@ -21,6 +21,7 @@ import hashlib
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.io import get_datafolder
 from datatrove.pipeline.base import PipelineStep
+from datatrove.utils.text import TextNormConfig
 from datatrove.utils.word_tokenizers import WordTokenizer
 
 from hala.pipelines.core.errors import RunFailed
@@ -42,6 +43,14 @@ class SplitWordTokenizer(WordTokenizer):
 
     def span_tokenize(self, text: str) -> list[tuple[int, int]]:
         return [(0, len(text))]
+
+
+# What MinHash's shingling (datatrove's simplify_text) still has to do to a normalized key: numbers to 0 and
+# combining marks dropped. Lowercasing, punctuation and whitespace were done by the key's normalization (a key is
+# lowercase words, one space apart, with no character of datatrove's punctuation list once numbers are 0), so the
+# shingles are the same as under datatrove's default config (tests/pipelines/dedup/test_key_norm.py checks it over
+# every Unicode character), for about half of simplify_text's work.
+KEY_TEXT_NORM = TextNormConfig(lowercase=False, norm_whitespace=False, remove_punctuation=False)
 
 
 def key_hash(key: str) -> int:
