@@ -146,13 +146,13 @@ def dedup_case(tmp: Path, rows: int, tasks: int) -> dict:
     clean = tmp / f"d_clean_{tasks}"
     assert run(args(clean)).returncode == 0
     out = tmp / f"d_kill_{tasks}"
-    mark = out / "logs" / "dedup_6_mark"
-    was_killed = killed(args(out), lambda: mark.is_dir())
+    final = out / "logs" / "dedup_4_final"
+    was_killed = killed(args(out), lambda: final.is_dir())
     r = run(args(out))
     assert r.returncode == 0, r.stderr[-2000:]
     stats = json.loads((out / "stats.json").read_text())["stages"]
     return compare(f"dedup --tasks {tasks}", clean, out, rows,
-                   f"killed={was_killed} in the mark pass; stats dedup read {stats['dedup']['read']}")
+                   f"killed={was_killed} in the final pass; stats dedup read {stats['dedup']['read']}")
 
 
 def report_case(tmp: Path) -> dict:

@@ -1,6 +1,7 @@
 """Near-dedup: datatrove's stock MinHash pipeline against `hala dedup`, same rows, same run.
 
-    python benchmarks/stock_dedup.py [--rows 100000] [--workers 2]
+    python benchmarks/stock_dedup.py [--rows 100000] [--workers 2] [--normalization-ab]
+    python benchmarks/stock_dedup.py --rows 1000000 --hala-only     # the scale run: times, executors, peak RSS
 
 Data: bench_common.synthetic_pairs plus duplicates planted among them (5% exact copies of an earlier target, 5%
 near copies: one word added, 2% copies whose only change is alef/hamza spelling, which only hala's Arabic
@@ -10,15 +11,26 @@ normalization sees as the same text). Deduplicated on the target side (`tgt`).
   MinhashDedupCluster → MinhashDedupFilter → ParquetWriter, datatrove's own classes and default text
   normalization, with hala's defaults for the rest: 3-word shingles over whitespace words (hala's SplitWordTokenizer:
   datatrove's own whitespace tokenizer needs spaCy), 14 buckets × 8 hashes, sha1 at 64 bits, seed 1;
-- hala: `run_dedup` as `hala dedup --key target` runs it (its `read` stage, exact dedup first, MinHash over the
-  Arabic-normalized key, deterministic kept twin, rejects with reasons, stats).
+- hala: `run_dedup` as `hala dedup --key target` runs it (its `read` stage, exact and MinHash dedup over the
+  Arabic-normalized key in datatrove's 4 MinHash executors, deterministic kept twin, rejects with reasons, stats).
+
+The modules both runs use are imported before either is timed (the first run would otherwise pay them).
 
 Both with `--workers` tasks at once; the stock figure is its run on the raw target. Agreement: the same stock
 pipeline is run once more (not timed) on hala's normalized key, so the shingles are byte-identical; its duplicate
 clusters (each with its kept row) and the number of rows removed must then equal hala's, or the run exits 1 (which
 twin is kept is each tool's own rule). On the raw target the stock run misses the alef-variant copies, and
-borderline pairs near the LSH threshold fall differently (other shingle hashes): those counts are printed. The cost of hala's Arabic normalization is timed on its own (the key of
-every row, in this process) and printed as a share of hala's wall time.
+borderline pairs near the LSH threshold fall differently (other shingle hashes): those counts are printed.
+
+What hala's Arabic normalization costs is measured twice: on its own (`normalize_arabic` over every row's raw key,
+in this process: µs/row and its share of hala's CPU time; hala normalizes each key once, in the signature pass),
+and, with `--normalization-ab`, as an A/B in the same run: hala once more with the normalization switched off
+(the raw key, shingled with datatrove's default text config as stock's is; workers are forked, so they inherit
+the switch), whose CPU time per row is subtracted from hala's.
+
+`--hala-only` (the scale run) runs `hala dedup` as its own command (`python -m hala.pipelines.cli.app dedup`), so
+its peak RSS is the command's and its workers' (RUSAGE_CHILDREN, the largest of them), printed with this process's
+(RUSAGE_SELF, which generated the rows) and their sum; plus its wall and CPU time and each executor's time.
 """
 
 from __future__ import annotations
@@ -117,11 +129,84 @@ def stock_clusters(out: Path) -> tuple[set[str], list[set[str]]]:
     return removed, list(members.values())
 
 
+def warm_imports() -> None:
+    """Import what both runs use, so that neither pays the imports inside its timing; and no tqdm monitor thread:
+    the first single-task stage run in this process (datatrove's clustering draws a bar) would start it, and with
+    that thread alive every later pool spawns its workers (hala.pipelines.core.executors.start_method), each
+    re-importing everything; a pipeline run on its own does not have it."""
+    from tqdm import tqdm
+
+    tqdm.monitor_interval = 0
+    import datatrove.executor  # noqa: F401
+    import datatrove.pipeline.dedup.minhash  # noqa: F401
+    import datatrove.pipeline.readers  # noqa: F401
+    import datatrove.pipeline.writers  # noqa: F401
+    import polars  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+
+    import hala.pipelines.dedup.flow  # noqa: F401
+    import hala.pipelines.dedup.steps  # noqa: F401
+    import hala.pipelines.io.records  # noqa: F401
+
+
 def run_hala(shards: Path, out: Path, workers: int) -> dict:
     from hala.pipelines.dedup.flow import DedupConfig, run_dedup
 
     return run_dedup(str(shards), str(out), DedupConfig(key="target"), tasks=workers, workers=workers,
                      check_input=True)
+
+
+def timed_hala(shards: Path, out: Path, workers: int) -> tuple[dict, float, float]:
+    """(stats, wall seconds, CPU seconds of this process and its workers) of one hala run."""
+    c0, t0 = cpu_seconds(), time.perf_counter()
+    stats = run_hala(shards, out, workers)
+    return stats, time.perf_counter() - t0, cpu_seconds() - c0
+
+
+def normalization_seconds(rows: list[dict]) -> float:
+    """CPU seconds of hala's Arabic normalization of every row's dedup key (the raw keys are built first)."""
+    from hala.pipelines.dedup.keys import key_text
+    from hala.pipelines.filters.arabic import normalize_arabic
+
+    raw = [key_text(r, "pairs", "target") for r in rows]
+    c0 = time.process_time()
+    for text in raw:
+        normalize_arabic(text)
+    return time.process_time() - c0
+
+
+def print_normalization(rows: list[dict], t_h: float, c_h: float, workers: int) -> None:
+    n = len(rows)
+    c_norm = normalization_seconds(rows)
+    print(f"hala's Arabic normalization alone: {c_norm:.2f} CPU s for {n:,} keys ({c_norm / n * 1e6:.1f} µs/row, "
+          f"{c_norm / c_h:.1%} of hala's CPU time, ≈{c_norm / workers / t_h:.1%} of its wall time on {workers} "
+          "workers; paid once per row, in the signature pass)")
+
+
+def normalization_ab(tmp: Path, n: int, workers: int, t_h: float, c_h: float) -> None:
+    """hala once more with the key's normalization off (the raw key), in the same run: what normalizing costs."""
+    from hala.pipelines.core.executors import start_method
+    from hala.pipelines.dedup import steps
+    from hala.pipelines.dedup.keys import key_text
+
+    if start_method() != "fork":
+        print("normalization A/B skipped: workers are spawned here, so they would not see the switch")
+        return
+    from datatrove.utils.text import TextNormConfig
+
+    normalized, norm = steps.dedup_key, steps.KEY_TEXT_NORM
+    # the raw key, shingled with datatrove's default text config as stock does (forked workers inherit this)
+    steps.dedup_key, steps.KEY_TEXT_NORM = key_text, TextNormConfig()
+    try:
+        stats, t_raw, c_raw = timed_hala(tmp / "in", tmp / "hala_raw_key", workers)
+    finally:
+        steps.dedup_key, steps.KEY_TEXT_NORM = normalized, norm
+    shutil.rmtree(tmp / "hala_raw_key", ignore_errors=True)
+    d = stats["stages"]["dedup"]
+    print(f"normalization A/B: hala with the raw key (no normalization) {t_raw:7.2f} s  CPU {c_raw / n * 1e6:5.0f} "
+          f"µs/row, removed {d['rejected']:,}; with normalization {t_h:7.2f} s  CPU {c_h / n * 1e6:5.0f} µs/row → "
+          f"normalization costs {(c_h - c_raw) / n * 1e6:+.1f} µs/row ({(c_h - c_raw) / c_h:+.1%} of hala's CPU, "
+          f"{(t_h - t_raw) / t_h:+.1%} of its wall time)")
 
 
 def hala_clusters(out: Path) -> tuple[set[str], list[set[str]]]:
@@ -155,17 +240,66 @@ def stage_seconds(logs: Path) -> dict[str, float]:
     return out
 
 
-def hala_scale(tmp: Path, n: int, workers: int) -> int:
-    """`hala dedup` alone at scale: wall and CPU time, each executor's time, the largest process's peak RSS."""
-    c0, t0 = cpu_seconds(), time.perf_counter()
-    stats = run_hala(tmp / "in", tmp / "hala", workers)
-    t_h, c_h = time.perf_counter() - t0, cpu_seconds() - c0
+def print_rss() -> None:
+    """Peak RSS of this process (RUSAGE_SELF) and of the largest worker (RUSAGE_CHILDREN: the kernel keeps the
+    largest descendant's peak, not a sum); their sum bounds what the run held at once with one worker at a time."""
+    me, kids = peak_rss_mb(), peak_rss_mb(children=True)
+    print(f"  peak RSS: this process {me:,.0f} MB + the largest worker {kids:,.0f} MB = {me + kids:,.0f} MB")
+
+
+# `hala dedup` in its own process; with RAW_KEY the key's normalization is switched off first (forked workers
+# inherit the switch; the A/B checks that they did: the raw key removes other rows).
+CLI = "import sys; from hala.pipelines.cli.app import main; {switch}sys.argv = ['hala', *sys.argv[1:]]; main()"
+RAW_KEY = ("import hala.pipelines.dedup.steps as s; from hala.pipelines.dedup.keys import key_text; "
+           "from datatrove.utils.text import TextNormConfig; s.dedup_key = key_text; s.KEY_TEXT_NORM = TextNormConfig(); ")
+
+
+def cli_hala(shards: Path, out: Path, workers: int, raw_key: bool = False) -> tuple[dict, float, float]:
+    """`hala dedup --key target` as a user runs it, in a process of its own (none of this process's memory):
+    (stats, wall seconds, CPU seconds of it and its workers)."""
+    import json
+    import os
+    import resource
+    import subprocess
+
+    def cpu() -> float:
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return kids.ru_utime + kids.ru_stime
+
+    args = ["dedup", str(shards), str(out), "--key", "target", "--tasks", str(workers), "--workers", str(workers)]
+    c0, t0 = cpu(), time.perf_counter()
+    r = subprocess.run([sys.executable, "-c", CLI.format(switch=RAW_KEY if raw_key else ""), *args],
+                       capture_output=True, text=True, env={**os.environ, "HALA_PROGRESS": "0"})
+    wall, used = time.perf_counter() - t0, cpu() - c0
+    if r.returncode:
+        raise SystemExit(f"hala dedup failed ({r.returncode}): {r.stderr[-2000:]}")
+    return json.loads((out / "stats.json").read_text()), wall, used
+
+
+def hala_scale(rows: list[dict], tmp: Path, workers: int, ab: bool) -> int:
+    """`hala dedup` alone at scale, as its own command: wall and CPU time, each executor's time, peak RSS, the
+    normalization's cost."""
+    n = len(rows)
+    stats, t_h, c_h = cli_hala(tmp / "in", tmp / "hala", workers)
     d = stats["stages"]["dedup"]
-    print(f"hala dedup (exact + MinHash, 7 executors, {workers} tasks at once, 14 bucket tasks): {t_h:7.1f} s "
+    print(f"hala dedup (exact + MinHash, 4 executors, {workers} tasks at once, 14 bucket tasks): {t_h:7.1f} s "
           f"{n / t_h:9,.0f} rows/s  removed {d['rejected']:,} {d['reasons']}  CPU {c_h / n * 1e6:5.0f} µs/row  "
           f"[{load()}]")
     print("  executors: " + ", ".join(f"{k} {v:.1f} s" for k, v in stage_seconds(tmp / "hala" / "logs").items()))
-    print(f"  peak RSS: this process {peak_rss_mb():,.0f} MB, the largest worker {peak_rss_mb(children=True):,.0f} MB")
+    me, kids = peak_rss_mb(), peak_rss_mb(children=True)
+    print(f"  peak RSS: hala dedup's largest process {kids:,.0f} MB (RUSAGE_CHILDREN: the command and its workers) + "
+          f"this benchmark process {me:,.0f} MB (RUSAGE_SELF: it generated the {n:,} rows) = {me + kids:,.0f} MB")
+    print_normalization(rows, t_h, c_h, workers)
+    if ab:
+        raw, t_raw, c_raw = cli_hala(tmp / "in", tmp / "hala_raw_key", workers, raw_key=True)
+        r = raw["stages"]["dedup"]
+        if r == d:
+            raise SystemExit("normalization A/B: the raw-key run removed exactly the same rows: the switch did not "
+                             "reach the workers")
+        print(f"normalization A/B: hala with the raw key (no normalization) {t_raw:7.1f} s  CPU "
+              f"{c_raw / n * 1e6:5.0f} µs/row, removed {r['rejected']:,}; with normalization {t_h:7.1f} s  CPU "
+              f"{c_h / n * 1e6:5.0f} µs/row → normalization costs {(c_h - c_raw) / n * 1e6:+.1f} µs/row "
+              f"({(c_h - c_raw) / c_h:+.1%} of hala's CPU, {(t_h - t_raw) / t_h:+.1%} of its wall time)")
     return 0
 
 
@@ -174,8 +308,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--hala-only", action="store_true", help="scale run: hala's time, stage times and peak RSS only")
+    ap.add_argument("--normalization-ab", action="store_true",
+                    help="run hala once more with the key's normalization off: what normalizing costs, measured")
     args = ap.parse_args(argv)
     quiet_logs()
+    warm_imports()
     rows, alef = planted(args.rows)
     n = len(rows)
     tmp = Path(tempfile.mkdtemp(prefix="hala-stock-dedup-"))
@@ -184,31 +321,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{n:,} pairs (target side deduplicated), {len(alef):,} alef-variant copies; {args.workers} workers  "
               f"[{load()}]")
         if args.hala_only:
-            return hala_scale(tmp, n, args.workers)
+            return hala_scale(rows, tmp, args.workers, args.normalization_ab)
         c0, t0 = cpu_seconds(), time.perf_counter()
         run_stock(tmp / "in", tmp / "stock", args.workers)
         t_s, c_s = time.perf_counter() - t0, cpu_seconds() - c0
         stock, _ = stock_clusters(tmp / "stock")
         print(f"stock datatrove MinHash (4 executors): {t_s:7.2f} s {n / t_s:9,.0f} rows/s  removed {len(stock):,}  "
               f"CPU {c_s / n * 1e6:5.0f} µs/row   [{load()}]")
-        c0, t0 = cpu_seconds(), time.perf_counter()
-        stats = run_hala(tmp / "in", tmp / "hala", args.workers)
-        t_h, c_h = time.perf_counter() - t0, cpu_seconds() - c0
+        stats, t_h, c_h = timed_hala(tmp / "in", tmp / "hala", args.workers)
         hala, hala_groups = hala_clusters(tmp / "hala")
         d = stats["stages"]["dedup"]
-        print(f"hala dedup (exact + MinHash, 7 executors): {t_h:7.2f} s {n / t_h:9,.0f} rows/s  removed {len(hala):,} "
+        print(f"hala dedup (exact + MinHash, 4 executors): {t_h:7.2f} s {n / t_h:9,.0f} rows/s  removed {len(hala):,} "
               f"{d['reasons']}  CPU {c_h / n * 1e6:5.0f} µs/row   [{load()}]")
-        print(f"peak RSS of the largest worker process: {peak_rss_mb(children=True):,.0f} MB")
-
+        print("  executors: " + ", ".join(f"{k} {v:.1f} s" for k, v in stage_seconds(tmp / "hala" / "logs").items()))
+        print_rss()
+        print_normalization(rows, t_h, c_h, args.workers)
+        if args.normalization_ab:
+            normalization_ab(tmp, n, args.workers, t_h, c_h)
         from hala.pipelines.dedup.keys import dedup_key
 
-        t0 = time.perf_counter()
-        for r in rows:
-            dedup_key(r, "pairs", "target")
-        t_norm = time.perf_counter() - t0
-        print(f"hala's Arabic normalization alone: {t_norm:.2f} s for {n:,} keys ({t_norm / n * 1e6:.1f} µs/row, "
-              f"{t_norm / args.workers / t_h:.1%} of hala's wall time on {args.workers} workers; paid in 3 passes: "
-              f"exact signatures, MinHash signatures, mark)")
         verdict("dedup hala/stock rows/s", f"{t_s / t_h:.2f}× ({n / t_h:,.0f} vs {n / t_s:,.0f} rows/s)",
                      "≥ 1.0×", t_s / t_h >= 1.0)
         # the same stock pipeline over hala's normalized key: byte-identical shingles, so MinHash must find exactly

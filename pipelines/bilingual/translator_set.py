@@ -235,7 +235,7 @@ def _build(recipe: TranslatorSetRecipe) -> dict:
     from hala.pipelines.core.config import write_recipe
     from hala.pipelines.core.executors import make_executor
     from hala.pipelines.core.records import pair_schema, pair_writer_adapter
-    from hala.pipelines.dedup.flow import run_dedup
+    from hala.pipelines.dedup.flow import FINAL_STAGE, run_dedup
     from hala.pipelines.io.records import record_reader, record_writer
 
     out = Path(recipe.output)
@@ -253,7 +253,7 @@ def _build(recipe: TranslatorSetRecipe) -> dict:
     if has_rows(merged / "data"):
         run_dedup(str(merged), str(deduped), _exact_dedup_config(), kind="pairs")
         merge_rejects(deduped, out)
-        stage_logs.append(deduped / "logs" / "dedup_7_final")
+        stage_logs.append(deduped / "logs" / FINAL_STAGE)
     if has_rows(deduped / "data"):
         steps = [record_reader(str(deduped / "data")), AssignSplit(recipe.test_size, recipe.dev_size, recipe.salt),
                  *([AddReverse()] if recipe.reverse else []), SplitGuard(str(out)),

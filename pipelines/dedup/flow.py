@@ -1,12 +1,14 @@
 """Exact and MinHash near-deduplication over the normalized Arabic key, with datatrove's multi-stage dedup.
 
-`run_dedup(input_dir, output_dir, config)` runs, each on its own datatrove executor (logs under OUTPUT/logs/dedup_*):
+`run_dedup(input_dir, output_dir, config)` runs four datatrove executors (logs under OUTPUT/logs/dedup_*), as many
+as datatrove's own MinHash pipeline, and reads the input twice:
 
-1. exact signatures → 2. exact duplicate finding (ExactDedupSignature / ExactFindDedups on the key);
-3. MinHash signatures of the exact-deduplicated stream → 4. buckets → 5. clusters (MinhashDedupSignature /
-   Buckets / Cluster);
-6. mark: the datatrove filters drop duplicates into decision files, the kept twins are noted;
-7. final: the `dedup` stage rejects each duplicate with `kept=<twin id>` and writes the rest as parquet.
+1. signatures: each row's key is normalized (once) and hashed, and its MinHash signature written
+   (MinhashDedupSignature);
+2. buckets (MinhashDedupBuckets, one task per band; only with `near`);
+3. clusters (MinhashDedupCluster, one task), then the decisions: exact copies share their twin's signature, so
+   the clusters and the key hashes together give every group of duplicates and its kept twin (the smallest id);
+4. final: the `dedup` stage rejects each duplicate with its reason and `kept=<twin id>`, and writes the rest.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from hala.pipelines.core.stats import atomic_write_json, write_stats
 from hala.pipelines.dedup.keys import DedupKeyName, dedup_key
 from hala.pipelines.filters import FilterConfig, Kind
 from hala.pipelines.io.records import detect_kind, record_reader
+
+SIGNATURES_STAGE = "dedup_1_signatures"
+FINAL_STAGE = "dedup_4_final"  # its logs hold the `dedup` stage's accounting
 
 
 class DedupConfig(BaseModel):
@@ -72,12 +77,6 @@ def run_dedup(input_dir: str, output_dir: str, config: DedupConfig | None = None
 def _run_dedup(input_dir: str, out: Path, config: DedupConfig, engine: ExecutorConfig, kind: str,
                check_input: bool) -> dict:
     """run_dedup's work, once OUTPUT is bound to this run."""
-    from datatrove.pipeline.dedup.exact_dedup import (
-        ExactDedupConfig,
-        ExactDedupFilter,
-        ExactDedupSignature,
-        ExactFindDedups,
-    )
     from datatrove.pipeline.dedup.minhash import (
         MinhashConfig,
         MinhashDedupBuckets,
@@ -86,15 +85,8 @@ def _run_dedup(input_dir: str, out: Path, config: DedupConfig, engine: ExecutorC
     )
     from datatrove.utils.hashing import HashConfig
 
-    from hala.pipelines.dedup.steps import (
-        DecisionWriter,
-        DedupStage,
-        KeeperRecorder,
-        RankFilesMinhashFilter,
-        SetDedupKey,
-        SplitWordTokenizer,
-        key_content,
-    )
+    from hala.pipelines.dedup import steps
+    from hala.pipelines.dedup.steps import DedupStage, ResolveDuplicates, SetDedupKey, SplitWordTokenizer
     from hala.pipelines.io.records import ReadStage, input_files, record_reader, record_writer
 
     stages: list[tuple[str, object]] = []
@@ -118,43 +110,23 @@ def _run_dedup(input_dir: str, out: Path, config: DedupConfig, engine: ExecutorC
             return [record_reader(input_dir, kind=kind)]
         return [record_reader(input_dir, kind=kind, quarantine=True), ReadStage(rejects)]
 
-    exact_cfg = ExactDedupConfig(content_getter=key_content)
     # sha1 shingle hashes: datatrove's default xxhash hasher takes bytes, but MinHash hands it str shingles
     mh_cfg = MinhashConfig(n_grams=config.n_grams, num_buckets=config.num_buckets,
                            hashes_per_bucket=config.hashes_per_bucket, seed=config.seed,
-                           hash_config=HashConfig(hash_fc="sha1", precision=64))
-    tokenizer = SplitWordTokenizer()
-    key = SetDedupKey(kind, config.key)
-
-    def exact_filter(writer=None):
-        return ExactDedupFilter(str(work / "exact_dups"), config=exact_cfg, exclusion_writer=writer)
-
-    if config.exact:
-        stage("dedup_1_exact_sigs", [*reader(), key, ExactDedupSignature(str(work / "exact_sigs"), config=exact_cfg)])
-        stage("dedup_2_exact_find",
-              [ExactFindDedups(str(work / "exact_sigs"), str(work / "exact_dups"), config=exact_cfg)], 1)
+                           hash_config=HashConfig(hash_fc="sha1", precision=64), norm_config=steps.KEY_TEXT_NORM)
+    keys = SetDedupKey(kind, config.key, str(work / "keys"))
+    near = [MinhashDedupSignature(str(work / "mh_sigs"), config=mh_cfg, language=SplitWordTokenizer())]
+    stage(SIGNATURES_STAGE, [*reader(), keys, *(near if config.near else [])])
     if config.near:
-        pre = [exact_filter()] if config.exact else []
-        stage("dedup_3_minhash_sigs", [*reader(), key, *pre,
-                                       MinhashDedupSignature(str(work / "mh_sigs"), config=mh_cfg, language=tokenizer)])
-        stage("dedup_4_minhash_buckets",
+        stage("dedup_2_buckets",
               [MinhashDedupBuckets(str(work / "mh_sigs"), str(work / "mh_buckets"), config=mh_cfg)], config.num_buckets)
-        stage("dedup_5_minhash_cluster", [MinhashDedupCluster(str(work / "mh_buckets"), str(work / "mh_remove"),
-                                                              config=mh_cfg, save_cluster_id=True)], 1)
-
-    mark = [*reader(), key]
-    if config.exact:
-        mark.append(exact_filter(DecisionWriter(str(work / "decisions" / "exact_duplicate"), "exact_duplicate")))
-        mark.append(KeeperRecorder(str(work / "keepers" / "exact"), "exact"))
-    if config.near:
-        mark.append(RankFilesMinhashFilter(str(work / "mh_remove"), load_cluster_ids=True,
-                                       exclusion_writer=DecisionWriter(str(work / "decisions" / "near_duplicate"),
-                                                                       "near_duplicate")))
-        mark.append(KeeperRecorder(str(work / "keepers" / "near"), "near"))
-    stage("dedup_6_mark", mark)
-    stage("dedup_7_final", [*reader(str(out)), StageProgress("dedup", input_rows(input_dir)),
-                            DedupStage(str(out), str(work), exact=config.exact), record_writer(kind, str(out / "data"))])
-    (work / "exact_dups").mkdir(parents=True, exist_ok=True)  # read by the MinHash pass even with no duplicate
+    resolve = ResolveDuplicates(str(work / "keys"), str(work / "mh_clusters") if config.near else None,
+                                str(work / "decisions"), exact=config.exact, near=config.near)
+    cluster = [MinhashDedupCluster(str(work / "mh_buckets"), str(work / "mh_clusters"), config=mh_cfg,
+                                   save_cluster_id=True)] if config.near else []
+    stage("dedup_3_clusters", [*cluster, resolve], 1)
+    stage(FINAL_STAGE, [*reader(str(out)), StageProgress("dedup", input_rows(input_dir)),
+                        DedupStage(str(out), str(work / "decisions")), record_writer(kind, str(out / "data"))])
     if not run_stages(engine, stages):
         return submitted(out, stages[-1][1], kind)
     return write_stats(out, kind=kind)
@@ -194,4 +166,4 @@ def _filter_then_dedup(input_path: str, out: Path, kind: str, filters: FilterCon
     return run_dedup(str(staged), output_dir, dedup, kind=kind, executor=engine)
 
 
-__all__ = ["DedupConfig", "run_dedup", "run_filter_and_dedup", "dedup_key"]
+__all__ = ["FINAL_STAGE", "SIGNATURES_STAGE", "DedupConfig", "run_dedup", "run_filter_and_dedup", "dedup_key"]

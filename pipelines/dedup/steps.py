@@ -1,34 +1,32 @@
-"""The small steps around datatrove's exact and MinHash dedup stages.
+"""The steps around datatrove's MinHash dedup stages: one key per row, one decision per duplicate.
 
-datatrove decides *which* documents are duplicates (ExactDedup* and MinhashDedup* stages, run on the normalized
-dedup key). These steps add what the rejects convention needs: the kept twin's id and one `dedup` stage whose
-`read = kept + rejected`.
+datatrove decides which documents are near-duplicates (MinhashDedupSignature / Buckets / Cluster, run on the
+normalized dedup key). Exact duplicates need no stages of their own: identical keys have identical MinHash
+signatures, so MinHash clusters every exact copy with its twin; only keys too short for one shingle (and runs
+without MinHash) are grouped by the key's hash alone. These steps add what the rejects convention needs:
 
-- `SetDedupKey` puts the normalized key in `doc.text` (what both dedup algorithms read) and numbers the documents.
-- In the *mark* pass, datatrove's filters drop duplicates into `DecisionWriter`s (position, reason, key hash or
-  cluster id), and `KeeperRecorder` notes which id was kept for each duplicated key hash / MinHash cluster.
-- In the final pass `DedupStage` joins those groups (an exact group and the MinHash cluster its row is in are one
-  group), keeps the member with the smallest id — the same row whatever the task count, where datatrove keeps the
-  first in (rank, position) order, which moves with the sharding — and rejects the others by position, each with
-  `kept=<id>`.
+- `SetDedupKey` (signature pass) puts the normalized key in `doc.text` — the only time a row's key is normalized —
+  and writes the rank's key index (`<rank>.parquet`: the id and the key's hash of every row, in order).
+- `ResolveDuplicates` (one task, right after the clustering) joins each row's MinHash cluster and key hash into one
+  group, keeps the member with the smallest id — the same row whatever the task count, where datatrove keeps the
+  first in (rank, position) order, which moves with the sharding — and writes, per rank, the position, reason and
+  kept twin of every other member.
+- `DedupStage` (final pass) rejects those positions with `kept=<id>` and keeps the rest.
 """
 
+from __future__ import annotations
+
 import hashlib
-import json
-from pathlib import Path
 
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.io import get_datafolder
 from datatrove.pipeline.base import PipelineStep
-from datatrove.pipeline.dedup.minhash import MinhashDedupFilter
-from datatrove.pipeline.writers.jsonl import JsonlWriter
+from datatrove.utils.text import TextNormConfig
 from datatrove.utils.word_tokenizers import WordTokenizer
 
+from hala.pipelines.core.errors import RunFailed
 from hala.pipelines.core.stages import HalaStage
 from hala.pipelines.dedup.keys import dedup_key
-
-POS_KEY = "dedup_pos"
-HASH_KEY = "dedup_hash"
 
 
 class SplitWordTokenizer(WordTokenizer):
@@ -47,143 +45,147 @@ class SplitWordTokenizer(WordTokenizer):
         return [(0, len(text))]
 
 
-def key_content(doc: Document) -> bytes:
-    """ExactDedupConfig content getter: the normalized key as bytes (datatrove picks its hasher from the annotation,
-    so this module keeps real annotations: no `from __future__ import annotations`)."""
-    return doc.text.encode("utf-8")
+# What MinHash's shingling (datatrove's simplify_text) still has to do to a normalized key: numbers to 0 and
+# combining marks dropped. Lowercasing, punctuation and whitespace were done by the key's normalization (a key is
+# lowercase words, one space apart, with no character of datatrove's punctuation list once numbers are 0), so the
+# shingles are the same as under datatrove's default config (tests/pipelines/dedup/test_key_norm.py checks it over
+# every Unicode character), for about half of simplify_text's work.
+KEY_TEXT_NORM = TextNormConfig(lowercase=False, norm_whitespace=False, remove_punctuation=False)
+
+
+def key_hash(key: str) -> int:
+    """64 bits of the key's sha1 (signed, for an Int64 column): rows with equal keys are exact duplicates."""
+    return int.from_bytes(hashlib.sha1(key.encode("utf-8")).digest()[:8], "little", signed=True)
 
 
 class SetDedupKey(PipelineStep):
+    """The normalized key in `doc.text`, and the rank's key index (id and key hash of every row, by position) once
+    the rank's rows have all passed (a killed task leaves an incomplete rank, which runs again whole)."""
+
     type = "🫂 - DEDUP"
     name = "🔑 dedup key"
 
-    def __init__(self, kind: str, key: str):
+    def __init__(self, kind: str, key: str, index_dir: str):
         super().__init__()
         self.kind, self.key = kind, key
+        self.index_folder = get_datafolder(index_dir)
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        for pos, doc in enumerate(data):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        ids: list[str] = []
+        hashes: list[int] = []
+        for doc in data:
             with self.track_time():
                 doc.text = dedup_key(doc.metadata, self.kind, self.key)
-                doc.metadata[POS_KEY] = pos
-                doc.metadata[HASH_KEY] = hashlib.sha1(doc.text.encode("utf-8")).hexdigest()[:20]
+                ids.append(doc.id)
+                hashes.append(key_hash(doc.text))
             yield doc
+        table = pa.table({"id": pa.array(ids, pa.string()), "hash": pa.array(hashes, pa.int64())})
+        with self.index_folder.open(f"{rank:05d}.parquet", "wb") as f:
+            pq.write_table(table, f)
 
 
-def _decision_adapter(self: "DecisionWriter", doc: Document) -> dict:
-    return {"pos": doc.metadata[POS_KEY], "reason": self.reason, "hash": doc.metadata[HASH_KEY],
-            "cluster": doc.metadata.get("minhash_cluster_id", -1), "id": doc.id, "rank": self._rank}
+class ResolveDuplicates(PipelineStep):
+    """Every duplicate's decision, per rank: `decisions/<rank>.parquet` rows `{pos, reason, kept}`.
 
-
-class DecisionWriter(JsonlWriter):
-    """Exclusion writer of a datatrove dedup filter: records who was dropped and why, not the document."""
-
-    name = "🗒️ dedup decisions"
-
-    def __init__(self, output_dir: str, reason: str):
-        self.reason = reason
-        self._rank = 0
-        super().__init__(output_dir, output_filename="${rank}.jsonl", compression=None, adapter=_decision_adapter)
-
-    def write(self, document: Document, rank: int = 0, **kwargs):
-        self._rank = rank
-        return super().write(document, rank, **kwargs)
-
-
-class RankFilesMinhashFilter(MinhashDedupFilter):
-    """datatrove's MinhashDedupFilter, which passes every row through unmarked (no cluster ids) when its rank has no
-    `.remove` file: a rank without near-duplicates gets empty `.remove`/`.clusters` files here first, inside the task
-    (on Slurm the pass may start on another machine right after the clustering job, with no command in between).
-    It has to be this step's own preamble: an earlier step's generator only starts after this one has looked."""
-
-    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        for suffix in (".remove", ".clusters"):
-            if not self.data_folder.exists(f"{rank:06d}{suffix}"):
-                with self.data_folder.open(f"{rank:06d}{suffix}", "wb"):
-                    pass
-        yield from super().run(data, rank, world_size)
-
-
-class KeeperRecorder(PipelineStep):
-    """Notes the id kept for each duplicated key hash (`mode="exact"`, placed right after the exact filter) or each
-    MinHash cluster (`mode="near"`, after the MinHash filter)."""
+    A row's group is its MinHash cluster (`near`), else the rows with the same key hash (`exact`): exact copies
+    share their twin's signature, so a hash group with shingles lies inside one cluster. The member with the
+    smallest id is kept; another member is an `exact_duplicate` when its key equals the kept one's (and exact dedup
+    is on), else a `near_duplicate`."""
 
     type = "🫂 - DEDUP"
-    name = "📌 dedup keepers"
+    name = "🧮 dedup decisions"
 
-    def __init__(self, output_dir: str, mode: str):
+    def __init__(self, index_dir: str, clusters_dir: str | None, decisions_dir: str, exact: bool, near: bool):
         super().__init__()
-        self.output_folder = get_datafolder(output_dir)
-        self.mode = mode
+        self.index_folder = get_datafolder(index_dir)
+        self.clusters_folder = get_datafolder(clusters_dir) if clusters_dir else None
+        self.decisions_folder = get_datafolder(decisions_dir)
+        self.exact, self.near = exact, near
 
-    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        with self.output_folder.open(f"{rank:05d}.jsonl", "w") as f:
-            for doc in data:
-                meta = doc.metadata
-                row = {"id": doc.id, "rank": rank, "pos": meta[POS_KEY], "hash": meta[HASH_KEY]}
-                if self.mode == "exact" and meta.get("duplicate_count", 0) > 0:
-                    f.write(json.dumps(row) + "\n")
-                elif self.mode == "near" and meta.get("minhash_cluster_id", -1) != -1:
-                    f.write(json.dumps({**row, "cluster": meta["minhash_cluster_id"]}) + "\n")
-                yield doc
+    def _rows(self):
+        import polars as pl
 
+        frames = []
+        for name in sorted(self.index_folder.list_files(glob_pattern="*.parquet")):
+            with self.index_folder.open(name, "rb") as f:
+                frame = pl.read_parquet(f)
+            frames.append(frame.with_columns(rank=pl.lit(int(name.removesuffix(".parquet")), pl.UInt32),
+                                             pos=pl.int_range(pl.len(), dtype=pl.UInt32)))
+        return pl.concat(frames) if frames else pl.DataFrame(schema={"id": pl.String, "hash": pl.Int64,
+                                                                    "rank": pl.UInt32, "pos": pl.UInt32})
 
-def _read_jsonl_dir(folder: Path, pattern: str = "*.jsonl"):
-    for f in sorted(folder.glob(pattern)) if folder.is_dir() else []:
-        with open(f, encoding="utf-8") as fh:
-            for line in fh:
-                if line.strip():
-                    yield json.loads(line)
+    def _clusters(self):
+        """datatrove's `<rank>.clusters` files: (position, cluster id) uint32 pairs of every clustered row."""
+        import numpy as np
+        import polars as pl
+
+        parts = []
+        for name in self.clusters_folder.list_files(glob_pattern="*.clusters"):
+            with self.clusters_folder.open(name, "rb") as f:
+                pairs = np.frombuffer(f.read(), dtype="<u4").reshape(-1, 2)
+            parts.append(pl.DataFrame({"rank": np.full(len(pairs), int(name.removesuffix(".clusters")), np.uint32),
+                                       "pos": pairs[:, 0], "cluster": pairs[:, 1].astype(np.int64)}))
+        return pl.concat(parts) if parts else pl.DataFrame(schema={"rank": pl.UInt32, "pos": pl.UInt32,
+                                                                  "cluster": pl.Int64})
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        import polars as pl
+
+        with self.track_time():
+            rows = self._rows()
+            ranks = rows["rank"].unique().to_list()
+            if not (self.exact or self.near):
+                rows = rows.clear()  # nothing to deduplicate: empty decisions for every rank
+            if self.near:
+                rows = rows.join(self._clusters(), on=["rank", "pos"], how="left")
+                cluster = pl.col("cluster").min().over("hash") if self.exact else pl.col("cluster")
+                rows = rows.with_columns(g1=cluster).with_columns(
+                    g2=pl.when(pl.col("g1").is_null()).then(pl.col("hash")) if self.exact else pl.lit(0))
+                if not self.exact:
+                    rows = rows.filter(pl.col("g1").is_not_null())  # no cluster, no twin
+                group = ["g1", "g2"]
+            else:
+                group = ["hash"]
+            first = pl.int_range(pl.len()).over(group) == 0
+            dups = (rows.filter(pl.len().over(group) > 1).sort(["id", "rank", "pos"])
+                    .with_columns(kept=pl.col("id").first().over(group), same=pl.col("hash").first().over(group)
+                                  == pl.col("hash"), first=first)
+                    .filter(~pl.col("first")))
+            same_key = pl.col("same") if self.exact else pl.lit(False)
+            reason = pl.when(same_key).then(pl.lit("exact_duplicate")).otherwise(pl.lit("near_duplicate"))
+            dups = dups.select("rank", "pos", reason.alias("reason"), "kept")
+            for r in ranks:
+                part = dups.filter(pl.col("rank") == r).drop("rank").sort("pos")
+                with self.decisions_folder.open(f"{r:05d}.parquet", "wb") as f:
+                    part.write_parquet(f)
+                self.stat_update("rejected", value=len(part))
 
 
 class DedupStage(HalaStage):
-    """Drops the duplicates found by datatrove's exact and MinHash stages: `exact_duplicate` / `near_duplicate`,
-    detail `kept=<id of the kept twin>`."""
+    """Drops the duplicates `ResolveDuplicates` decided on: `exact_duplicate` / `near_duplicate`, detail
+    `kept=<id of the kept twin>`."""
 
     stage = "dedup"
 
-    def __init__(self, output_dir: str, work_dir: str, exact: bool = True):
+    def __init__(self, output_dir: str, decisions_dir: str):
         super().__init__(output_dir)
-        self.work_dir = work_dir
-        self.exact = exact  # whether exact dedup ran: a twin with the same key is then an exact duplicate
-        self._decisions: dict[int, dict] = {}
+        self.decisions_folder = get_datafolder(decisions_dir)
+        self._decisions: dict[int, tuple[str, str]] = {}
         self._pos = 0
 
     def _load(self, rank: int) -> None:
-        work = Path(self.work_dir)
-        members: dict[str, dict] = {}  # id -> {rank, pos, hash}
-        parent: dict[str, str] = {}
+        import pyarrow.parquet as pq
 
-        def find(x: str) -> str:
-            while parent.setdefault(x, x) != x:
-                parent[x] = parent[parent[x]]
-                x = parent[x]
-            return x
-
-        def link(row: dict, group: str) -> None:
-            members[row["id"]] = row
-            a, b = find("id:" + row["id"]), find(group)
-            if a != b:
-                parent[a] = b
-
-        for row in _read_jsonl_dir(work / "keepers" / "exact"):
-            link(row, "hash:" + row["hash"])
-        for row in _read_jsonl_dir(work / "decisions" / "exact_duplicate"):
-            link(row, "hash:" + row["hash"])
-        for row in [*_read_jsonl_dir(work / "keepers" / "near"), *_read_jsonl_dir(work / "decisions" / "near_duplicate")]:
-            link(row, f"cluster:{row['cluster']}")
-        groups: dict[str, list[str]] = {}
-        for rid in members:
-            groups.setdefault(find("id:" + rid), []).append(rid)
-        self._decisions = {}
-        for ids in groups.values():
-            kept = min(ids)  # the same twin whatever the task count
-            for rid in ids:
-                row = members[rid]
-                if rid != kept and row["rank"] == rank:
-                    same_key = self.exact and row["hash"] == members[kept]["hash"]
-                    reason = "exact_duplicate" if same_key else "near_duplicate"
-                    self._decisions[row["pos"]] = {"reason": reason, "kept": kept}
+        name = f"{rank:05d}.parquet"
+        if not self.decisions_folder.exists(name):
+            raise RunFailed(f"dedup: no decisions for task {rank} ({self.decisions_folder.path}/{name}): the "
+                            "clustering stage has not completed; run the same command again")
+        with self.decisions_folder.open(name, "rb") as f:
+            t = pq.read_table(f).to_pydict()
+        self._decisions = {p: (r, k) for p, r, k in zip(t["pos"], t["reason"], t["kept"])}
         self._pos = 0
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
@@ -195,4 +197,4 @@ class DedupStage(HalaStage):
         self._pos += 1
         if decision is None:
             return True
-        return self.reject(doc, decision["reason"], f"kept={decision['kept']}")
+        return self.reject(doc, decision[0], f"kept={decision[1]}")

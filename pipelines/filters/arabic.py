@@ -28,6 +28,9 @@ def fold_presentation_forms(text: str) -> str:
 DIACRITICS_RE = re.compile(r"[\u0610-\u061A\u064B-\u065F\u0670\u06D6-\u06DC\u06DF-\u06E8\u06EA-\u06ED\u0640]")
 # Alef with hamza above/below, madda, wasla → bare alef; alef maksura → yeh; teh marbuta → heh.
 _UNIFY = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", "ة": "ه"})
+# normalize_arabic's three character maps in one pass (their domains are disjoint and no output is another's input):
+# diacritics and tatweel deleted, the letters unified, the digits made ASCII.
+_MATCHING = {**{c: None for c in range(0x0600, 0x0700) if DIACRITICS_RE.match(chr(c))}, **_UNIFY, **ASCII_DIGITS}
 # Anything that is not a letter or digit (Arabic punctuation included) becomes a space when matching.
 _NON_WORD_RE = re.compile(r"[\W_]+", re.UNICODE)
 
@@ -42,7 +45,7 @@ def strip_diacritics(text: str) -> str:
 
 def normalize_arabic(text: str) -> str:
     """Matching form: no diacritics/tatweel, unified alef/yeh/teh-marbuta, ASCII digits, lowercase, words only."""
-    text = DIACRITICS_RE.sub("", fold_presentation_forms(text)).translate(_UNIFY).translate(ASCII_DIGITS).lower()
+    text = fold_presentation_forms(text).translate(_MATCHING).lower()
     return " ".join(_NON_WORD_RE.sub(" ", text).split())
 
 

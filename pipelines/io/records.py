@@ -75,7 +75,7 @@ class _RecordRows:
     quarantine: bool = False
 
     def _document(self, row, source_file: str, row_index: int, typed: bool = False) -> Document:
-        if self.kind in (None, "pairs"):
+        if self.kind in (None, "pairs") and isinstance(row, dict) and "translation" in row:
             row = opus_pair(row, Path(source_file).stem) or row  # OPUS's own schema: `translation: {ar, en}`
         problem = record_problem(row, self.kind, typed=typed)
         if problem:

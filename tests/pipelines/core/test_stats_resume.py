@@ -60,7 +60,7 @@ def test_resumed_dedup_with_4_tasks_reports_the_whole_dataset(tmp_path):
     args = ("dedup", str(src), str(out), "--tasks", "4")
     assert hala(*args).returncode == 0
     whole = json.loads((out / "stats.json").read_text())["stages"]
-    _as_if_killed(out, "dedup_7_final", 1)
+    _as_if_killed(out, "dedup_4_final", 1)
     r = hala(*args)
     assert r.returncode == 0, r.stderr
     resumed = json.loads((out / "stats.json").read_text())["stages"]

@@ -69,8 +69,8 @@ def test_filter_then_dedup_on_ray_match_local(ray_address, tmp_path):
     deduped = outcome(tmp_path / "ray" / "deduped")
     assert {reason for reason, _ in deduped["rejects"].values()} >= {"exact_duplicate"}
     # two tasks per stage wherever the stage allows it, one per MinHash band for the buckets
-    for stage, tasks in (("dedup_1_exact_sigs", 2), ("dedup_3_minhash_sigs", 2), ("dedup_4_minhash_buckets", 2),
-                         ("dedup_6_mark", 2), ("dedup_7_final", 2)):
+    for stage, tasks in (("dedup_1_signatures", 2), ("dedup_2_buckets", 2), ("dedup_3_clusters", 1),
+                         ("dedup_4_final", 2)):
         done = list((tmp_path / "ray" / "deduped" / "logs" / stage / "completions").iterdir())
         assert len(done) == tasks, stage
     print(f"\nfilter + dedup, 2 tasks: local {timings['local']:.1f} s, ray {timings['ray']:.1f} s")

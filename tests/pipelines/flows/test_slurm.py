@@ -60,7 +60,7 @@ def test_corpus_flow_on_slurm_matches_local(cluster, endpoint, rows, tmp_path):
                                                 tmp_path / "tm.sqlite", slurm)))
     took = time.monotonic() - started
     assert r.returncode == 0, r.stderr[-3000:]
-    for stage in ("translate", "finalize", "dedup_3_minhash_sigs", "dedup_4_minhash_buckets", "dedup_7_final"):
+    for stage in ("translate", "finalize", "dedup_1_signatures", "dedup_2_buckets", "dedup_4_final"):
         assert re.search(rf"{stage}: submitted Slurm job \d+", r.stderr), stage
     assert "translate: 2/2 done, 0 running, 0 pending, 0 failed" in r.stderr
     assert not cluster.active_jobs()
