@@ -105,6 +105,10 @@ class ResolveDuplicates(PipelineStep):
         self.decisions_folder = get_datafolder(decisions_dir)
         self.exact, self.near = exact, near
 
+    def _ranks(self) -> list[int]:
+        """Every task of the signature pass, including one that read no row (it still needs its decisions)."""
+        return sorted(int(name.removesuffix(".parquet")) for name in self.index_folder.list_files(glob_pattern="*.parquet"))
+
     def _rows(self):
         import polars as pl
 
@@ -136,7 +140,7 @@ class ResolveDuplicates(PipelineStep):
 
         with self.track_time():
             rows = self._rows()
-            ranks = rows["rank"].unique().to_list()
+            ranks = self._ranks()
             if not (self.exact or self.near):
                 rows = rows.clear()  # nothing to deduplicate: empty decisions for every rank
             if self.near:

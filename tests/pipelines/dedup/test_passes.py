@@ -100,3 +100,18 @@ def test_killed_in_the_clustering_and_the_final_pass_resumes_to_the_same_result(
     r = hala("dedup", str(src), str(out), *args)
     assert r.returncode == 0, r.stderr
     assert _outcome(out) == _outcome(clean)
+
+
+def test_a_task_that_reads_no_row_gets_its_decisions(tmp_path):
+    """More tasks than input files: the idle task's final pass finds its (empty) decisions instead of failing with
+    'the clustering stage has not completed' (mine with 2 tasks over one pre-filtered file met this)."""
+    import pyarrow as pa
+
+    src = tmp_path / "one.parquet"  # one parquet file: the second task reads nothing
+    rows = [json.loads(x) for x in AUDIT.read_text().splitlines()][:20]
+    rows = [{**r, "meta": json.dumps(r.get("meta") or {})} for r in [*rows, {**rows[0], "id": "again"}]]
+    pq.write_table(pa.Table.from_pylist(rows), src)
+    r = hala("dedup", str(src), str(tmp_path / "out"), "--tasks", "2", "--workers", "2")
+    assert r.returncode == 0, r.stderr[-2000:]
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())["stages"]["dedup"]
+    assert stats["read"] == 21 and stats["rejected"] == 1 and stats["kept"] == 20
