@@ -1,6 +1,7 @@
-"""Speed of the report's metrics + aggregates (DuckDB path) against the same aggregates in pandas, in one run.
+"""Speed of the report's metrics + aggregates (DuckDB path) against the same aggregates in pandas, in one run; and of
+the gate (`--gate`) over the same rows.
 
-    python benchmarks/report_speed.py [--rows 1000000] [--lid]
+    python benchmarks/report_speed.py [--rows 1000000] [--repeat 3] [--lid] [--skip-pandas] [--gate]
 
 Writes N synthetic instruction records (user + assistant, Arabic `messages` against English `messages_en`, ~10% with
 a fenced code block, ~1% exact duplicates, a few truncated or untranslated answers) to one parquet file, then times:
@@ -8,16 +9,23 @@ a fenced code block, ~1% exact duplicates, a few truncated or untranslated answe
 - hala: `hala.quality.metrics` (records table, `sql/metrics_instructions.sql`, masked-span survival in Python on the
   messages whose English side may hold a span) and the report's aggregates over the metrics table, with the report's
   own constants and thresholds (`sql/metrics_summary.sql`, `masked_spans_summary.sql`, `rows_by_source.sql`,
-  `english_comparison.sql`, `turns_histogram.sql`, `length_ratio_histogram.sql`, `top_repeated_segments.sql` over
-  `segments_instructions.sql`, `flagged_kept_rows.sql`); plots and file writing are not timed;
-- pandas: `pd.read_parquet` and the same per-row measures and aggregates with pandas string methods and groupbys.
+  `english_comparison.sql`, `turns_histogram.sql`, `length_ratio_histogram.sql`, `flagged_kept_rows.sql`,
+  `top_repeated_segments.sql` over `segments_instructions.sql`); plots and file writing are not timed. Each run is
+  its own process: wall and CPU of each phase (records, metrics, aggregates, top segments) and of the whole process,
+  and its peak RSS (self + children, from wait4), never inflated by the data generator or an earlier run;
+- pandas: `pd.read_parquet` and the same per-row measures and aggregates with pandas string methods and groupbys;
+- `--gate`: `run_gate` (what `hala gate` calls: the bundled great-expectations suite over the metrics table, fastText
+  LID over every message included) on the same rows as a dataset folder, cold (metrics computed) and warm (the
+  metrics table of the same bytes from hala's cache, as after `hala report`), each in its own process with its phases
+  (fingerprint, metrics + frame, GX validation, the rest), CPU per row and peak RSS; then the gate must block a bad
+  dataset (`--bad-rows` rows, every 10th answer left in English).
 
-fastText LID is left out of both by default (it costs the same fastText calls either way; `--lid` adds it to the
-hala side). The hala side runs `--repeat` times (the machine is shared: the median is compared); pandas runs once.
+fastText LID is left out of the report side by default (it costs the same fastText calls either way; `--lid` adds
+it). The hala side runs `--repeat` times (the machine is shared: the median is compared); pandas runs once.
 Checks that both sides agree on the aggregates, prints both times, the ratio, the load average and whether each
 target is met: hala ≤ 10 s for 1,000,000 rows on 2 cores, ≥ 10× pandas (issue 4) and ≥ 20× (issue 16); at
-4,000,000 rows (the released corpus's size; use --skip-pandas) ≤ 45 s and a peak RSS ≤ 8 GB (printed before pandas
-runs, so it is hala's).
+4,000,000 rows (the released corpus's size; use --skip-pandas) ≤ 45 s and a peak RSS ≤ 8 GB. Exits 1 when the
+aggregates differ, the cold and warm gate disagree, or the gate passes the bad dataset.
 """
 
 from __future__ import annotations
