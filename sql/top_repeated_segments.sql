@@ -3,7 +3,8 @@
 -- Only 64-bit hashes are kept and grouped (the lines' text would hold the corpus a second time in memory: 2.2 GB
 -- more at 4M records): each line long enough to count as (id, hash); the groups of the hashes seen in more than one
 -- record; then the text of only the groups that can reach the top {limit} (those that tie with the {limit}th too,
--- since the text breaks ties) from a second split of the texts. (tidy_line: sql/macros.sql)
+-- since the text breaks ties) from a second split of only the texts of the records holding them.
+-- (tidy_line: sql/macros.sql)
 WITH lines AS MATERIALIZED (
     SELECT id, hash(segment) AS h
     FROM (SELECT id, tidy_line(unnest(string_split(text, chr(10)))) AS segment FROM {segments})
@@ -25,7 +26,8 @@ candidates AS (
 ),
 texts AS (
     SELECT hash(segment) AS h, any_value(segment) AS segment
-    FROM (SELECT tidy_line(unnest(string_split(text, chr(10)))) AS segment FROM {segments})
+    FROM (SELECT tidy_line(unnest(string_split(text, chr(10)))) AS segment FROM {segments}
+          WHERE id IN (SELECT id FROM lines WHERE h IN (SELECT h FROM candidates)))
     WHERE length(segment) >= {min_chars} AND hash(segment) IN (SELECT h FROM candidates)
     GROUP BY hash(segment)
 )

@@ -40,7 +40,7 @@ def segments(con, n: int, seed: int) -> str:
         lines = [rng.choice(LINES) if rng.random() < 0.4 else
                  f"common line {rng.randint(0, 40)} seen in a few records" if rng.random() < 0.5 else
                  f"unique line number {i}-{k} of this text" for k in range(rng.randint(0, 5))]
-        rows.append((f"r{i % (n // 2 + 1)}", "\n".join(lines)))  # ids repeat: lines recur within one id too
+        rows.append((None if i % 37 == 0 else f"r{i % (n // 2 + 1)}", "\n".join(lines)))  # ids repeat, a few NULL
     con.execute("CREATE OR REPLACE TABLE seg (id VARCHAR, text VARCHAR)")
     con.executemany("INSERT INTO seg VALUES (?, ?)", rows)
     return "seg"
