@@ -224,6 +224,7 @@ def _metrics_frame(ds, kind: str | None, lid_model: str | None, fingerprint: str
     def compute() -> str:
         found = load_records(con, ds, kind)
         build_metrics(con, found, lid_model=lid_model)
+        con.execute("DROP TABLE records")  # the texts are not judged again: their memory goes before the frame's
         return found
 
     try:
