@@ -1,6 +1,7 @@
-"""Speed of the report's metrics + aggregates (DuckDB path) against the same aggregates in pandas, in one run.
+"""Speed of the report's metrics + aggregates (DuckDB path) against the same aggregates in pandas, in one run; and of
+the gate (`--gate`) over the same rows.
 
-    python benchmarks/report_speed.py [--rows 1000000] [--lid]
+    python benchmarks/report_speed.py [--rows 1000000] [--repeat 3] [--lid] [--skip-pandas] [--gate]
 
 Writes N synthetic instruction records (user + assistant, Arabic `messages` against English `messages_en`, ~10% with
 a fenced code block, ~1% exact duplicates, a few truncated or untranslated answers) to one parquet file, then times:
@@ -8,16 +9,23 @@ a fenced code block, ~1% exact duplicates, a few truncated or untranslated answe
 - hala: `hala.quality.metrics` (records table, `sql/metrics_instructions.sql`, masked-span survival in Python on the
   messages whose English side may hold a span) and the report's aggregates over the metrics table, with the report's
   own constants and thresholds (`sql/metrics_summary.sql`, `masked_spans_summary.sql`, `rows_by_source.sql`,
-  `english_comparison.sql`, `turns_histogram.sql`, `length_ratio_histogram.sql`, `top_repeated_segments.sql` over
-  `segments_instructions.sql`, `flagged_kept_rows.sql`); plots and file writing are not timed;
-- pandas: `pd.read_parquet` and the same per-row measures and aggregates with pandas string methods and groupbys.
+  `english_comparison.sql`, `turns_histogram.sql`, `length_ratio_histogram.sql`, `flagged_kept_rows.sql`,
+  `top_repeated_segments.sql` over `segments_instructions.sql`); plots and file writing are not timed. Each run is
+  its own process: wall and CPU of each phase (records, metrics, aggregates, top segments) and of the whole process,
+  and its peak RSS (self + children, from wait4), never inflated by the data generator or an earlier run;
+- pandas: `pd.read_parquet` and the same per-row measures and aggregates with pandas string methods and groupbys;
+- `--gate`: `run_gate` (what `hala gate` calls: the bundled great-expectations suite over the metrics table, fastText
+  LID over every message included) on the same rows as a dataset folder, cold (metrics computed) and warm (the
+  metrics table of the same bytes from hala's cache, as after `hala report`), each in its own process with its phases
+  (fingerprint, metrics + frame, GX validation, the rest), CPU per row and peak RSS; then the gate must block a bad
+  dataset (`--bad-rows` rows, every 10th answer left in English).
 
-fastText LID is left out of both by default (it costs the same fastText calls either way; `--lid` adds it to the
-hala side). The hala side runs `--repeat` times (the machine is shared: the median is compared); pandas runs once.
+fastText LID is left out of the report side by default (it costs the same fastText calls either way; `--lid` adds
+it). The hala side runs `--repeat` times (the machine is shared: the median is compared); pandas runs once.
 Checks that both sides agree on the aggregates, prints both times, the ratio, the load average and whether each
 target is met: hala ≤ 10 s for 1,000,000 rows on 2 cores, ≥ 10× pandas (issue 4) and ≥ 20× (issue 16); at
-4,000,000 rows (the released corpus's size; use --skip-pandas) ≤ 45 s and a peak RSS ≤ 8 GB (printed before pandas
-runs, so it is hala's).
+4,000,000 rows (the released corpus's size; use --skip-pandas) ≤ 45 s and a peak RSS ≤ 8 GB. Exits 1 when the
+aggregates differ, the cold and warm gate disagree, or the gate passes the bad dataset.
 """
 
 from __future__ import annotations
@@ -41,8 +49,9 @@ EN_WORDS = ["book", "city", "student", "teacher", "market", "garden", "coffee", 
 CODE = "\n```python\ndef total(xs):\n    return sum(xs)\n```"
 
 
-def make_dataset(path: Path, rows: int) -> None:
-    """N records written by DuckDB itself (seconds, not minutes, for a million rows)."""
+def make_dataset(path: Path, rows: int, untranslated_every: int = 400) -> None:
+    """N records written by DuckDB itself (seconds, not minutes, for a million rows); every UNTRANSLATED_EVERY-th
+    answer is left in English (400: a few, as in a clean corpus; 10: a defect the gate must block)."""
     import duckdb
 
     con = duckdb.connect()
@@ -57,7 +66,7 @@ def make_dataset(path: Path, rows: int) -> None:
       WITH base AS (
         SELECT i,
                CASE WHEN i % 100 = 7 THEN i - 1 ELSE i END AS t,  -- ~1% copies of the previous row's text
-               i % 10 = 3 AS code, i % 250 = 11 AS truncated, i % 400 = 13 AS untranslated
+               i % 10 = 3 AS code, i % 250 = 11 AS truncated, i % {untranslated_every} = {13 % untranslated_every} AS untranslated
         FROM range({rows}) r(i)
       ),
       texts AS (
@@ -92,15 +101,21 @@ def hala_path(path: Path, lid: bool) -> tuple[dict, dict]:
     from hala.quality.sql import query
     from hala.quality.suites import DEFAULT_SUITE, bands
 
-    band = bands(DEFAULT_SUITE["instructions"])
+    band = bands(DEFAULT_SUITE["instructions"])  # imports great-expectations: before the clock, like every import
     length_band = band.get("length_ratio", (None, None))
-    times = {}
-    t0 = time.perf_counter()
+    times: dict[str, tuple[float, float]] = {}
+    clock = [time.perf_counter(), time.process_time()]
+
+    def phase(name: str) -> None:
+        now = [time.perf_counter(), time.process_time()]
+        times[name] = (now[0] - clock[0], now[1] - clock[1])
+        clock[:] = now
+
     con = duckdb.connect()
     kind = load_records(con, find_dataset(path))
-    times["records"] = time.perf_counter() - t0
+    phase("records")
     build_metrics(con, kind, lid=lid)
-    times["metrics"] = time.perf_counter() - t0 - times["records"]
+    phase("metrics")
     segments = "(" + query("segments_instructions", records="records") + ")"
     out = {
         "summary": con.execute(query("metrics_summary", metrics="metrics")).fetchone(),
@@ -109,16 +124,17 @@ def hala_path(path: Path, lid: bool) -> tuple[dict, dict]:
         "turns": con.execute(query("turns_histogram", metrics="metrics")).fetchall(),
         "length_hist": con.execute(query("length_ratio_histogram", metrics="metrics")).fetchall(),
         "comparison": con.execute(query("english_comparison", metrics="metrics")).fetchall(),
-        "top_segments": con.execute(query("top_repeated_segments", segments=segments, min_chars=SEGMENT_MIN_CHARS,
-                                          limit=TOP_SEGMENTS)).fetchall(),
         "flagged": con.execute(query(
             "flagged_kept_rows", metrics="metrics", length_ratio_min=_sql_number(length_band[0]),
             length_ratio_max=_sql_number(length_band[1]),
             arabic_share_min=_sql_number(band.get("arabic_share", (None, None))[0]),
             lid_score_min=_sql_number(band.get("lid_score", (None, None))[0]), limit=FLAGGED_ROWS_SHOWN)).fetchall(),
     }
+    phase("aggregates")
+    out["top_segments"] = con.execute(query("top_repeated_segments", segments=segments, min_chars=SEGMENT_MIN_CHARS,
+                                            limit=TOP_SEGMENTS)).fetchall()
+    phase("top segments")
     con.close()
-    times["aggregates"] = time.perf_counter() - t0 - times["records"] - times["metrics"]
     return out, times
 
 
@@ -198,69 +214,185 @@ def _met(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
 
+def _timed(parts: dict, name: str, fn):
+    """Wrap FN so each call adds its wall and CPU seconds to parts[name] (the gate's phases, measured in place)."""
+    def wrapper(*args, **kwargs):
+        t, c = time.perf_counter(), time.process_time()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            wall, cpu = parts.get(name, (0.0, 0.0))
+            parts[name] = (wall + time.perf_counter() - t, cpu + time.process_time() - c)
+    return wrapper
+
+
+def gate_child(folder: Path) -> dict:
+    """`run_gate` (what `hala gate` calls) on FOLDER, its phases timed in place: fingerprint (twice), metrics
+    (records, SQL, spans, fastText LID over every message) and frame, great-expectations validation."""
+    import hala.quality.gate as gate
+    import hala.quality.suites as suites
+
+    parts: dict[str, tuple[float, float]] = {}
+    gate.dataset_fingerprint = _timed(parts, "fingerprint", gate.dataset_fingerprint)
+    gate._metrics_frame = _timed(parts, "metrics + frame", gate._metrics_frame)
+    suites.load_suite = _timed(parts, "suite", suites.load_suite)
+    suites.validate_frame = _timed(parts, "validate (GX)", suites.validate_frame)
+    t, c = time.perf_counter(), time.process_time()
+    result = gate.run_gate(folder)
+    wall, cpu = time.perf_counter() - t, time.process_time() - c
+    parts["rest (imports, kind checks, writing)"] = (wall - sum(w for w, _ in parts.values()),
+                                                     cpu - sum(c for _, c in parts.values()))
+    return {"wall": wall, "cpu": cpu, "parts": parts,
+            "success": result.success, "rows": result.statistics.get("rows"), "reused": result.metrics_reused,
+            "failed": [f"{f['expectation']}[{f.get('column')}]" for f in result.failed]}
+
+
+def report_child(path: Path, lid: bool) -> dict:
+    """The report's data path (`hala_path`) in this process; imports are loaded before the clock starts."""
+    import hala.quality.metrics  # noqa: F401
+    import hala.quality.report  # noqa: F401
+
+    out, parts = hala_path(path, lid)  # the phases' sum: the suite's bands (a great-expectations import) are not timed
+    return {"wall": sum(w for w, _ in parts.values()), "cpu": sum(c for _, c in parts.values()), "parts": parts,
+            "out": out}
+
+
+def run_child(*args: str) -> tuple[dict, float, float, float]:
+    """This script as a child process (`--child ...`): (its JSON answer, wall s, CPU s, peak RSS GB) of the whole
+    process, imports included, from os.wait4: the child's own figures, not those of the data generator or of an
+    earlier run (ru_maxrss of one process never goes down)."""
+    import json
+    import os
+    import subprocess
+
+    t = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, __file__, "--child", *args], stdout=subprocess.PIPE)
+    answer = proc.stdout.read()
+    _, status, ru = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"child {args} failed (exit {os.waitstatus_to_exitcode(status)})")
+    return json.loads(answer), wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024 ** 2
+
+
+def _parts(parts: dict) -> str:
+    return ", ".join(f"{k} {w:.2f} s wall / {c:.2f} s CPU" for k, (w, c) in parts.items())
+
+
+def _gate(tmp: Path, path: Path, rows: int, bad_rows: int) -> bool:
+    """Time the gate over PATH (a dataset folder's data/), then check it still blocks a bad dataset (BAD_ROWS rows,
+    every 10th answer left in English): returns whether every check came out as it should."""
+    folder = tmp / "gated"
+    (folder / "data").mkdir(parents=True)
+    (folder / "data" / "part-0.parquet").symlink_to(path)
+    import os
+
+    os.environ["HALA_CACHE"] = str(tmp / "cache")  # cold: no metrics table of an earlier run of this script
+    verdicts = []
+    for how in ("cold: metrics computed", "warm: the metrics table of the run before, from hala's cache"):
+        before = _load()
+        res, wall, cpu, rss = run_child("gate", str(folder))
+        verdicts.append((res["success"], res["failed"]))
+        print(f"gate ({how}; suite arabic_instructions, fastText LID included) on {rows:,} rows: {wall:.2f} s wall, "
+              f"{cpu:.2f} s CPU for the process (imports included; run_gate itself {res['wall']:.2f} s wall, "
+              f"{res['cpu']:.2f} s CPU: {_parts(res['parts'])}); {cpu / rows * 1e6:.1f} µs CPU per row; peak RSS "
+              f"{rss:.2f} GB (target ≤ 8 GB: {_met(rss <= 8)}); verdict "
+              f"{'PASSED' if res['success'] else 'FAILED ' + ', '.join(res['failed'])}; metrics "
+              f"{'reused' if res['reused'] else 'computed'}  [{before} before, {_load()} after]")
+    if verdicts[0] != verdicts[1]:
+        print("gate verdicts differ between the cold and the warm run")
+        return False
+    bad = tmp / "bad"
+    (bad / "data").mkdir(parents=True)
+    make_dataset(bad / "data" / "part-0.parquet", bad_rows, untranslated_every=10)
+    res_bad, wall_bad, _, _ = run_child("gate", str(bad))
+    blocked = not res_bad["success"]
+    print(f"gate on a bad dataset ({bad_rows:,} rows, every 10th answer untranslated): "
+          f"{'FAILED ' + ', '.join(res_bad['failed']) if blocked else 'PASSED'} in {wall_bad:.1f} s → "
+          f"{'blocked, as it must be' if blocked else 'NOT blocked: the gate is broken'}")
+    return verdicts[0][0] and blocked
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--lid", action="store_true", help="include fastText LID in the hala timing")
     ap.add_argument("--repeat", type=int, default=3, help="hala runs (the median is compared; pandas runs once)")
     ap.add_argument("--skip-pandas", action="store_true")
+    ap.add_argument("--gate", action="store_true", help="also time `run_gate` (the Hub push gate, LID included) over "
+                    "the same rows, and check it blocks a bad dataset")
+    ap.add_argument("--bad-rows", type=int, default=20_000, help="rows of the bad dataset the gate must block")
+    ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    import hala.quality.metrics  # noqa: F401  (imports are not the report's work: loaded before the clock starts)
-    import hala.quality.report  # noqa: F401
+    if args.child:  # one measured run in its own process: its answer as JSON on stdout
+        import json
+
+        kind, *rest = args.child
+        answer = gate_child(Path(rest[0])) if kind == "gate" else report_child(Path(rest[0]), rest[1] == "lid")
+        sys.stdout.write(json.dumps(answer, default=str))
+        return
 
     with tempfile.TemporaryDirectory(prefix="hala-report-bench-") as tmp:
         path = Path(tmp) / "records.parquet"
         t = time.perf_counter()
         make_dataset(path, args.rows)
         print(f"synthetic dataset: {args.rows:,} rows, {path.stat().st_size / 1e6:.0f} MB parquet "
-              f"({time.perf_counter() - t:.1f} s to write)")
-        walls, cpus = [], []
+              f"({time.perf_counter() - t:.1f} s to write)  [{_load()}]")
+        walls, cpus, rss = [], [], 0.0
         for run in range(1, max(1, args.repeat) + 1):
             before = _load()
-            t, c = time.perf_counter(), time.process_time()
-            hala, parts = hala_path(path, args.lid)
-            walls.append(time.perf_counter() - t)
-            cpus.append(time.process_time() - c)
+            res, wall, cpu, peak = run_child("report", str(path), "lid" if args.lid else "nolid")
+            hala = res["out"]
+            walls.append(res["wall"])
+            cpus.append(res["cpu"])
+            rss = max(rss, peak)
             print(f"hala (DuckDB{' + fastText LID' if args.lid else ''}) run {run}: {walls[-1]:.2f} s wall, "
-                  f"{cpus[-1]:.2f} s CPU  (" + ", ".join(f"{k} {v:.2f} s" for k, v in parts.items())
-                  + f")  → {args.rows / walls[-1]:,.0f} rows/s  [{before} before, {_load()} after]")
+                  f"{cpus[-1]:.2f} s CPU ({cpus[-1] / args.rows * 1e6:.1f} µs/row; {_parts(res['parts'])})  → "
+                  f"{args.rows / walls[-1]:,.0f} rows/s; whole process {wall:.2f} s wall, {cpu:.2f} s CPU, peak RSS "
+                  f"{peak:.2f} GB  [{before} before, {_load()} after]")
         t_hala, c_hala = statistics.median(walls), statistics.median(cpus)
-        import resource
-
-        rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
         if args.rows == 1_000_000:
             target = f"target ≤ 10 s: {_met(t_hala <= 10)}"
         elif args.rows >= 4_000_000:
             target = f"target ≤ 45 s at 4M rows: {_met(t_hala <= 45)}"
         else:
             target = "(the targets are for 1,000,000 rows: ≤ 10 s, and 4,000,000 rows: ≤ 45 s)"
-        target += f"; peak RSS {rss_gb:.2f} GB" + (f", target ≤ 8 GB: {_met(rss_gb <= 8)}"
-                                                   if args.rows >= 4_000_000 else "")
+        target += (f"; peak RSS (self + children) {rss:.2f} GB"
+                   + (f", target ≤ 8 GB: {_met(rss <= 8)}" if args.rows >= 4_000_000 else ""))
         print(f"hala median of {len(walls)}: {t_hala:.2f} s wall, {c_hala:.2f} s CPU (best {min(walls):.2f} s); "
-              + target)
-        if args.skip_pandas:
-            return
-        before = _load()
-        t, c = time.perf_counter(), time.process_time()
-        pdres = pandas_path(path)
-        t_pd, c_pd = time.perf_counter() - t, time.process_time() - c
-        print(f"pandas: {t_pd:.2f} s wall, {c_pd:.2f} s CPU  → {args.rows / t_pd:,.0f} rows/s  "
-              f"[{before} before, {_load()} after]")
-        print(f"ratio pandas/hala: {t_pd / t_hala:.1f}× wall, {c_pd / c_hala:.1f}× CPU; "
-              f"target ≥ 10× (issue 4): {_met(t_pd / t_hala >= 10)}; target ≥ 20× (issue 16): "
-              f"{_met(t_pd / t_hala >= 20)}  [{_load()}]")
-        s_h, s_p = hala["summary"], pdres["summary"]
-        agree = {
-            "rows": s_h[0] == s_p[0], "median_length_ratio": s_h[3] == s_p[3],
-            "rows_with_code": s_h[10] == s_p[10], "latin_residue": s_h[9] == s_p[9],
-            "duplicate_rows": s_h[13] == s_p[13], "spans_changed": hala["masked_spans"][2] == pdres["spans_changed"],
-            "turns": dict(hala["turns"]) == pdres["turns"].to_dict(),
-            "top_segment_count": hala["top_segments"][0][1] == int(pdres["top_segments"].iloc[0]),
-        }
-        print("aggregates agree: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in agree.items()))
-        if not all(agree.values()):
-            print(f"  hala summary   {s_h}\n  pandas summary {s_p}")
+              + target + f"  [{_load()}]")
+        gate_ok = _gate(Path(tmp), path, args.rows, args.bad_rows) if args.gate else True
+        if not args.skip_pandas:
+            agree = _against_pandas(path, args.rows, hala, t_hala, c_hala)
+            if not agree:
+                sys.exit(1)
+        if not gate_ok:
             sys.exit(1)
+
+
+def _against_pandas(path: Path, rows: int, hala: dict, t_hala: float, c_hala: float) -> bool:
+    """Run the pandas side, print the ratios and whether the aggregates agree (False: they do not)."""
+    before = _load()
+    t, c = time.perf_counter(), time.process_time()
+    pdres = pandas_path(path)
+    t_pd, c_pd = time.perf_counter() - t, time.process_time() - c
+    print(f"pandas: {t_pd:.2f} s wall, {c_pd:.2f} s CPU ({c_pd / rows * 1e6:.1f} µs/row)  → {rows / t_pd:,.0f} "
+          f"rows/s  [{before} before, {_load()} after]")
+    print(f"ratio pandas/hala: {t_pd / t_hala:.1f}× wall, {c_pd / c_hala:.1f}× CPU; "
+          f"target ≥ 10× (issue 4): {_met(t_pd / t_hala >= 10)}; target ≥ 20× (issue 16): "
+          f"{_met(t_pd / t_hala >= 20)}  [{_load()}]")
+    s_h, s_p = hala["summary"], pdres["summary"]
+    agree = {
+        "rows": s_h[0] == s_p[0], "median_length_ratio": s_h[3] == s_p[3],
+        "rows_with_code": s_h[10] == s_p[10], "latin_residue": s_h[9] == s_p[9],
+        "duplicate_rows": s_h[13] == s_p[13], "spans_changed": hala["masked_spans"][2] == pdres["spans_changed"],
+        "turns": {int(k): v for k, v in hala["turns"]} == pdres["turns"].to_dict(),
+        "top_segment_count": hala["top_segments"][0][1] == int(pdres["top_segments"].iloc[0]),
+    }
+    print("aggregates agree: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in agree.items()))
+    if not all(agree.values()):
+        print(f"  hala summary   {s_h}\n  pandas summary {s_p}")
+    return all(agree.values())
 
 
 if __name__ == "__main__":

@@ -56,6 +56,8 @@ def gate_cmd(
                 fg=typer.colors.GREEN if result.success else typer.colors.RED)
     for line in format_failures(result):
         typer.echo("  " + line)
+    if result.metrics_reused:
+        typer.echo("  metrics of these exact bytes reused from hala's cache (computed by `hala report`)")
     typer.echo(f"  fingerprint {result.fingerprint}")
     typer.echo(f"  written {result.path}")
     raise typer.Exit(0 if result.success else 1)

@@ -33,6 +33,7 @@ class GateResult:
     gx_version: str = ""
     missing_required: list[str] = field(default_factory=list)  # bundled-suite expectations this suite leaves out
     path: str = ""
+    metrics_reused: bool = False  # the metrics table came from hala's cache (`hala report` computed it)
 
     def __getitem__(self, key: str):
         return getattr(self, key)
@@ -40,6 +41,7 @@ class GateResult:
     def to_dict(self) -> dict:
         data = asdict(self)
         data.pop("path")
+        data.pop("metrics_reused")
         return data
 
 
@@ -207,18 +209,28 @@ def _fingerprint(dataset_dir: str | Path) -> str:
         return ""
 
 
-def _metrics_frame(ds, kind: str | None, lid_model: str | None):
-    """(metrics frame, kind) for the records of `ds`; unreadable data is a `UserError` naming the cause."""
+def _metrics_frame(ds, kind: str | None, lid_model: str | None, fingerprint: str = "", dataset_dir=None):
+    """(metrics frame, kind, whether the table came from the cache) for the records of `ds`: the table `hala report`
+    computed for these exact bytes when it is in hala's cache (hala.quality.metrics_cache), else computed here;
+    unreadable data is a `UserError` naming the cause."""
     import duckdb
     import pyarrow as pa
 
     from hala.quality.metrics import build_metrics, load_records
+    from hala.quality.metrics_cache import cached_metrics
 
     con = duckdb.connect()
+
+    def compute() -> str:
+        found = load_records(con, ds, kind)
+        build_metrics(con, found, lid_model=lid_model)
+        con.execute("DROP TABLE records")  # the texts are not judged again: their memory goes before the frame's
+        return found
+
     try:
-        kind = load_records(con, ds, kind)
-        build_metrics(con, kind, lid_model=lid_model)
-        return con.sql("SELECT * EXCLUDE (_row, content_key) FROM metrics ORDER BY _row").df(), kind
+        kind, reused = cached_metrics(con, dataset_dir or ds.root, fingerprint, kind or (ds.stats or {}).get("kind"),
+                                      True, lid_model, compute)
+        return con.sql("SELECT * EXCLUDE (_row, content_key) FROM metrics ORDER BY _row").df(), kind, reused
     except (pa.ArrowException, duckdb.Error, OSError, UnicodeError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
         raise UserError(f"{ds.root}: cannot read the records ({type(e).__name__}: {first})") from None
@@ -246,7 +258,7 @@ def run_gate(dataset_dir: str | Path, suite_name: str | None = None, lid_model: 
     if suite_name and known:  # fail before computing anything when the layout or stats.json says the kind
         check_kind(suite_name, known)
     fingerprint = _fingerprint(dataset_dir)
-    frame, kind = _metrics_frame(ds, kind, lid_model)
+    frame, kind, reused = _metrics_frame(ds, kind, lid_model, fingerprint, dataset_dir)
     suite_name = suite_name or DEFAULT_SUITE[kind]
     check_kind(suite_name, kind)
     suite = load_suite(suite_name)
@@ -265,6 +277,7 @@ def run_gate(dataset_dir: str | Path, suite_name: str | None = None, lid_model: 
         gx_version=gx.__version__,
         missing_required=missing_required(suite_name, kind),
     )
+    result.metrics_reused = reused
     out = validation_path(dataset_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")

@@ -174,14 +174,22 @@ def load_rejects(con, ds: Dataset) -> int:
 
 # -- measures SQL cannot express --------------------------------------------------------------------------------------
 
-def _lid_texts(con, kind: Kind) -> tuple[list[int], list[str], list[str]]:
-    """(row, text, expected language) for each text LID judges: each message's content, or a pair's target."""
+def _lid_texts(con, kind: Kind):
+    """(number of texts, batches of (rows, texts, expected languages)) for the texts LID judges: each message's
+    content, or a pair's target. Streamed from DuckDB LID_BATCH at a time: a corpus's messages as Python strings
+    would take more memory than the whole DuckDB table (4M records, 8M messages)."""
     if kind == "instructions":
-        rows = con.execute("SELECT _row, m.content FROM (SELECT _row, unnest(messages) AS m FROM records) "
-                           "WHERE m.content IS NOT NULL").fetchall()
-        return [r for r, _ in rows], [t for _, t in rows], ["ar"] * len(rows)
-    rows = con.execute("SELECT _row, tgt, coalesce(tgt_lang, 'ar') FROM records WHERE tgt IS NOT NULL").fetchall()
-    return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
+        sql = ("SELECT _row, m.content AS text, 'ar' AS lang FROM (SELECT _row, unnest(messages) AS m FROM records) "
+               "WHERE m.content IS NOT NULL")
+    else:
+        sql = "SELECT _row, tgt AS text, coalesce(tgt_lang, 'ar') AS lang FROM records WHERE tgt IS NOT NULL"
+    total = con.sql(f"SELECT count(*) FROM ({sql})").fetchall()[0][0]
+
+    def batches():
+        for batch in con.sql(sql).to_arrow_reader(LID_BATCH):
+            yield batch.column(0).to_pylist(), batch.column(1).to_pylist(), batch.column(2).to_pylist()
+
+    return total, batches()
 
 
 def lid_columns(con, kind: Kind, model: str | None = None, progress=None):
@@ -203,27 +211,29 @@ def lid_columns(con, kind: Kind, model: str | None = None, progress=None):
     from hala.pipelines.filters.views import may_have_spans
     from hala.pipelines.translate.masking import strip_protected
 
-    rows, texts, langs = _lid_texts(con, kind)
-    judged_rows, judged, expected = [], [], []
-    for r, t, lang in zip(rows, texts, langs):
-        t = lid_ready(strip_protected(t) if may_have_spans(t) else t)
-        if count_letters(t, LID_MIN_LETTERS) >= LID_MIN_LETTERS:
-            judged_rows.append(r)
-            judged.append(t)
-            expected.append(lang)
     lid = PathFastTextLID(model or default_lid_model(), k=3)
     arabic = {base_code(x) for x in ARABIC_LABELS}
-    labels, scores = [], []
-    for start in range(0, len(judged), LID_BATCH):
-        for s, lang in zip(lid.predict_many(judged[start:start + LID_BATCH]), expected[start:start + LID_BATCH]):
+    schema = {"_row": pl.Int64, "lid_label": pl.Utf8, "lid_score": pl.Float64}
+    total, batches = _lid_texts(con, kind)
+    frames, done = [pl.DataFrame(schema=schema)], 0
+    for rows, texts, langs in batches:
+        judged_rows, judged, expected = [], [], []
+        for r, t, lang in zip(rows, texts, langs):
+            t = lid_ready(strip_protected(t) if may_have_spans(t) else t)
+            if count_letters(t, LID_MIN_LETTERS) >= LID_MIN_LETTERS:
+                judged_rows.append(r)
+                judged.append(t)
+                expected.append(lang)
+        labels, scores = [], []
+        for s, lang in zip(lid.predict_many(judged), expected):
             labels.append(top_label(s)[0])
             scores.append(expected_score(s, accepted_codes(lang, arabic)))
+        frames.append(pl.DataFrame({"_row": judged_rows, "lid_label": labels, "lid_score": scores}, schema=schema))
+        done += len(rows)
         if progress is not None:
-            progress(min(start + LID_BATCH, len(judged)), len(judged))
-    frame = pl.DataFrame({"_row": judged_rows, "lid_label": labels, "lid_score": scores},
-                         schema={"_row": pl.Int64, "lid_label": pl.Utf8, "lid_score": pl.Float64})
+            progress(done, total)
     # the least Arabic text of each record speaks for it
-    return frame.sort(["_row", "lid_score"]).group_by("_row", maintain_order=True).first()
+    return pl.concat(frames).sort(["_row", "lid_score"]).group_by("_row", maintain_order=True).first()
 
 
 @lru_cache(maxsize=65536)

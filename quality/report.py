@@ -133,6 +133,7 @@ def _build_report(dataset_dir: str | Path, out_dir: str | Path, lid: bool, lid_m
     from hala.quality.fingerprint import dataset_fingerprint
     from hala.quality.gate import gated_records
     from hala.quality.metrics import build_metrics, load_records, load_rejects
+    from hala.quality.metrics_cache import cached_metrics
     from hala.quality.sql import sql_list
     from hala.quality.suites import DEFAULT_SUITE, bands
 
@@ -154,6 +155,7 @@ def _build_report(dataset_dir: str | Path, out_dir: str | Path, lid: bool, lid_m
         except FileNotFoundError:
             fingerprint = None
         con = duckdb.connect()
+        asked = kind or (ds.stats or {}).get("kind")  # the metrics cache's key, as the gate gives it
         kind = _readable(lambda: load_records(con, ds, kind), ds.root, "records")
         step(1)
         rows_rejected = _readable(lambda: load_rejects(con, ds), ds.root, "rejects")
@@ -162,7 +164,13 @@ def _build_report(dataset_dir: str | Path, out_dir: str | Path, lid: bool, lid_m
         def lid_progress(done: int, total: int) -> None:
             progress.update(task, description=f"{sections[2]}: LID {done}/{total} texts")
 
-        build_metrics(con, kind, lid=lid, lid_model=lid_model, progress=lid_progress)
+        def compute() -> str:
+            build_metrics(con, kind, lid=lid, lid_model=lid_model, progress=lid_progress)
+            return kind
+
+        found, _ = cached_metrics(con, dataset_dir, fingerprint, asked, lid, lid_model, compute)
+        if found != kind:  # an entry of another kind under this key (stats.json rewritten): measured again
+            compute()
         step(3)
 
         band = bands(DEFAULT_SUITE[kind])  # the gate's thresholds, flagged and drawn as they are

@@ -215,8 +215,8 @@ def test_fingerprint_is_of_the_bytes_validated(audit_out, tmp_path, monkeypatch)
     before = dataset_fingerprint(ds)
     real = gate._metrics_frame
 
-    def read_then_someone_writes(dsx, kind, lid_model):
-        out = real(dsx, kind, lid_model)
+    def read_then_someone_writes(*args):
+        out = real(*args)
         rows = clean_rows(ds)[:5]
         pq.write_table(pa.Table.from_pylist(rows, schema=instruction_schema()), ds / "data" / "zz-late.parquet")
         return out

@@ -361,3 +361,20 @@ def test_fast_metrics_equal_the_first_implementation_with_lid(tmp_path):
     old, new = both_tables(write(tmp_path, "lid", instruction_rows(300, seed=3), INSTRUCTION_SCHEMA), lid=True)
     assert_same(old, new)
     assert sum(1 for r in old if r["lid_score"] is not None) > 100
+
+
+def test_lid_streamed_in_batches_equals_one_batch(tmp_path, monkeypatch):
+    """LID reads the texts from DuckDB LID_BATCH at a time (a corpus's messages never sit in Python at once): batches
+    that cut records apart give the same per-record label and score as one batch, and progress counts every text."""
+    import hala.quality.metrics as metrics
+
+    con = duckdb.connect()
+    kind = load_records(con, find_dataset(write(tmp_path, "lid", instruction_rows(300, seed=3), INSTRUCTION_SCHEMA)))
+    whole = lid_columns(con, kind).sort("_row")
+    monkeypatch.setattr(metrics, "LID_BATCH", 7)
+    seen: list[tuple[int, int]] = []
+    batched = lid_columns(con, kind, progress=lambda done, total: seen.append((done, total))).sort("_row")
+    assert batched.to_dicts() == whole.to_dicts() and whole.height > 100
+    texts = con.sql("SELECT count(*) FROM (SELECT unnest(messages) AS m FROM records) WHERE m.content IS NOT NULL"
+                    ).fetchall()[0][0]
+    assert len(seen) > 50 and seen[-1] == (texts, texts)
