@@ -15,12 +15,29 @@ import asyncio
 import hashlib
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Awaitable, Callable
 
 
 def tm_key(model: str, prompt_version: str, segment: str) -> str:
     return hashlib.sha256(f"{model}\x1f{prompt_version}\x1f{segment}".encode("utf-8")).hexdigest()
+
+
+def _journal_mode(conn: sqlite3.Connection, mode: str, timeout: float = 60.0) -> None:
+    """Set the journal mode unless the file already has it. Switching it needs the file to itself, and SQLite
+    answers `database is locked` at once (no busy wait) when another process opens the same new TM at that moment
+    (the tasks of one stage start together): wait and look again, as the busy timeout does for writes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != mode:
+                conn.execute(f"PRAGMA journal_mode={mode}")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 class TranslationMemory:
@@ -42,7 +59,7 @@ class TranslationMemory:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=60, isolation_level=None)
-        self._conn.execute(f"PRAGMA journal_mode={'WAL' if wal else 'DELETE'}")
+        _journal_mode(self._conn, "wal" if wal else "delete")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute(
             "CREATE TABLE IF NOT EXISTS tm (key TEXT PRIMARY KEY, model TEXT, prompt_version TEXT, "

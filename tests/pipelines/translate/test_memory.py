@@ -102,3 +102,28 @@ def test_new_entries_are_written_in_batches_and_found_before_they_are(tmp_path):
     assert again.lookup([tm_key("m", "v1", "last"), tm_key("m", "v1", "nothing"), tm_key("m", "v1", "segment 0")]) \
         == ["الأخير", None, "مقطع 0"]
     again.close()
+
+
+def _open_at_once(path: str, barrier, n: int) -> None:
+    barrier.wait()
+    tm = TranslationMemory(path)
+    tm.put("m", "v1", f"segment {n}", f"ترجمة {n}")
+    tm.close()
+
+
+def test_tasks_opening_a_new_tm_at_the_same_moment_all_start(tmp_path):
+    """The tasks of a stage start together and open the same new TM: switching it to WAL must not fail one of them
+    with `database is locked` (a corpus run on 2 tasks failed so)."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    for round_ in range(12):
+        path = str(tmp_path / f"tm{round_}.sqlite")
+        barrier = ctx.Barrier(6)
+        procs = [ctx.Process(target=_open_at_once, args=(path, barrier, n)) for n in range(6)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        assert [p.exitcode for p in procs] == [0] * 6, f"round {round_}"
+        assert len(TranslationMemory(path)) == 6
