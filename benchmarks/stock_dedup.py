@@ -192,15 +192,15 @@ def normalization_ab(tmp: Path, n: int, workers: int, t_h: float, c_h: float) ->
     if start_method() != "fork":
         print("normalization A/B skipped: workers are spawned here, so they would not see the switch")
         return
-    from datatrove.utils.text import TextNormConfig
+    from datatrove.utils.text import simplify_text
 
-    normalized, norm = steps.dedup_key, steps.KEY_TEXT_NORM
+    normalized, shingled = steps.dedup_key, steps.shingle_text
     # the raw key, shingled with datatrove's default text config as stock does (forked workers inherit this)
-    steps.dedup_key, steps.KEY_TEXT_NORM = key_text, TextNormConfig()
+    steps.dedup_key, steps.shingle_text = key_text, simplify_text
     try:
         stats, t_raw, c_raw = timed_hala(tmp / "in", tmp / "hala_raw_key", workers)
     finally:
-        steps.dedup_key, steps.KEY_TEXT_NORM = normalized, norm
+        steps.dedup_key, steps.shingle_text = normalized, shingled
     shutil.rmtree(tmp / "hala_raw_key", ignore_errors=True)
     d = stats["stages"]["dedup"]
     print(f"normalization A/B: hala with the raw key (no normalization) {t_raw:7.2f} s  CPU {c_raw / n * 1e6:5.0f} "
@@ -227,12 +227,12 @@ def partition(clusters: list[set[str]], leave_out: set[str]) -> set[frozenset[st
     return {frozenset(c - leave_out) for c in clusters if len(c - leave_out) > 1}
 
 
-def stage_seconds(logs: Path) -> dict[str, float]:
-    """Wall seconds of each dedup executor, from the first to the last line of its task logs."""
+def stage_seconds(logs: Path, pattern: str = "dedup_*") -> dict[str, float]:
+    """Wall seconds of each executor, from the first to the last line of its task logs."""
     from translate_throughput import _log_time
 
     out = {}
-    for stage in sorted(logs.glob("dedup_*")):
+    for stage in sorted(logs.glob(pattern), key=lambda p: p.stat().st_mtime):
         times = [_log_time(line) for log in (stage / "logs").glob("task_*.log")
                  for line in log.read_text(encoding="utf-8", errors="replace").splitlines() if line[:2] == "20"]
         if times:
@@ -251,7 +251,7 @@ def print_rss() -> None:
 # inherit the switch; the A/B checks that they did: the raw key removes other rows).
 CLI = "import sys; from hala.pipelines.cli.app import main; {switch}sys.argv = ['hala', *sys.argv[1:]]; main()"
 RAW_KEY = ("import hala.pipelines.dedup.steps as s; from hala.pipelines.dedup.keys import key_text; "
-           "from datatrove.utils.text import TextNormConfig; s.dedup_key = key_text; s.KEY_TEXT_NORM = TextNormConfig(); ")
+           "from datatrove.utils.text import simplify_text; s.dedup_key = key_text; s.shingle_text = simplify_text; ")
 
 
 def cli_hala(shards: Path, out: Path, workers: int, raw_key: bool = False) -> tuple[dict, float, float]:
@@ -328,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         stock, _ = stock_clusters(tmp / "stock")
         print(f"stock datatrove MinHash (4 executors): {t_s:7.2f} s {n / t_s:9,.0f} rows/s  removed {len(stock):,}  "
               f"CPU {c_s / n * 1e6:5.0f} µs/row   [{load()}]")
+        print("  executors: " + ", ".join(f"{k} {v:.1f} s" for k, v in stage_seconds(tmp / "stock" / "logs", "*").items()))
         stats, t_h, c_h = timed_hala(tmp / "in", tmp / "hala", args.workers)
         hala, hala_groups = hala_clusters(tmp / "hala")
         d = stats["stages"]["dedup"]

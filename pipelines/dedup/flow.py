@@ -113,7 +113,7 @@ def _run_dedup(input_dir: str, out: Path, config: DedupConfig, engine: ExecutorC
     # sha1 shingle hashes: datatrove's default xxhash hasher takes bytes, but MinHash hands it str shingles
     mh_cfg = MinhashConfig(n_grams=config.n_grams, num_buckets=config.num_buckets,
                            hashes_per_bucket=config.hashes_per_bucket, seed=config.seed,
-                           hash_config=HashConfig(hash_fc="sha1", precision=64), norm_config=steps.KEY_TEXT_NORM)
+                           hash_config=HashConfig(hash_fc="sha1", precision=64), norm_config=steps.AS_IS)
     keys = SetDedupKey(kind, config.key, str(work / "keys"))
     near = [MinhashDedupSignature(str(work / "mh_sigs"), config=mh_cfg, language=SplitWordTokenizer())]
     stage(SIGNATURES_STAGE, [*reader(), keys, *(near if config.near else [])])
