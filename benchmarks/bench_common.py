@@ -13,6 +13,7 @@ import random
 import re
 import resource
 import sys
+import threading
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -124,3 +125,51 @@ def write_shards(rows: list[dict], folder: Path, shards: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for s in range(shards):
         pq.write_table(pa.Table.from_pylist(rows[s::shards], schema=pair_schema()), folder / f"shard_{s}.parquet")
+
+
+class TreeMemory:
+    """Peak resident memory of a process and all its descendants together, sampled from /proc (forked workers'
+    shared pages are counted in each: an upper bound), and of the largest single one. Unlike RUSAGE_CHILDREN, a
+    child started from a big benchmark process is not charged that process's pages it held between fork and exec."""
+
+    def __init__(self, pid: int, every_s: float = 0.2):
+        self.pid, self.every_s, self.peak, self.peak_procs, self.peak_single = pid, every_s, 0, 0, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _tree(self) -> list[int]:
+        parents: dict[int, list[int]] = {}
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    stat = Path(f"/proc/{d}/stat").read_text()
+                except OSError:
+                    continue
+                parents.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(d))
+        tree, todo = [], [self.pid]
+        while todo:
+            pid = todo.pop()
+            tree.append(pid)
+            todo += parents.get(pid, [])
+        return tree
+
+    def _run(self) -> None:
+        page = os.sysconf("SC_PAGE_SIZE")
+        while not self._stop.is_set():
+            total, n = 0, 0
+            for pid in self._tree():
+                try:
+                    rss = int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
+                    total, n = total + rss, n + 1
+                    self.peak_single = max(self.peak_single, rss)
+                except (OSError, IndexError, ValueError):
+                    pass
+            if total > self.peak:
+                self.peak, self.peak_procs = total, n
+            self._stop.wait(self.every_s)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak

@@ -29,8 +29,9 @@ and, with `--normalization-ab`, as an A/B in the same run: hala once more with t
 the switch), whose CPU time per row is subtracted from hala's.
 
 `--hala-only` (the scale run) runs `hala dedup` as its own command (`python -m hala.pipelines.cli.app dedup`), so
-its peak RSS is the command's and its workers' (RUSAGE_CHILDREN, the largest of them), printed with this process's
-(RUSAGE_SELF, which generated the rows) and their sum; plus its wall and CPU time and each executor's time.
+its peak RSS is that command's and its workers' alone, sampled from /proc (all together, and the largest one; not
+RUSAGE_CHILDREN, which charges a child the pages of this 1.6 GB process that it held between fork and exec); plus
+its wall and CPU time and each executor's time.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_common import cpu_seconds, load, peak_rss_mb, quiet_logs, synthetic_pairs, verdict, write_shards
+from bench_common import TreeMemory, cpu_seconds, load, peak_rss_mb, quiet_logs, synthetic_pairs, verdict, write_shards
 
 
 def planted(n: int, seed: int = 1) -> tuple[list[dict], set[str]]:
@@ -254,9 +255,9 @@ RAW_KEY = ("import hala.pipelines.dedup.steps as s; from hala.pipelines.dedup.ke
            "from datatrove.utils.text import simplify_text; s.dedup_key = key_text; s.shingle_text = simplify_text; ")
 
 
-def cli_hala(shards: Path, out: Path, workers: int, raw_key: bool = False) -> tuple[dict, float, float]:
+def cli_hala(shards: Path, out: Path, workers: int, raw_key: bool = False) -> tuple[dict, float, float, TreeMemory]:
     """`hala dedup --key target` as a user runs it, in a process of its own (none of this process's memory):
-    (stats, wall seconds, CPU seconds of it and its workers)."""
+    (stats, wall seconds, CPU seconds of it and its workers, its processes' memory sampled from /proc)."""
     import json
     import os
     import resource
@@ -268,30 +269,34 @@ def cli_hala(shards: Path, out: Path, workers: int, raw_key: bool = False) -> tu
 
     args = ["dedup", str(shards), str(out), "--key", "target", "--tasks", str(workers), "--workers", str(workers)]
     c0, t0 = cpu(), time.perf_counter()
-    r = subprocess.run([sys.executable, "-c", CLI.format(switch=RAW_KEY if raw_key else ""), *args],
-                       capture_output=True, text=True, env={**os.environ, "HALA_PROGRESS": "0"})
+    with open(out.parent / f"{out.name}.stderr", "w") as err:
+        proc = subprocess.Popen([sys.executable, "-c", CLI.format(switch=RAW_KEY if raw_key else ""), *args],
+                                stdout=subprocess.DEVNULL, stderr=err, env={**os.environ, "HALA_PROGRESS": "0"})
+        memory = TreeMemory(proc.pid)
+        rc = proc.wait()
+        memory.stop()
     wall, used = time.perf_counter() - t0, cpu() - c0
-    if r.returncode:
-        raise SystemExit(f"hala dedup failed ({r.returncode}): {r.stderr[-2000:]}")
-    return json.loads((out / "stats.json").read_text()), wall, used
+    if rc:
+        raise SystemExit(f"hala dedup failed ({rc}): {(out.parent / f'{out.name}.stderr').read_text()[-2000:]}")
+    return json.loads((out / "stats.json").read_text()), wall, used, memory
 
 
 def hala_scale(rows: list[dict], tmp: Path, workers: int, ab: bool) -> int:
     """`hala dedup` alone at scale, as its own command: wall and CPU time, each executor's time, peak RSS, the
     normalization's cost."""
     n = len(rows)
-    stats, t_h, c_h = cli_hala(tmp / "in", tmp / "hala", workers)
+    stats, t_h, c_h, memory = cli_hala(tmp / "in", tmp / "hala", workers)
     d = stats["stages"]["dedup"]
     print(f"hala dedup (exact + MinHash, 4 executors, {workers} tasks at once, 14 bucket tasks): {t_h:7.1f} s "
           f"{n / t_h:9,.0f} rows/s  removed {d['rejected']:,} {d['reasons']}  CPU {c_h / n * 1e6:5.0f} µs/row  "
           f"[{load()}]")
     print("  executors: " + ", ".join(f"{k} {v:.1f} s" for k, v in stage_seconds(tmp / "hala" / "logs").items()))
-    me, kids = peak_rss_mb(), peak_rss_mb(children=True)
-    print(f"  peak RSS: hala dedup's largest process {kids:,.0f} MB (RUSAGE_CHILDREN: the command and its workers) + "
-          f"this benchmark process {me:,.0f} MB (RUSAGE_SELF: it generated the {n:,} rows) = {me + kids:,.0f} MB")
+    print(f"  peak RSS (sampled from /proc every 0.2 s): hala dedup's processes together {memory.peak / 1e6:,.0f} MB "
+          f"({memory.peak_procs} processes at the peak; forked workers' shared pages counted in each), the largest "
+          f"single one {memory.peak_single / 1e6:,.0f} MB")
     print_normalization(rows, t_h, c_h, workers)
     if ab:
-        raw, t_raw, c_raw = cli_hala(tmp / "in", tmp / "hala_raw_key", workers, raw_key=True)
+        raw, t_raw, c_raw, _ = cli_hala(tmp / "in", tmp / "hala_raw_key", workers, raw_key=True)
         r = raw["stages"]["dedup"]
         if r == d:
             raise SystemExit("normalization A/B: the raw-key run removed exactly the same rows: the switch did not "

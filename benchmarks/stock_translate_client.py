@@ -34,17 +34,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-from bench_common import cpu_seconds, load, quiet_logs, verdict
+from bench_common import TreeMemory, cpu_seconds, load, quiet_logs, verdict
 from translate_throughput import iter_openorca, openorca_sample
 
 HERE = Path(__file__).resolve().parent
@@ -153,51 +151,6 @@ def window_rates(logs: Path, window: int, rows_per_chunk: int = 200) -> tuple[fl
     first = k * rows_per_chunk / (done[k - 1] - ready)
     last = k * rows_per_chunk / (done[-1] - done[-k - 1])
     return first, last, k * rows_per_chunk
-
-
-class TreeMemory:
-    """Peak resident memory of a process and all its descendants together, sampled from /proc."""
-
-    def __init__(self, pid: int, every_s: float = 0.2):
-        self.pid, self.every_s, self.peak, self.peak_procs = pid, every_s, 0, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _tree(self) -> list[int]:
-        parents: dict[int, list[int]] = {}
-        for d in os.listdir("/proc"):
-            if d.isdigit():
-                try:
-                    stat = Path(f"/proc/{d}/stat").read_text()
-                except OSError:
-                    continue
-                parents.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(d))
-        tree, todo = [], [self.pid]
-        while todo:
-            pid = todo.pop()
-            tree.append(pid)
-            todo += parents.get(pid, [])
-        return tree
-
-    def _run(self) -> None:
-        page = os.sysconf("SC_PAGE_SIZE")
-        while not self._stop.is_set():
-            total, n = 0, 0
-            for pid in self._tree():
-                try:
-                    total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
-                    n += 1
-                except (OSError, IndexError, ValueError):
-                    pass
-            if total > self.peak:
-                self.peak, self.peak_procs = total, n
-            self._stop.wait(self.every_s)
-
-    def stop(self) -> int:
-        self._stop.set()
-        self._thread.join()
-        return self.peak
 
 
 def run_hala_cli(src: Path, out: Path, concurrency: int, url: str) -> dict:
