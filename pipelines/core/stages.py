@@ -18,6 +18,7 @@ from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 from datatrove.pipeline.writers.jsonl import JsonlWriter
 
+from hala.pipelines.core.gc_tuning import tune_gc_for_rows
 from hala.pipelines.core.records import document_to_record
 
 REJECT_DETAIL_KEY = "reject_detail"
@@ -95,6 +96,7 @@ class HalaStage(BaseFilter, ABC):
         """`inner`'s results, counting kept and rejected-by-reason rows per source. A filter yields the documents
         it keeps, in order: every document fed before a kept one and not yielded was rejected (its reason is
         already on it)."""
+        tune_gc_for_rows()  # in the worker, before its first row
         pending: deque = deque()
         counts: Counter = Counter()
 

@@ -28,6 +28,7 @@ from datatrove.pipeline.writers import ParquetWriter
 from hala.pipelines.core.compat import BatchedDocStats, BatchedStatsFilter, RecordParquetWriter
 from hala.pipelines.core.datasets import data_folder, record_files, recorded_kind
 from hala.pipelines.core.errors import UserError
+from hala.pipelines.core.gc_tuning import tune_gc_for_rows
 from hala.pipelines.core.records import (
     has_record_types,
     instruction_schema,
@@ -93,6 +94,7 @@ class _RecordRows:
                            row_index)
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
+        tune_gc_for_rows()  # in the worker, before its first row
         try:
             yield from super().run(data, rank, world_size)
         finally:
