@@ -216,7 +216,8 @@ class RecordParquetWriter(BatchedDocStats, ParquetWriter):
     """datatrove's ParquetWriter with its per-document bookkeeping cut (the stock writer's per-row cost is measured
     against this one in benchmarks/filter_throughput.py). For an output name that depends on the rank only (`${rank}.parquet`), the
     name and its stats label are worked out once per rank instead of twice per document (each a Template
-    substitution over a copy of the metadata), the open file and pyarrow writer are looked up directly, and the
+    substitution over a copy of the metadata), the open file and pyarrow writer are looked up directly, a file's size
+    (for `max_file_size`) is read again only once something was written to it, and the
     `total`, per-file and `doc_len` counts are added in chunks. Same files, same rows, same counts.
 
     `write` re-does `DiskWriter.write` + `ParquetWriter._write` of datatrove 0.10.1 (pinned in pyproject) using its
@@ -229,6 +230,7 @@ class RecordParquetWriter(BatchedDocStats, ParquetWriter):
         self._rank_only = internals_ok("datatrove") and set(self.output_filename.get_identifiers()) <= {"rank"}
         self._names: dict = {}
         self._pending_counts: dict[str, int] = {}
+        self._below_max: set[str] = set()  # files whose size was under max_file_size and not written to since
 
     def write(self, document: Document, rank: int = 0, **kwargs):
         if kwargs or not self._rank_only:
@@ -241,11 +243,15 @@ class RecordParquetWriter(BatchedDocStats, ParquetWriter):
         output_filename = original_name
         if self.max_file_size > 0:  # DiskWriter.write: switch files past max_file_size
             output_filename = self._get_filename_with_file_id(original_name)
-            if self._output_file(output_filename).tell() >= self.max_file_size:
+            if output_filename in self._below_max:
+                pass  # nothing was written to it since its size was last read: still under the limit
+            elif self._output_file(output_filename).tell() >= self.max_file_size:
                 self.file_id_counter[original_name] += 1
                 new_output_filename = self._get_filename_with_file_id(original_name)
                 self._on_file_switch(original_name, output_filename, new_output_filename)
                 output_filename = new_output_filename
+            else:
+                self._below_max.add(output_filename)
         row = self.adapter(document)
         if output_filename in self._writers:  # ParquetWriter._write once the file's pyarrow writer exists
             rows = self._batches[output_filename]
@@ -257,6 +263,14 @@ class RecordParquetWriter(BatchedDocStats, ParquetWriter):
         counts = self._pending_counts
         counts[stat_name] = counts.get(stat_name, 0) + 1
         self.update_doc_stats(document)
+
+    def _write(self, document: dict, file_handler, filename: str):
+        super()._write(document, file_handler, filename)
+        self._below_max.clear()  # a file may have grown (its pyarrow writer was created or wrote a batch)
+
+    def _write_batch(self, filename):
+        super()._write_batch(filename)
+        self._below_max.discard(filename)  # only a batch written to the file makes it grow
 
     def _output_file(self, filename: str):
         fh = self.output_mg.get_open_files().get(filename)

@@ -49,7 +49,7 @@ def test_batched_stats_filter_matches_datatrove(tmp_path):
     assert [f.read_text() for f in a] == [f.read_text() for f in b] and a
 
 
-@pytest.mark.parametrize("max_file_size", [-1, 2_000])  # 2 kB: the writer switches files every few batches
+@pytest.mark.parametrize("max_file_size", [-1, 2_000, 1])  # 2 kB: a switch every few batches; 1 byte: after every write (the header included)
 def test_record_parquet_writer_matches_datatrove(tmp_path, max_file_size):
     docs = pair_docs(400)
     written = {}
