@@ -5,8 +5,9 @@ normalized dedup key). Exact duplicates need no stages of their own: identical k
 signatures, so MinHash clusters every exact copy with its twin; only keys too short for one shingle (and runs
 without MinHash) are grouped by the key's hash alone. These steps add what the rejects convention needs:
 
-- `SetDedupKey` (signature pass) normalizes each row's key — the only time it is normalized —, puts it in
-  `doc.text` as MinHash shingles it, and writes the rank's key index (`<rank>.parquet`: the id and the key's hash of every row, in order).
+- `SetDedupKey` (signature pass) normalizes each row's key (the only time it is normalized), puts it in
+  `doc.text` as MinHash shingles it, and writes the rank's key index (`<rank>.parquet`: the id and the key's hash
+  of every row, in order).
 - `ResolveDuplicates` (one task, right after the clustering) joins each row's MinHash cluster and key hash into one
   group, keeps the member with the smallest id — the same row whatever the task count, where datatrove keeps the
   first in (rank, position) order, which moves with the sharding — and writes, per rank, the position, reason and
