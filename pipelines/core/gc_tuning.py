@@ -3,9 +3,8 @@
 A row's objects (documents, metadata dicts, text views) die by reference counting, but with Python's default young
 threshold (700 allocations) a batch of rows outlives several young collections, reaches the old generation, and
 makes full collections run over everything alive: the modules, the models, the rows in flight. Measured on
-`hala filter` (benchmarks/filter_throughput.py, 60k rows, 2 tasks): a fifth of the workers' CPU
-(263 → 205 µs per row with this tuning). Collection stays on, so
-reference cycles are still freed.
+`hala filter` (benchmarks/filter_throughput.py, 60k rows, 2 tasks): a fifth of the workers' CPU (263 → 205 µs
+per row with this tuning). Collection stays on, so reference cycles are still freed.
 """
 
 from __future__ import annotations
