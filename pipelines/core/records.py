@@ -84,7 +84,7 @@ def stage_meta(doc: Document) -> dict:
         meta = {}
         doc.metadata["meta"] = meta
     elif isinstance(meta, str):
-        meta = json.loads(meta) if meta and meta != "{}" else {}  # "{}": most rows, no parser needed
+        meta = json.loads(meta) if meta else {}
         doc.metadata["meta"] = meta
     return meta
 
