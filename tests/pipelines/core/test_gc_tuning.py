@@ -29,30 +29,30 @@ def test_tuning_freezes_start_up_objects_once_and_keeps_collecting_cycles():
     assert r.stdout.strip() == "ok"
 
 
-class _Probe:
-    """A last step that writes its worker's collector settings (one file per rank)."""
+def _probe(out):
+    """A last step that writes its worker's pid and collector settings (one file per rank); defined here so that
+    the executor pickles it by value for its spawned workers."""
+    from datatrove.pipeline.base import PipelineStep
 
-    def __init__(self, out):
-        from datatrove.pipeline.base import PipelineStep
+    class Probe(PipelineStep):
+        name = "probe"
 
-        class Probe(PipelineStep):
-            name = "probe"
+        def run(self, data, rank: int = 0, world_size: int = 1):
+            import gc
+            import json
+            import os
 
-            def run(self, data, rank: int = 0, world_size: int = 1):
-                import gc
-                import json
-                import os
+            for _ in data or []:
+                pass
+            (out / f"{rank}.json").write_text(json.dumps({"pid": os.getpid(), "young": gc.get_threshold()[0],
+                                                          "frozen": gc.get_freeze_count()}))
 
-                for _ in data or []:
-                    pass
-                (out / f"{rank}.json").write_text(json.dumps({"pid": os.getpid(), "young": gc.get_threshold()[0],
-                                                              "frozen": gc.get_freeze_count()}))
-
-        self.step = Probe()
+    return Probe()
 
 
 def test_record_readers_tune_each_worker_of_a_real_executor(tmp_path):
     import json
+    import os
 
     from datatrove.executor import LocalPipelineExecutor
 
@@ -65,8 +65,9 @@ def test_record_readers_tune_each_worker_of_a_real_executor(tmp_path):
                 for i in range(5)]
         (tmp_path / "in" / f"{shard}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (tmp_path / "probe").mkdir()
-    pipeline = [record_reader(str(tmp_path / "in"), kind="pairs"), _Probe(tmp_path / "probe").step]
+    pipeline = [record_reader(str(tmp_path / "in"), kind="pairs"), _probe(tmp_path / "probe")]
     LocalPipelineExecutor(pipeline=pipeline, tasks=2, workers=2, logging_dir=str(tmp_path / "logs"),
                           start_method="spawn").run()  # fresh workers: nothing inherited from this process
     seen = [json.loads((tmp_path / "probe" / f"{r}.json").read_text()) for r in range(2)]
     assert all(s["young"] == YOUNG_THRESHOLD and s["frozen"] > 1000 for s in seen), seen
+    assert os.getpid() not in {s["pid"] for s in seen}  # the settings are the workers' own
