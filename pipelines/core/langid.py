@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
 
@@ -53,11 +54,19 @@ def count_letters(text: str, enough: int) -> int:
 
 class PathFastTextLID(FastTextLID):
     """datatrove's fastText LID for any model: a local file is loaded in place, a remote one (hf://, https://) through
-    datatrove's asset cache. Adds batch prediction (one fastText call for a list of texts)."""
+    datatrove's asset cache. Adds batch prediction (one fastText call for a list of texts) and a memo of recent
+    answers: corpora repeat texts (Open-Orca's handful of system prompts on millions of rows, translated the same
+    way by the translation memory; an untranslated target equals its source), and fastText gives one text the same
+    answer every time, so a text asked again is answered from the memo (texts up to `MEMO_MAX_CHARS` characters,
+    the `MEMO_SIZE` most recently asked)."""
+
+    MEMO_SIZE = 4096
+    MEMO_MAX_CHARS = 2000  # at most MEMO_SIZE × this many characters held (~16 MB of Arabic text)
 
     def __init__(self, model: str, k: int = 5):
         super().__init__(None, k)
         self.model_path = model
+        self._memo: OrderedDict[str, tuple] = OrderedDict()
 
     @property
     def model(self):
@@ -74,24 +83,43 @@ class PathFastTextLID(FastTextLID):
 
     def predict_raw(self, texts: list[str]) -> tuple[list, list]:
         """fastText's own answer for each text: (labels, probabilities), nothing converted (the lid stage reads only
-        the expected language's probability of most texts)."""
+        the expected language's probability of most texts). fastText is asked once per batch, for the texts that
+        are neither in the memo nor asked earlier in the batch."""
         if not texts:
             return [], []
-        return self.model.predict([t.replace("\n", " ") for t in texts], k=self.k)
+        lines = [t.replace("\n", " ") for t in texts]
+        memo, max_chars = self._memo, self.MEMO_MAX_CHARS
+        answers: list = [None] * len(lines)
+        asked: dict[str, list[int]] = {}  # text fastText is asked about → the positions it answers
+        for i, line in enumerate(lines):
+            found = memo.get(line) if len(line) <= max_chars else None
+            if found is not None:
+                memo.move_to_end(line)
+                answers[i] = found
+            else:
+                asked.setdefault(line, []).append(i)
+        if asked:
+            labels, probs = self.model.predict(list(asked), k=self.k)
+            for (line, where), ls, ps in zip(asked.items(), labels, probs):
+                row = ps.copy()  # its own row: the memo must not keep the batch's array alive
+                row.flags.writeable = False  # an answer is shared by every text it is given for
+                answer = (tuple(ls), row)
+                for i in where:
+                    answers[i] = answer
+                if len(line) <= max_chars:
+                    memo[line] = answer
+            while len(memo) > self.MEMO_SIZE:
+                memo.popitem(last=False)
+        return [a[0] for a in answers], [a[1] for a in answers]
 
     def predict_many(self, texts: list[str]) -> list[dict[str, float]]:
         """Top-k {base language code: probability} for each text (probabilities of one code summed)."""
-        if not texts:
-            return []
-        labels, probs = self.model.predict([t.replace("\n", " ") for t in texts], k=self.k)
         out = []
         codes = LABEL_CODES
-        for ls, ps in zip(labels, probs):
+        for ls, ps in zip(*self.predict_raw(texts)):
             scores: dict[str, float] = {}
             for label, p in zip(ls, ps.tolist()):  # Python floats at once (the same values as float() of each)
                 code = codes.get(label) or codes.setdefault(label, base_code(label))
                 scores[code] = scores.get(code, 0.0) + p
             out.append(scores)
         return out
-
-
