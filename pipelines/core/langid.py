@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections import OrderedDict
 from functools import lru_cache
+from itertools import islice
 from pathlib import Path
 
 from datatrove.utils.lid import FastTextLID
@@ -54,11 +54,11 @@ def count_letters(text: str, enough: int) -> int:
 
 class PathFastTextLID(FastTextLID):
     """datatrove's fastText LID for any model: a local file is loaded in place, a remote one (hf://, https://) through
-    datatrove's asset cache. Adds batch prediction (one fastText call for a list of texts) and a memo of recent
-    answers: corpora repeat texts (Open-Orca's handful of system prompts on millions of rows, translated the same
-    way by the translation memory; an untranslated target equals its source), and fastText gives one text the same
-    answer every time, so a text asked again is answered from the memo (texts up to `MEMO_MAX_CHARS` characters,
-    the `MEMO_SIZE` most recently asked)."""
+    datatrove's asset cache. Adds batch prediction (one fastText call for a list of texts) and a memo of answers:
+    corpora repeat texts (Open-Orca's handful of system prompts on millions of rows, translated the same way by the
+    translation memory; an untranslated target equals its source), and fastText gives a text the same answer every
+    time, so a text asked again is answered from the memo. It holds up to `MEMO_SIZE` texts of at most
+    `MEMO_MAX_CHARS` characters and starts afresh when full."""
 
     MEMO_SIZE = 4096
     MEMO_MAX_CHARS = 2000  # at most MEMO_SIZE × this many characters held (~16 MB of Arabic text)
@@ -66,7 +66,7 @@ class PathFastTextLID(FastTextLID):
     def __init__(self, model: str, k: int = 5):
         super().__init__(None, k)
         self.model_path = model
-        self._memo: OrderedDict[str, tuple] = OrderedDict()
+        self._memo: dict[str, tuple] = {}
 
     @property
     def model(self):
@@ -89,28 +89,19 @@ class PathFastTextLID(FastTextLID):
             return [], []
         lines = [t.replace("\n", " ") for t in texts]
         memo, max_chars = self._memo, self.MEMO_MAX_CHARS
-        answers: list = [None] * len(lines)
-        asked: dict[str, list[int]] = {}  # text fastText is asked about → the positions it answers
-        for i, line in enumerate(lines):
-            found = memo.get(line) if len(line) <= max_chars else None
-            if found is not None:
-                memo.move_to_end(line)
-                answers[i] = found
-            else:
-                asked.setdefault(line, []).append(i)
+        asked: dict[str, int] = {}  # text fastText is asked about → its place in the question list
+        slots = [memo.get(line) or asked.setdefault(line, len(asked)) for line in lines]  # an answer or a place
         if asked:
             labels, probs = self.model.predict(list(asked), k=self.k)
-            for (line, where), ls, ps in zip(asked.items(), labels, probs):
-                row = ps.copy()  # its own row: the memo must not keep the batch's array alive
+            for row in probs:
                 row.flags.writeable = False  # an answer is shared by every text it is given for
-                answer = (tuple(ls), row)
-                for i in where:
-                    answers[i] = answer
-                if len(line) <= max_chars:
-                    memo[line] = answer
-            while len(memo) > self.MEMO_SIZE:
-                memo.popitem(last=False)
-        return [a[0] for a in answers], [a[1] for a in answers]
+            fresh = list(zip(map(tuple, labels), probs))
+            if len(memo) + len(fresh) > self.MEMO_SIZE:
+                memo.clear()  # full: start afresh (a text that keeps coming back is back after one more question)
+            room = self.MEMO_SIZE - len(memo)
+            memo.update(islice(((t, a) for t, a in zip(asked, fresh) if len(t) <= max_chars), room))
+            slots = [fresh[s] if s.__class__ is int else s for s in slots]
+        return [a[0] for a in slots], [a[1] for a in slots]
 
     def predict_many(self, texts: list[str]) -> list[dict[str, float]]:
         """Top-k {base language code: probability} for each text (probabilities of one code summed)."""

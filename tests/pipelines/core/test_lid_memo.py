@@ -63,21 +63,23 @@ def test_fasttext_is_asked_once_per_text_until_it_leaves_the_memo(lid):
     assert lid._model.asked[3:] == [long_text]  # the short ones from the memo; a long one is asked again
 
 
-def test_memo_keeps_the_most_recently_asked_and_stays_bounded(lid, monkeypatch):
+def test_memo_is_bounded_and_starts_afresh_when_full(lid, monkeypatch):
     monkeypatch.setattr(PathFastTextLID, "MEMO_SIZE", 3)
-    lid.predict_raw(["alpha text", "beta text", "gamma text"])
-    lid.predict_raw(["alpha text"])  # alpha is now the most recent
-    lid.predict_raw(["delta text"])  # beta, the least recently asked, leaves
-    assert list(lid._memo) == ["gamma text", "alpha text", "delta text"]
-    asked = len(lid._model.asked)
     lid.predict_raw(["alpha text", "beta text"])
-    assert lid._model.asked[asked:] == ["beta text"]
+    lid.predict_raw(["alpha text", "gamma text"])
+    assert list(lid._memo) == ["alpha text", "beta text", "gamma text"]
+    lid.predict_raw(["delta text"])  # full: it starts again with the new text
+    assert list(lid._memo) == ["delta text"]
+    lid.predict_raw([f"text number {i}" for i in range(10)])  # more distinct texts in one batch than it holds
     assert len(lid._memo) == 3
+    asked = len(lid._model.asked)
+    lid.predict_raw(["delta text", "alpha text"])
+    assert lid._model.asked[asked:] == ["delta text", "alpha text"]
 
 
 def test_answers_are_read_only_rows_of_their_own(lid):
     _, probs = lid.predict_raw([SYSTEM, ARABIC])
     held = lid._memo[SYSTEM][1]
-    assert held is probs[0] and held.base is None and not np.shares_memory(held, lid._memo[ARABIC][1])
+    assert held is probs[0] and not np.shares_memory(held, lid._memo[ARABIC][1])
     with pytest.raises(ValueError):
         probs[0][0] = -1.0  # an answer is shared by every row it is given for: nobody may change it
