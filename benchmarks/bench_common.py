@@ -64,13 +64,17 @@ def verdict(name: str, figure: str, target: str, ok: bool) -> bool:
 
 
 def quiet_logs() -> None:
-    """datatrove's per-task logs (loguru) and library warnings would swamp the figures."""
+    """datatrove's per-task logs (loguru) and library warnings would swamp the figures: the screen gets what the
+    `hala` command shows (warnings and errors), the task logs keep the rest."""
     import logging
 
     from loguru import logger
 
+    from hala.pipelines.core.compat import quiet_datatrove
+
     logger.remove()
     logging.disable(logging.WARNING)
+    quiet_datatrove()
 
 
 def vocabularies() -> tuple[list[str], list[str]]:

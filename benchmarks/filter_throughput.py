@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_common import REPO, cpu_seconds, load, synthetic_pairs, verdict, write_shards  # noqa: F401  (REPO on sys.path)
+from bench_common import REPO, cpu_seconds, load, quiet_logs, synthetic_pairs, verdict, write_shards  # noqa: F401  (REPO on sys.path)
 
 
 # --------------------------------------------------------------------------------------------------------- baseline
@@ -145,12 +145,7 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = ap.parse_args()
 
-    import logging
-
-    from loguru import logger
-
-    logger.remove()  # datatrove's per-task logs would swamp the numbers
-    logging.disable(logging.WARNING)
+    quiet_logs()
     from hala.pipelines.filters.lid import default_lid_model
 
     tmp = Path(tempfile.mkdtemp(prefix="hala-bench-"))

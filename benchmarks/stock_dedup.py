@@ -1,6 +1,6 @@
 """Near-dedup: datatrove's stock MinHash pipeline against `hala dedup`, same rows, same run.
 
-    python benchmarks/stock_dedup.py [--rows 100000] [--workers 2] [--normalization-ab]
+    python benchmarks/stock_dedup.py [--rows 100000] [--workers 2] [--repeat 3] [--normalization-ab]
     python benchmarks/stock_dedup.py --rows 1000000 --hala-only     # the scale run: times, executors, peak RSS
 
 Data: bench_common.synthetic_pairs plus duplicates planted among them (5% exact copies of an earlier target, 5%
@@ -16,7 +16,8 @@ normalization sees as the same text). Deduplicated on the target side (`tgt`).
 
 The modules both runs use are imported before either is timed (the first run would otherwise pay them).
 
-Both with `--workers` tasks at once; the stock figure is its run on the raw target. Agreement: the same stock
+Both with `--workers` tasks at once, `--repeat` times each, alternating (medians compared); the stock figure is its
+run on the raw target. Agreement: the same stock
 pipeline is run once more (not timed) on hala's normalized key, so the shingles are byte-identical; its duplicate
 clusters (each with its kept row) and the number of rows removed must then equal hala's, or the run exits 1 (which
 twin is kept is each tool's own rule). On the raw target the stock run misses the alef-variant copies, and
@@ -39,6 +40,7 @@ from __future__ import annotations
 import argparse
 import random
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -313,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--hala-only", action="store_true", help="scale run: hala's time, stage times and peak RSS only")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each side, alternating (the medians count)")
     ap.add_argument("--normalization-ab", action="store_true",
                     help="run hala once more with the key's normalization off: what normalizing costs, measured")
     args = ap.parse_args(argv)
@@ -327,19 +330,29 @@ def main(argv: list[str] | None = None) -> int:
               f"[{load()}]")
         if args.hala_only:
             return hala_scale(rows, tmp, args.workers, args.normalization_ab)
-        c0, t0 = cpu_seconds(), time.perf_counter()
-        run_stock(tmp / "in", tmp / "stock", args.workers)
-        t_s, c_s = time.perf_counter() - t0, cpu_seconds() - c0
-        stock, _ = stock_clusters(tmp / "stock")
+        # alternating runs, medians compared (the same rule as stock_lid.py: a single pair of runs on this shared
+        # machine can move by ±15%); the last run of each side is the one whose rows are checked below
+        runs: dict[str, list[tuple[float, float]]] = {"stock": [], "hala": []}
+        for i in range(args.repeat):
+            c0, t0 = cpu_seconds(), time.perf_counter()
+            run_stock(tmp / "in", tmp / f"stock{i}", args.workers)
+            runs["stock"].append((time.perf_counter() - t0, cpu_seconds() - c0))
+            stats, t, c = timed_hala(tmp / "in", tmp / f"hala{i}", args.workers)
+            runs["hala"].append((t, c))
+        last = args.repeat - 1
+        (t_s, c_s), (t_h, c_h) = (tuple(map(statistics.median, zip(*runs[side]))) for side in ("stock", "hala"))
+        walls = {side: ", ".join(f"{t:.2f}" for t, _ in runs[side]) for side in runs}
+        stock, _ = stock_clusters(tmp / f"stock{last}")
         print(f"stock datatrove MinHash (4 executors): {t_s:7.2f} s {n / t_s:9,.0f} rows/s  removed {len(stock):,}  "
-              f"CPU {c_s / n * 1e6:5.0f} µs/row   [{load()}]")
-        print("  executors: " + ", ".join(f"{k} {v:.1f} s" for k, v in stage_seconds(tmp / "stock" / "logs", "*").items()))
-        stats, t_h, c_h = timed_hala(tmp / "in", tmp / "hala", args.workers)
-        hala, hala_groups = hala_clusters(tmp / "hala")
+              f"CPU {c_s / n * 1e6:5.0f} µs/row (median; runs {walls['stock']} s)   [{load()}]")
+        print("  executors: " + ", ".join(f"{k} {v:.1f} s" for k, v in
+                                          stage_seconds(tmp / f"stock{last}" / "logs", "*").items()))
+        hala, hala_groups = hala_clusters(tmp / f"hala{last}")
         d = stats["stages"]["dedup"]
         print(f"hala dedup (exact + MinHash, 4 executors): {t_h:7.2f} s {n / t_h:9,.0f} rows/s  removed {len(hala):,} "
-              f"{d['reasons']}  CPU {c_h / n * 1e6:5.0f} µs/row   [{load()}]")
-        print("  executors: " + ", ".join(f"{k} {v:.1f} s" for k, v in stage_seconds(tmp / "hala" / "logs").items()))
+              f"{d['reasons']}  CPU {c_h / n * 1e6:5.0f} µs/row (median; runs {walls['hala']} s)   [{load()}]")
+        print("  executors: " + ", ".join(f"{k} {v:.1f} s" for k, v in
+                                          stage_seconds(tmp / f"hala{last}" / "logs").items()))
         print_rss()
         print_normalization(rows, t_h, c_h, args.workers)
         if args.normalization_ab:
