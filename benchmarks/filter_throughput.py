@@ -11,6 +11,8 @@ sample; ~8% carry a defect), writes them as two parquet shards, and times:
   (1 process); both must keep the same rows (the kept counts are compared; a mismatch fails the run);
 - fastText floor: nothing but lid.176 `predict` (k=3, what the lid stage asks) on the same two texts per row, in
   `--workers` processes at once: no pipeline that asks fastText the same questions can beat it on these cores;
+- ceilings: the same command with the quality stage off, and with both stages off (reading, the `read` stage and
+  writing alone); with fastText's floor added to the latter, no choice of checks can go faster;
 - MinHash dedup: `hala dedup` (exact + MinHash, datatrove's multi-stage pipeline) on `--dedup-rows` rows.
 
 Prints rows/s for each, the ratio hala/baseline, whether each target is met (issue 3: ≥ 20,000 rows/s on 2 cores,
@@ -80,12 +82,27 @@ def baseline(rows: list[dict], model_path: str) -> tuple[float, int]:
 
 
 # --------------------------------------------------------------------------------------------------------- hala
-def hala_filter(shards: Path, out: Path, workers: int) -> tuple[float, float, dict]:
+def hala_filter(shards: Path, out: Path, workers: int, config=None) -> tuple[float, float, dict]:
     from hala.pipelines.filters.flow import run_filter
 
     c0, t0 = cpu_seconds(), time.perf_counter()
-    stats = run_filter(str(shards), str(out), "pairs", tasks=workers, workers=workers)
+    stats = run_filter(str(shards), str(out), "pairs", config, tasks=workers, workers=workers)
     return time.perf_counter() - t0, cpu_seconds() - c0, stats
+
+
+def ceilings(shards: Path, tmp: Path, workers: int, n: int, r_floor: float) -> None:
+    """What no change to the checks can beat: the same command with the quality stage off (the best that moving the
+    checks out of Python could give), and with both stages off (reading, the `read` stage and writing alone). A
+    pipeline that adds fastText's work to the latter cannot pass 1 / (1/floor + 1/plumbing)."""
+    from hala.pipelines.filters import FilterConfig
+
+    for label, config in (("quality stage off (lid only)", FilterConfig(quality=None)),
+                          ("both stages off (read + write alone)", FilterConfig(lid=None, quality=None))):
+        t, cpu, _ = hala_filter(shards, tmp / label.split()[0], workers, config)
+        print(f"  hala filter, {label}: {n / t:10,.0f} rows/s, CPU {cpu / n * 1e6:5.0f} µs/row")
+    ceiling = 1 / (1 / r_floor + t / n)
+    print(f"  ceiling of any pipeline on this reader and writer plus fastText's floor: {ceiling:,.0f} rows/s "
+          f"({ceiling / r_floor:.0%} of the floor)")
 
 
 # --------------------------------------------------------------------------------------------------------- floor
@@ -186,6 +203,7 @@ def main() -> None:
                   f"else (read, checks, write, start-up) gets the rest")
         for stage, s in stats["stages"].items():
             print(f"  {stage:<8} read {s['read']:>7} kept {s['kept']:>7} rejected {s['rejected']:>6} {s['reasons']}")
+        ceilings(tmp / "pairs", tmp, args.workers, n, r_floor)
         verdict("filter ≥ 90% of the fastText floor", f"{r_hala / r_floor:.0%} ({r_hala:,.0f} of {r_floor:,.0f} "
                 f"rows/s)", "≥ 90%", r_hala >= 0.9 * r_floor)
         verdict("filter rows/s on 2 cores", f"{r_hala:,.0f} rows/s", "≥ 20,000", r_hala >= 20_000)
