@@ -62,6 +62,10 @@ def record_to_document(record: dict) -> Document:
     return Document(text=text, id=str(record["id"]), metadata=meta)
 
 
+# json.dumps(value, ensure_ascii=False, sort_keys=True) without building an encoder for every row (same output)
+_meta_json = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
+
+
 def document_to_record(doc: Document, fields: tuple[str, ...] | None = None) -> dict:
     """Unwrap a Document into the record written to parquet (datatrove writer adapter uses this)."""
     meta = doc.metadata
@@ -72,7 +76,7 @@ def document_to_record(doc: Document, fields: tuple[str, ...] | None = None) -> 
         value = meta.get(f)
         if f == "meta":
             # per-stage metadata: a JSON string keeps the parquet schema fixed whatever the stages add
-            value = json.dumps(value or {}, ensure_ascii=False, sort_keys=True)
+            value = _meta_json(value) if value else "{}"
         record[f] = value
     return record
 
