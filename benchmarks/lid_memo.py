@@ -4,12 +4,12 @@ asking fastText about every text (the code before the memo), same rows, same run
     python benchmarks/lid_memo.py [--rows 20000] [--system-prompts 8] [--repeat 3]
 
 Rows are translated instruction records shaped like Open-Orca's: a system prompt drawn from `--system-prompts`
-Arabic prompts (Open-Orca uses a handful of system prompts over millions of rows, and hala's translation memory
-translates each the same way every time; ~30% of rows have none, as in Open-Orca), a unique question and a unique
-answer of audit-sample words. Both sides run in this process under hala's collector settings, `--repeat` times each,
-alternating (the first pass in a process pays for its fresh memory: about a fifth more CPU); the medians are
-compared. The stage's verdicts, details and recorded scores must be identical (else exit 1). Prints CPU µs/row of
-every run, the ratio, the texts fastText was asked about, and the load.
+Arabic prompts on ~70% of the rows (Open-Orca's rows carry one of the Orca paper's 16 system messages, or none, and
+hala's translation memory translates each the same way every time), a unique question and a unique answer of
+audit-sample words. Both sides run in this process under hala's collector settings, `--repeat` times each,
+alternating (the first pass in a process pays for its fresh memory: 20–40% more CPU here); the medians are compared.
+The stage's verdicts, details and recorded scores must be identical (else exit 1). Prints CPU µs/row of every run,
+the ratio, the texts fastText was asked about, and the load.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ SYSTEM_PROMPTS = [
 
 
 def records(n: int, prompts: int, seed: int = 0) -> list[dict]:
+    """N records; prompts beyond the eight written here are numbered variants of them (distinct texts)."""
     rng = random.Random(seed)
     _, ar_words = vocabularies()
     pool = [SYSTEM_PROMPTS[i % len(SYSTEM_PROMPTS)] + ("" if i < len(SYSTEM_PROMPTS) else f" ({i})")

@@ -17,11 +17,11 @@ normalization sees as the same text). Deduplicated on the target side (`tgt`).
 The modules both runs use are imported before either is timed (the first run would otherwise pay them).
 
 Both with `--workers` tasks at once, `--repeat` times each, alternating (medians compared); the stock figure is its
-run on the raw target. Agreement: the same stock
-pipeline is run once more (not timed) on hala's normalized key, so the shingles are byte-identical; its duplicate
-clusters (each with its kept row) and the number of rows removed must then equal hala's, or the run exits 1 (which
-twin is kept is each tool's own rule). On the raw target the stock run misses the alef-variant copies, and
-borderline pairs near the LSH threshold fall differently (other shingle hashes): those counts are printed.
+run on the raw target. Agreement: the same stock pipeline is run once more (not timed) on hala's normalized key, so
+the shingles are byte-identical; its duplicate clusters (each with its kept row) and the number of rows removed must
+then equal hala's, or the run exits 1 (which twin is kept is each tool's own rule). On the raw target the stock run
+misses the alef-variant copies, and borderline pairs near the LSH threshold fall differently (other shingle hashes):
+those counts are printed.
 
 What hala's Arabic normalization costs is measured twice: on its own (`normalize_arabic` over every row's raw key,
 in this process: µs/row and its share of hala's CPU time; hala normalizes each key once, in the signature pass),
