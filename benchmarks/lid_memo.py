@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import sys
 import time
 
-from bench_common import cpu_seconds, load, quiet_logs, vocabularies
+from bench_common import alternating, cpu_seconds, load, medians, quiet_logs, vocabularies
 
 SYSTEM_PROMPTS = [
     "أنت مساعد ذكي. سيعطيك المستخدم مهمة، وهدفك أن تنجزها بأمانة قدر استطاعتك، مفكرًا خطوة بخطوة ومبررًا خطواتك.",
@@ -102,24 +101,21 @@ def main(argv: list[str] | None = None) -> int:
         return models["plain"].predict([t.replace("\n", " ") for t in texts], k=k)
 
     plain.lid.predict_raw = every_text
-    # the first pass over fresh rows in a process is the slowest (its memory is new): each side runs --repeat times,
-    # alternating, and its median counts
-    cpus: dict[str, list[float]] = {"plain": [], "memo": []}
-    decisions: dict[str, dict] = {}
-    for _ in range(args.repeat):
-        memo.lid._memo.clear()
-        for name, stage in (("plain", plain), ("memo", memo)):
-            cpu, decisions[name] = run(stage, rows)
-            cpus[name].append(cpu)
+    def with_memo(i: int) -> tuple[float, dict]:
+        memo.lid._memo.clear()  # every run starts with an empty memo
+        return run(memo, rows)
+
+    runs = alternating({"plain": lambda i: run(plain, rows), "memo": with_memo}, args.repeat)
     n = len(rows)
-    c_plain, c_memo = statistics.median(cpus["plain"]), statistics.median(cpus["memo"])
+    (c_plain,), (c_memo,) = medians(runs["plain"], 1), medians(runs["memo"], 1)
     for name, label in (("plain", "every text asked"), ("memo", "with its memo   ")):
         m = models[name]
-        print(f"lid stage, {label}: CPU {statistics.median(cpus[name]) / n * 1e6:6.1f} µs/row (runs "
-              f"{', '.join(f'{c / n * 1e6:.0f}' for c in cpus[name])}); in fastText {m.seconds / args.repeat / n * 1e6:6.1f} "
+        print(f"lid stage, {label}: CPU {medians(runs[name], 1)[0] / n * 1e6:6.1f} µs/row (runs "
+              f"{', '.join(f'{r[0] / n * 1e6:.0f}' for r in runs[name])}); in fastText {m.seconds / args.repeat / n * 1e6:6.1f} "
               f"µs/row, {m.texts // args.repeat:,} texts asked per run")
     print(f"with the memo: {models['plain'].seconds / models['memo'].seconds:.2f}× less fastText time, "
           f"{c_plain / c_memo:.2f}× less stage CPU per row (medians)   [{load()}]")
+    decisions = {name: results[-1][1] for name, results in runs.items()}
     differ = [i for i, d in decisions["plain"].items() if d != decisions["memo"][i]]
     print(f"verdicts, details and scores differ on {len(differ)} of {n:,} rows")
     if differ:

@@ -40,13 +40,23 @@ from __future__ import annotations
 import argparse
 import random
 import shutil
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench_common import TreeMemory, cpu_seconds, load, peak_rss_mb, quiet_logs, synthetic_pairs, verdict, write_shards
+from bench_common import (
+    TreeMemory,
+    alternating,
+    cpu_seconds,
+    load,
+    medians,
+    peak_rss_mb,
+    quiet_logs,
+    synthetic_pairs,
+    verdict,
+    write_shards,
+)
 
 
 def planted(n: int, seed: int = 1) -> tuple[list[dict], set[str]]:
@@ -330,18 +340,20 @@ def main(argv: list[str] | None = None) -> int:
               f"[{load()}]")
         if args.hala_only:
             return hala_scale(rows, tmp, args.workers, args.normalization_ab)
-        # alternating runs, medians compared (the same rule as stock_lid.py: a single pair of runs on this shared
-        # machine can move by ±15%); the last run of each side is the one whose rows are checked below
-        runs: dict[str, list[tuple[float, float]]] = {"stock": [], "hala": []}
-        for i in range(args.repeat):
+        def stock_run(i: int) -> tuple[float, float]:
             c0, t0 = cpu_seconds(), time.perf_counter()
             run_stock(tmp / "in", tmp / f"stock{i}", args.workers)
-            runs["stock"].append((time.perf_counter() - t0, cpu_seconds() - c0))
+            return time.perf_counter() - t0, cpu_seconds() - c0
+
+        def hala_run(i: int) -> tuple[float, float, dict]:
             stats, t, c = timed_hala(tmp / "in", tmp / f"hala{i}", args.workers)
-            runs["hala"].append((t, c))
-        last = args.repeat - 1
-        (t_s, c_s), (t_h, c_h) = (tuple(map(statistics.median, zip(*runs[side]))) for side in ("stock", "hala"))
-        walls = {side: ", ".join(f"{t:.2f}" for t, _ in runs[side]) for side in runs}
+            return t, c, stats
+
+        # the last run of each side is the one whose rows are checked below
+        runs = alternating({"stock": stock_run, "hala": hala_run}, args.repeat)
+        last, stats = args.repeat - 1, runs["hala"][-1][2]
+        (t_s, c_s), (t_h, c_h) = medians(runs["stock"], 2), medians(runs["hala"], 2)
+        walls = {side: ", ".join(f"{r[0]:.2f}" for r in runs[side]) for side in runs}
         stock, _ = stock_clusters(tmp / f"stock{last}")
         print(f"stock datatrove MinHash (4 executors): {t_s:7.2f} s {n / t_s:9,.0f} rows/s  removed {len(stock):,}  "
               f"CPU {c_s / n * 1e6:5.0f} µs/row (median; runs {walls['stock']} s)   [{load()}]")

@@ -23,11 +23,10 @@ stock and hala scores on the same side of the threshold); a disagreement anywher
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 
-from bench_common import cpu_seconds, load, quiet_logs, synthetic_pairs, verdict
+from bench_common import alternating, cpu_seconds, load, medians, quiet_logs, synthetic_pairs, verdict
 
 
 def docs_for(rows: list[dict]):
@@ -88,17 +87,12 @@ def main(argv: list[str] | None = None) -> int:
     # hala's stages set the collector for streaming rows in the process they run in (core/gc_tuning): set it before
     # either run, so that both are measured under the same settings (else only the second would have them)
     tune_gc_for_rows()
-    # whichever runs first in a process pays for its fresh memory (20–40% more here): each side runs --repeat
-    # times, alternating, and its medians count
-    runs: dict[str, list[tuple[float, float]]] = {"stock": [], "hala": []}
-    for _ in range(args.repeat):
-        t, c, kept_s = timed(stock, docs_for(rows))
-        runs["stock"].append((t, c))
-        t, c, kept_h = timed(hala, docs_for(rows))
-        runs["hala"].append((t, c))
-    (t_s, c_s), (t_h, c_h) = (tuple(map(statistics.median, zip(*runs[side]))) for side in ("stock", "hala"))
+    runs = alternating({"stock": lambda i: timed(stock, docs_for(rows)), "hala": lambda i: timed(hala, docs_for(rows))},
+                       args.repeat)
+    (t_s, c_s), (t_h, c_h) = medians(runs["stock"], 2), medians(runs["hala"], 2)
+    kept_s, kept_h = runs["stock"][-1][2], runs["hala"][-1][2]
     n = len(rows)
-    walls = {side: ", ".join(f"{t:.2f}" for t, _ in runs[side]) for side in runs}
+    walls = {side: ", ".join(f"{r[0]:.2f}" for r in runs[side]) for side in runs}
     print(f"stock LanguageFilter (ft176, 1 call per doc, k=-1): {t_s:7.2f} s {n / t_s:10,.0f} rows/s  "
           f"kept {len(kept_s):,}  CPU {c_s / n * 1e6:5.0f} µs/row   (runs {walls['stock']} s)")
     print(f"hala lid stage (batches of 512, top 3):            {t_h:7.2f} s {n / t_h:10,.0f} rows/s  "
