@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -237,11 +236,15 @@ def lid_columns(con, kind: Kind, model: str | None = None, progress=None):
 
 
 @lru_cache(maxsize=65536)
-def _source_spans(text: str) -> Counter:
-    """Protected spans of a source text (cached: system prompts and boilerplate repeat across records)."""
+def _source_spans(text: str) -> dict[str, int]:
+    """Protected spans of a source text and how often each occurs (cached: system prompts and boilerplate repeat
+    across records). A plain dict: `Counter()` costs more than the one or two spans a text holds."""
     from hala.pipelines.translate.masking import protected_strings
 
-    return Counter(protected_strings(text))
+    counts: dict[str, int] = {}
+    for span in protected_strings(text):
+        counts[span] = counts.get(span, 0) + 1
+    return counts
 
 
 def span_columns(con, kind: Kind):

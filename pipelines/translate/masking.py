@@ -12,14 +12,17 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
 
 from hala.pipelines.core.text import ASCII_DIGITS
 
 PLACEHOLDER_RE = re.compile(r"\[\[([0-9٠-٩۰-۹]+)\]\]")
 
 
-@dataclass(frozen=True)
-class Span:
+class Span(NamedTuple):
+    """A protected span of a text (a tuple: several per text on the masking and metrics hot paths)."""
+
     start: int
     end: int
     kind: str  # code_block | inline_code | latex | url | html | html_entity | placeholder | json
@@ -62,17 +65,26 @@ _PLACEHOLDERS = [
 _JSON_START = re.compile(r"^[ \t]*[\[{]", re.MULTILINE)
 
 
+@lru_cache(maxsize=64)
+def _closing_fence(char: str, length: int) -> re.Pattern:
+    """The line that closes a fence of LENGTH CHARs (compiled once per fence shape, not once per code block)."""
+    return re.compile(rf"^[ \t]{{0,3}}{re.escape(char)}{{{length},}}[ \t]*$", re.MULTILINE)
+
+
 def _fenced_blocks(text: str) -> list[Span]:
     """Fenced code blocks; a fence closes only on a same-char fence at least as long (so fences nest)."""
     spans = []
     pos = 0
     while True:
-        m = _FENCE_OPEN.search(text, pos)
+        # an opening line holds ``` or ~~~: search from the line of the next one (sre tries `^` at every position)
+        marks = [i for i in (text.find("```", pos), text.find("~~~", pos)) if i >= 0]
+        if not marks:
+            break
+        m = _FENCE_OPEN.search(text, max(pos, text.rfind("\n", 0, min(marks)) + 1))
         if not m:
             break
         fence = m.group(1)
-        close = re.compile(rf"^[ \t]{{0,3}}{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$", re.MULTILINE)
-        c = close.search(text, m.end())
+        c = _closing_fence(fence[0], len(fence)).search(text, m.end())
         end = c.end() if c else len(text)  # an unclosed fence runs to the end, as in CommonMark
         spans.append(Span(m.start(), end, "code_block"))
         pos = end
@@ -120,35 +132,55 @@ def _json_blocks(text: str, taken: list[Span]) -> list[Span]:
     return spans
 
 
+def _matches(pattern: re.Pattern, text: str, first: str):
+    """`pattern.finditer(text)` for a pattern whose every match starts with the literal FIRST: tried only where FIRST
+    occurs. sre scans a pattern that opens with a lookbehind (inline code, `$…$`, `%s`) one position at a time, a
+    few µs per text; `str.find` skips to the candidates."""
+    pos = text.find(first)
+    while pos >= 0:
+        m = pattern.match(text, pos)
+        if m:
+            yield m
+            pos = text.find(first, max(m.end(), pos + 1))
+        else:
+            pos = text.find(first, pos + 1)
+
+
+# The searches after fences and JSON, earlier kinds first: (pattern, kind, literal every match starts with); a URL
+# only contains its literal.
+_SEARCHES = [
+    (_INLINE_CODE, "inline_code", "`"),
+    *[(pattern, "latex", needle) for pattern, needle in _LATEX_PATTERNS],
+    (_URL, "url", None),
+    (_HTML, "html", "<"),
+    (_HTML_ENTITY, "html_entity", "&"),
+    *[(pattern, "placeholder", needle) for pattern, needle in _PLACEHOLDERS],
+]
+
+
 def find_protected_spans(text: str) -> list[Span]:
     """Non-overlapping protected spans, in text order. Earlier kinds win (code beats LaTeX beats URL), except that an
-    HTML tag holding a URL takes it in."""
+    HTML tag or LaTeX that holds earlier spans whole replaces them (an `<a href="…">` tag with its URL,
+    `$\\begin{pmatrix}…\\end{pmatrix}$`, is one span); a partial overlap is skipped."""
     spans = _fenced_blocks(text) if "```" in text or "~~~" in text else []
     if "{" in text or "[" in text:
         spans += _json_blocks(text, spans)
-
-    def add(pattern: re.Pattern, kind: str, needle: str) -> None:
-        r"""Matches that overlap no span yet; an HTML tag or LaTeX that holds earlier spans whole replaces them (an
-        `<a href="…">` tag with its URL, `$\begin{pmatrix}…\end{pmatrix}$`, is one span); a partial overlap is
-        skipped."""
-        if needle not in text:
-            return
-        for m in pattern.finditer(text):
+    for pattern, kind, first in _SEARCHES:
+        if first is None:
+            if "://" not in text:
+                continue
+            found = pattern.finditer(text)
+        elif first not in text:
+            continue
+        else:
+            found = _matches(pattern, text, first)
+        for m in found:
             hit = [s for s in spans if m.start() < s.end and s.start < m.end()]
             if all(m.start() <= s.start and s.end <= m.end() and (m.start(), m.end()) != (s.start, s.end)
                    for s in hit) and (not hit or kind in ("html", "latex")):
                 for s in hit:
                     spans.remove(s)
                 spans.append(Span(m.start(), m.end(), kind))
-
-    add(_INLINE_CODE, "inline_code", "`")
-    for pattern, needle in _LATEX_PATTERNS:
-        add(pattern, "latex", needle)
-    add(_URL, "url", "://")
-    add(_HTML, "html", "<")
-    add(_HTML_ENTITY, "html_entity", "&")
-    for pattern, needle in _PLACEHOLDERS:
-        add(pattern, "placeholder", needle)
     return sorted(spans, key=lambda s: s.start)
 
 

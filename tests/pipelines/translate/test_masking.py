@@ -135,3 +135,51 @@ def test_every_span_kind_passes_the_filters_fast_precheck():
             kinds.add(s.kind)
             assert may_have_spans(text[s.start : s.end]), (s.kind, text[s.start : s.end])
     assert kinds >= {"code_block", "inline_code", "latex", "url", "html", "html_entity", "placeholder", "json"}
+
+
+# random texts made of every marker the span patterns look for, next to prose and each other
+_MARKER_PIECES = ["`", "``", "```", "```python\n", "\n```\n", "  ```", "~~~", "\n~~~~\n", "$", "$$", "\\[", "\\]", "\\(",
+                  "\\)", "\\begin{align}", "\\end{align}", "http://x.org/a", "<a href=\"https://u.io\">", "</a>", "<br/>",
+                  "&amp;", "&#123;", "{", "}", "{{ v }}", "{% if %}", "{0}", "{name}", "%s", "%(n)d", "50%", "[", "]",
+                  "\n", " ", "x", "word", "كلمة", "5", "$5", "و$b$", "{\"a\": 1,\n\"b\": [2]}", "\t"]
+
+
+def _random_marker_texts(n: int, seed: int = 0) -> list[str]:
+    import random
+
+    rng = random.Random(seed)
+    return ["".join(rng.choice(_MARKER_PIECES) for _ in range(rng.randint(0, 30))) for _ in range(n)]
+
+
+def test_searches_anchored_at_their_literal_find_what_finditer_finds():
+    """Every span pattern but the URL's is tried only where its first literal occurs (`_matches`): that must give
+    exactly `finditer`'s matches, lookbehinds at the candidate included."""
+    from hala.pipelines.translate.masking import _SEARCHES, _matches
+
+    anchored = [(pattern, first) for pattern, _kind, first in _SEARCHES if first is not None]
+    assert len(anchored) == len(_SEARCHES) - 1
+    hits = 0
+    for text in _random_marker_texts(20_000):
+        for pattern, first in anchored:
+            found = [m.span() for m in pattern.finditer(text)]
+            assert all(text.startswith(first, start) for start, _ in found)  # the premise
+            assert [m.span() for m in _matches(pattern, text, first)] == found
+            hits += bool(found)
+    assert hits > 20_000  # the texts do hold spans of many kinds
+
+
+def test_fence_search_from_the_next_marker_line_equals_a_search_from_every_position():
+    from hala.pipelines.translate.masking import _FENCE_OPEN, _closing_fence, _fenced_blocks
+
+    def every_position(text: str) -> list[tuple[int, int]]:
+        spans, pos = [], 0
+        while m := _FENCE_OPEN.search(text, pos):
+            c = _closing_fence(m.group(1)[0], len(m.group(1))).search(text, m.end())
+            pos = c.end() if c else len(text)
+            spans.append((m.start(), pos))
+        return spans
+
+    texts = _random_marker_texts(20_000, seed=1)
+    assert sum(bool(every_position(t)) for t in texts) > 2_000  # the texts do open fences
+    for text in texts:
+        assert [(s.start, s.end) for s in _fenced_blocks(text)] == every_position(text)
