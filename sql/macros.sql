@@ -17,14 +17,22 @@ CREATE OR REPLACE MACRO may_have_spans(t) AS
     contains(t, '`') OR contains(t, '~~~') OR contains(t, '$') OR contains(t, '\') OR contains(t, '://');
 
 -- the text with code blocks, inline code, LaTeX and URLs replaced by a space (regex approximation of
--- pipelines.masking.strip_protected): what script share and residue are measured on; `hint` is may_have_spans(t)
+-- pipelines.masking.strip_protected): what script share and residue are measured on; `hint` is may_have_spans(t).
+-- Each of the three passes runs only when the text holds its marker (replacing adds none): a code-only text is
+-- searched once, not three times. `t` is the original text (its markers), `s` the text after the earlier passes.
+CREATE OR REPLACE MACRO strip_code(t, s) AS
+    CASE WHEN contains(t, '`') OR contains(t, '~~~')
+         THEN regexp_replace(s, '(?s)```.*?```|~~~.*?~~~|`[^`\n]+`', ' ', 'g') ELSE s END;
+
+CREATE OR REPLACE MACRO strip_latex(t, s) AS
+    CASE WHEN contains(t, '$') OR contains(t, '\')
+         THEN regexp_replace(s, '(?s)\$\$.+?\$\$|\\\[.+?\\\]|\\\(.+?\\\)|\$[^\s$][^$\n]*\$', ' ', 'g') ELSE s END;
+
+CREATE OR REPLACE MACRO strip_urls(t, s) AS
+    CASE WHEN contains(t, '://') THEN regexp_replace(s, 'https?://\S+', ' ', 'g') ELSE s END;
+
 CREATE OR REPLACE MACRO strip_protected(t, hint) AS
-    CASE WHEN hint THEN
-        regexp_replace(regexp_replace(regexp_replace(t,
-            '(?s)```.*?```|~~~.*?~~~|`[^`\n]+`', ' ', 'g'),
-            '(?s)\$\$.+?\$\$|\\\[.+?\\\]|\\\(.+?\\\)|\$[^\s$][^$\n]*\$', ' ', 'g'),
-            'https?://\S+', ' ', 'g')
-    ELSE t END;
+    CASE WHEN hint THEN strip_urls(t, strip_latex(t, strip_code(t, t))) ELSE t END;
 
 CREATE OR REPLACE MACRO has_code(t, hint) AS
     CASE WHEN hint THEN regexp_matches(t, '```|~~~|`[^`\n]+`') ELSE false END;
